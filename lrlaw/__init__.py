@@ -1,0 +1,46 @@
+"""lrlaw: fit loss-curve scaling laws to training curves and plan LR schedules.
+
+The public API is re-exported here lazily (PEP 562), so that ``import lrlaw``
+-- and ``lrlaw --help`` -- do not import JAX until a name that needs it is used.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+__version__ = "0.1.0"
+
+_EXPORTS = {
+    "Curve": "lrlaw.curves",
+    "FitResult": "lrlaw.fit",
+    "fit": "lrlaw.fit",
+    "predict_curve": "lrlaw.fit",
+    "load_curves": "lrlaw.io",
+    "read_table": "lrlaw.io",
+    "parse_schedule": "lrlaw.schedules",
+    "forward_area": "lrlaw.areas",
+    "annealing_area": "lrlaw.areas",
+    "get_law": "lrlaw.laws",
+    "MomentumLaw": "lrlaw.laws",
+    "curve_metrics": "lrlaw.metrics",
+    "LrlawError": "lrlaw.errors",
+    "DataError": "lrlaw.errors",
+    "FitError": "lrlaw.errors",
+    "ScheduleError": "lrlaw.errors",
+}
+
+__all__ = ["__version__", *_EXPORTS]
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'lrlaw' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(__all__)

@@ -1,0 +1,37 @@
+"""The ``lrlaw`` command line (typer).
+
+Heavy modules (JAX, pandas, matplotlib) are imported inside the commands, so
+``lrlaw --help`` stays fast.  User mistakes are reported as one line on
+stderr with exit code 2, without a traceback.
+"""
+
+from __future__ import annotations
+
+import sys
+
+import typer
+
+from lrlaw.cli import curves as _curves
+
+app = typer.Typer(
+    name="lrlaw",
+    help="Fit loss-curve scaling laws to training curves and predict curves under new schedules.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    rich_markup_mode=None,
+)
+_curves.register(app)
+
+
+@app.callback()
+def _root() -> None:
+    """lrlaw: loss-curve laws (momentum law of Tissue et al. 2024) for planning LR schedules."""
+
+
+def main() -> None:
+    """Console-script entry point."""
+    sys.exit(app())
+
+
+__all__ = ["app", "main"]

@@ -1,0 +1,202 @@
+"""Commands on loss curves: fit, predict, evaluate."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from lrlaw.cli._common import (
+    Files,
+    MinStepOpt,
+    ScheduleOpt,
+    SchedulesFileOpt,
+    WarmupOpt,
+    check_outputs,
+    info,
+    load,
+    save_figure,
+    user_errors,
+)
+
+LawOpt = Annotated[str, typer.Option("--law", help="Law to fit: momentum.")]
+FitArg = Annotated[
+    Path, typer.Argument(help="Fit result written by 'lrlaw fit --out'.", show_default=False)
+]
+
+
+@user_errors
+def fit_cmd(
+    files: Files,
+    out: Annotated[
+        Path | None,
+        typer.Option("--out", "-o", help="Write the fit result (JSON) here.", show_default=False),
+    ] = None,
+    law: LawOpt = "momentum",
+    schedule: ScheduleOpt = None,
+    schedules: SchedulesFileOpt = None,
+    warmup: WarmupOpt = None,
+    min_step: MinStepOpt = None,
+    lam: Annotated[
+        float, typer.Option("--lam", help="Momentum decay lambda of the annealing area.")
+    ] = 0.999,
+    s2_warmup: Annotated[
+        str, typer.Option("--s2-warmup", help="How S2 treats the initial warmup: signed | ignore.")
+    ] = "signed",
+    plot: Annotated[
+        Path | None,
+        typer.Option("--plot", help="Save a figure (PNG/PDF/SVG) of the fit.", show_default=False),
+    ] = None,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Do not print the report.")] = False,
+) -> None:
+    """Fit a law jointly to one or more curves and print a report."""
+    check_outputs(files, out, plot)
+    from lrlaw.fit import fit
+    from lrlaw.laws import get_law
+
+    curves = load(files, schedule, schedules, warmup)
+    options = {"lam": lam, "warmup": s2_warmup} if law == "momentum" else {}
+    result = fit(curves, get_law(law, **options), min_step=min_step)
+    if not quiet:
+        typer.echo(result.report())
+        for c in curves:
+            info(f"schedule of {c.name}: {c.schedule}")
+    if out is not None:
+        result.save(out, inputs=files)
+        info(f"wrote {out}")
+    if plot is not None:
+        from lrlaw.plot import plot_fit
+
+        save_figure(plot_fit(result, curves), plot, inputs=files)
+        info(f"wrote {plot}")
+
+
+@user_errors
+def predict_cmd(
+    fit_file: FitArg,
+    files: Files,
+    out: Annotated[
+        Path | None,
+        typer.Option(
+            "--out", "-o", help="Output CSV (default: standard output).", show_default=False
+        ),
+    ] = None,
+    schedule: ScheduleOpt = None,
+    schedules: SchedulesFileOpt = None,
+    warmup: WarmupOpt = None,
+    every: Annotated[
+        int | None,
+        typer.Option(
+            "--every",
+            min=1,
+            help="Predict at every k-th step of the schedule (1 = every step) "
+            "instead of at the observed steps.",
+            show_default=False,
+        ),
+    ] = None,
+    plot: Annotated[
+        Path | None,
+        typer.Option(
+            "--plot", help="Save a figure of observed vs predicted curves.", show_default=False
+        ),
+    ] = None,
+) -> None:
+    """Predict loss curves for runs with a fitted law.
+
+    Writes columns run, step, lr, loss, pred; loss is empty at steps without
+    an observation, pred is empty at step 0 (the laws are undefined there).
+    """
+    import numpy as np
+    import pandas as pd
+
+    check_outputs([*files, fit_file], out, plot)
+    from lrlaw.fit import FitResult
+    from lrlaw.io import atomic_output
+
+    result = FitResult.load(fit_file)
+    curves = load(files, schedule, schedules, warmup)
+    frames = []
+    for c in curves:
+        if every is None:
+            steps = c.steps
+        else:
+            steps = np.union1d(np.arange(0, c.total_steps + 1, every), [c.total_steps])
+        pred = np.full(steps.size, np.nan)
+        ok = steps >= 1
+        pred[ok] = result.predict(c.lr, steps[ok])
+        loss = np.full(steps.size, np.nan)
+        idx = np.searchsorted(c.steps, steps)
+        hit = (idx < c.steps.size) & (c.steps[np.minimum(idx, c.steps.size - 1)] == steps)
+        loss[hit] = c.loss[idx[hit]]
+        frames.append(
+            pd.DataFrame(
+                {"run": c.name, "step": steps, "lr": c.lr[steps], "loss": loss, "pred": pred}
+            )
+        )
+    table = pd.concat(frames, ignore_index=True)
+    if out is None:
+        table.to_csv(sys.stdout, index=False, float_format="%.10g")
+    else:
+        with atomic_output(out, [*files, fit_file]) as tmp:
+            table.to_csv(tmp, index=False, float_format="%.10g")
+        info(f"wrote {out} ({len(table)} rows)")
+    if plot is not None:
+        from lrlaw.plot import plot_fit
+
+        fitted = [c["name"] for c in result.curves]
+        save_figure(plot_fit(result, curves, train=fitted), plot, inputs=[*files, fit_file])
+        info(f"wrote {plot}")
+
+
+@user_errors
+def evaluate_cmd(
+    fit_file: FitArg,
+    files: Files,
+    schedule: ScheduleOpt = None,
+    schedules: SchedulesFileOpt = None,
+    warmup: WarmupOpt = None,
+    min_step: MinStepOpt = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")] = False,
+) -> None:
+    """Score a fitted law on curves: R2, MAE, RMSE, PredE, WorstE, final-loss error.
+
+    Per run and the mean over runs, on the steps after each run's warmup (or
+    from --min-step).  PredE/WorstE/final are relative errors.
+    """
+    from lrlaw.fit import FitResult
+    from lrlaw.metrics import curve_metrics, mean_metrics, metrics_table
+
+    result = FitResult.load(fit_file)
+    curves = load(files, schedule, schedules, warmup)
+    rows = []
+    for c in curves:
+        mask = c.window(min_step)
+        pred = result.predict(c.lr, c.steps[mask]) if mask.any() else []
+        rows.append(
+            {"name": c.name, "source": c.source, "metrics": curve_metrics(c.loss[mask], pred)}
+        )
+    if as_json:
+        payload = {
+            "law": result.law,
+            "params": result.params,
+            "runs": rows,
+            "mean": mean_metrics([r["metrics"] for r in rows]),
+        }
+        typer.echo(json.dumps(payload, indent=2))
+    else:
+        typer.echo(
+            metrics_table(
+                rows,
+                f"{result.law} law from {fit_file}: held-out metrics (PredE, WorstE, final in %)",
+            )
+        )
+
+
+def register(app: typer.Typer) -> None:
+    """Add the curve commands to ``app``."""
+    app.command("fit")(fit_cmd)
+    app.command("predict")(predict_cmd)
+    app.command("evaluate")(evaluate_cmd)

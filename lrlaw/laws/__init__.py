@@ -1,0 +1,6 @@
+"""Loss-curve laws: the :class:`Law` interface, the registry and the built-in laws."""
+
+from lrlaw.laws.base import LAWS, Law, get_law, register
+from lrlaw.laws.momentum import MomentumLaw
+
+__all__ = ["LAWS", "Law", "MomentumLaw", "get_law", "register"]

@@ -1,0 +1,101 @@
+"""The interface every loss-curve law implements, and the law registry.
+
+A law maps a learning-rate schedule to a predicted loss curve through a few
+fitted parameters.  Adding a law is one new module with a :class:`Law`
+subclass registered with :func:`register`:
+
+- ``param_names`` and ``positive`` (which parameters are fitted through
+  ``log``, so they stay > 0);
+- ``prepare(lr, steps)``: the per-curve precomputation that does not depend
+  on the fitted parameters (e.g. the areas S1, S2 at the observed steps); it
+  is jitted, with ``lr`` and ``steps`` padded to power-of-two lengths;
+- ``predict(params, prepared)``: the loss at those steps, a pure JAX
+  function of the parameter vector (jit/vmap/grad friendly);
+- ``initial_guesses(prepared, losses)``: a grid of data-driven starting
+  points for the multi-start solver.
+
+Options that are not fitted (e.g. the momentum decay ``lam``) are plain
+keyword arguments of the constructor and are stored in fit results, so a
+saved fit rebuilds exactly the law it was fitted with.
+"""
+
+from __future__ import annotations
+
+import abc
+from collections.abc import Sequence
+from typing import Any, ClassVar
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from lrlaw.errors import LrlawError
+
+__all__ = ["LAWS", "Law", "get_law", "register"]
+
+LAWS: dict[str, type[Law]] = {}
+
+
+def register(cls: type[Law]) -> type[Law]:
+    """Class decorator adding a law to :data:`LAWS` under ``cls.name``."""
+    LAWS[cls.name] = cls
+    return cls
+
+
+def get_law(name: str, **options: Any) -> Law:
+    """Build the law registered as ``name`` with its (non-fitted) options."""
+    try:
+        cls = LAWS[name]
+    except KeyError:
+        raise LrlawError(f"unknown law {name!r}; available: {', '.join(sorted(LAWS))}") from None
+    return cls(**options)
+
+
+class Law(abc.ABC):
+    """A loss-curve law ``L(s) = f(schedule up to s; params)``."""
+
+    name: ClassVar[str]
+    param_names: ClassVar[tuple[str, ...]]
+    positive: ClassVar[tuple[bool, ...]]
+    reference: ClassVar[str]
+
+    @property
+    @abc.abstractmethod
+    def options(self) -> dict[str, Any]:
+        """The non-fitted options, JSON-serialisable; ``type(self)(**options)`` rebuilds it."""
+
+    @abc.abstractmethod
+    def prepare(self, lr: jax.Array, steps: jax.Array) -> Any:
+        """Per-curve precomputation for ``predict``: ``lr`` per step, ``steps`` observed."""
+
+    @abc.abstractmethod
+    def predict(self, params: jax.Array, prepared: Any) -> jax.Array:
+        """Predicted loss at the prepared steps for the parameter vector ``params``."""
+
+    @abc.abstractmethod
+    def initial_guesses(self, prepared: Sequence[Any], losses: Sequence[np.ndarray]) -> np.ndarray:
+        """Starting points, shape ``(n_starts, n_params)``, in natural units.
+
+        ``prepared[i]`` may have been computed for a padded step list (the last
+        step repeated): only its first ``len(losses[i])`` points are observed.
+        """
+
+    def to_unconstrained(self, params: jax.Array) -> jax.Array:
+        """Map natural parameters to the solver's space (``log`` for positive ones)."""
+        params = jnp.asarray(params)
+        return jnp.where(jnp.asarray(self.positive), jnp.log(jnp.abs(params)), params)
+
+    def from_unconstrained(self, theta: jax.Array) -> jax.Array:
+        """Inverse of :meth:`to_unconstrained`."""
+        theta = jnp.asarray(theta)
+        return jnp.where(jnp.asarray(self.positive), jnp.exp(theta), theta)
+
+    def __eq__(self, other: object) -> bool:
+        return type(self) is type(other) and self.options == other.options  # type: ignore[union-attr]
+
+    def __hash__(self) -> int:
+        return hash((type(self), tuple(sorted(self.options.items()))))
+
+    def __repr__(self) -> str:
+        opts = ", ".join(f"{k}={v!r}" for k, v in self.options.items())
+        return f"{type(self).__name__}({opts})"

@@ -1,0 +1,83 @@
+r"""The momentum law of Tissue et al. (2024).
+
+    L(s) = L0 + A * S1(s)^(-alpha) - C * S2(s)
+
+with the forward area S1 and the momentum annealing area S2 of
+:mod:`lrlaw.areas`.  Source: H. Tissue, V. Wang, L. Wang, "Scaling Law with
+Learning Rate Annealing", arXiv 2408.11029 (2024), eq. 1.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import jax
+import numpy as np
+
+from lrlaw.areas import WARMUP_MODES, WarmupMode, annealing_area, forward_area
+from lrlaw.errors import LrlawError
+from lrlaw.laws.base import Law, register
+
+__all__ = ["MomentumLaw"]
+
+# Exponents tried as starting points; for each, (L0, A, C) come from linear
+# least squares (variable projection), so the grid adapts to any data scale.
+_ALPHA_GRID = (0.05, 0.1, 0.2, 0.3, 0.45, 0.6, 0.8, 1.0, 1.4, 2.0)
+
+
+@register
+class MomentumLaw(Law):
+    r"""``L(s) = L0 + A * S1(s)^(-alpha) - C * S2(s)`` (Tissue et al. 2024, eq. 1).
+
+    ``S1(s) = sum_{i=1..s} eta_i``; ``S2(s) = sum_{i=1..s} m_i`` with
+    ``m_i = lam * m_{i-1} + (eta_{i-1} - eta_i)``.  Parameters ``L0, A, alpha,
+    C`` are all positive (fitted in log space).  Options: ``lam`` (momentum
+    decay of the annealing area, default 0.999 as in the paper) and ``warmup``
+    (how S2 treats LR increases, see :mod:`lrlaw.areas`).
+    """
+
+    name = "momentum"
+    param_names = ("L0", "A", "alpha", "C")
+    positive = (True, True, True, True)
+    reference = "Tissue et al. 2024, Scaling Law with Learning Rate Annealing, arXiv 2408.11029"
+
+    def __init__(self, lam: float = 0.999, warmup: WarmupMode = "signed") -> None:
+        if not 0.0 <= float(lam) < 1.0:
+            raise LrlawError(f"lam={lam} must be in [0, 1)")
+        if warmup not in WARMUP_MODES:
+            raise LrlawError(f"warmup={warmup!r} must be one of {', '.join(WARMUP_MODES)}")
+        self.lam = float(lam)
+        self.warmup: WarmupMode = warmup
+
+    @property
+    def options(self) -> dict[str, Any]:
+        return {"lam": self.lam, "warmup": self.warmup}
+
+    def prepare(self, lr: jax.Array, steps: jax.Array) -> tuple[jax.Array, jax.Array]:
+        """``(S1, S2)`` at the observed steps."""
+        s1 = forward_area(lr)[steps]
+        s2 = annealing_area(lr, self.lam, self.warmup)[steps]
+        return s1, s2
+
+    def predict(self, params: jax.Array, prepared: tuple[jax.Array, jax.Array]) -> jax.Array:
+        l0, a, alpha, c = params[0], params[1], params[2], params[3]
+        s1, s2 = prepared
+        return l0 + a * s1 ** (-alpha) - c * s2
+
+    def initial_guesses(
+        self, prepared: Sequence[tuple[jax.Array, jax.Array]], losses: Sequence[np.ndarray]
+    ) -> np.ndarray:
+        """Variable projection: for each alpha on a grid, (L0, A, C) by least squares."""
+        # ``prepared`` may be padded past the observed points: keep the first len(loss).
+        s1 = np.concatenate([np.asarray(p[0])[: len(y)] for p, y in zip(prepared, losses)])
+        s2 = np.concatenate([np.asarray(p[1])[: len(y)] for p, y in zip(prepared, losses)])
+        loss = np.concatenate([np.asarray(x) for x in losses])
+        floor = np.array([1e-3 * loss.min(), 1e-8 * loss.mean(), 1e-8 * loss.mean()])
+        starts = []
+        for alpha in _ALPHA_GRID:
+            x = np.stack([np.ones_like(s1), s1**-alpha, -s2], axis=1)
+            coef, *_ = np.linalg.lstsq(x, loss, rcond=None)
+            l0, a, c = np.maximum(coef, floor)
+            starts.append([l0, a, alpha, c])
+        return np.asarray(starts)

@@ -1,0 +1,73 @@
+"""Matplotlib figures for fitted laws.
+
+Functions build and return a :class:`matplotlib.figure.Figure` (no pyplot,
+no global state, nothing shown): save it with ``fig.savefig(path)`` or let
+a notebook display it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
+
+    from lrlaw.curves import Curve
+    from lrlaw.fit import FitResult
+
+__all__ = ["plot_fit"]
+
+
+def plot_fit(
+    fit: FitResult,
+    curves: Sequence[Curve],
+    *,
+    train: Sequence[str] = (),
+    title: str | None = None,
+) -> Figure:
+    """Observed vs predicted loss curves, their relative errors, and the schedules.
+
+    Three stacked panels sharing the step axis: learning rate; loss (observed
+    as dots, the law's prediction at every step as a line; curves named in
+    ``train`` drawn solid, held-out curves dashed); relative error of the
+    prediction in percent, over each curve's fit window (after warmup).
+    """
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(9, 8.5), layout="constrained")
+    ax_lr, ax_loss, ax_err = fig.subplots(
+        3, 1, sharex=True, gridspec_kw={"height_ratios": [1, 2.6, 1.2]}
+    )
+    colors = [f"C{i % 10}" for i in range(len(curves))]
+    lo, hi = np.inf, -np.inf
+    for c, color in zip(curves, colors):
+        held_out = bool(train) and c.name not in train
+        style = "--" if held_out else "-"
+        label = f"{c.name}{' (held out)' if held_out else ''}"
+        grid = np.unique(np.linspace(1, c.steps[-1], 600).astype(np.int64))
+        ax_lr.plot(np.arange(c.lr.size)[: c.steps[-1] + 1], c.lr[: c.steps[-1] + 1], color=color)
+        mask = c.window(fit.min_step)
+        ax_loss.plot(c.steps, c.loss, ".", color=color, ms=2.5, alpha=0.45)
+        ax_loss.plot(grid, fit.predict(c.lr, grid), style, color=color, lw=1.4, label=label)
+        if mask.any():
+            pred = fit.predict(c.lr, c.steps[mask])
+            rel = 100 * (pred - c.loss[mask]) / c.loss[mask]
+            ax_err.plot(c.steps[mask], rel, style, color=color, lw=1)
+            lo, hi = min(lo, c.loss[mask].min()), max(hi, c.loss[mask].max())
+    if np.isfinite(lo):
+        pad = 0.08 * (hi - lo)
+        ax_loss.set_ylim(lo - pad, hi + 3 * pad)
+    ax_err.axhline(0, color="k", lw=0.6)
+    ax_lr.set_ylabel("learning rate")
+    ax_loss.set_ylabel("loss")
+    ax_err.set_ylabel("pred - obs (% of obs)")
+    ax_err.set_xlabel("step")
+    for ax in (ax_lr, ax_loss, ax_err):
+        ax.grid(alpha=0.3)
+    ax_loss.legend(fontsize=8, ncol=2 if len(curves) > 4 else 1)
+    params = ", ".join(f"{k}={v:.4g}" for k, v in fit.params.items())
+    fig.suptitle(title or f"{fit.law} law: {params}", fontsize=10)
+    return fig

@@ -1,0 +1,156 @@
+"""Areas S1, S2 against O(T^2) double sums, closed forms and properties."""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from hypothesis.extra.numpy import arrays
+
+from lrlaw.areas import annealing_area, forward_area, lr_changes, momentum
+
+
+def s2_double_sum(lr: np.ndarray, lam: float) -> np.ndarray:
+    """S2(s) = sum_{i=1..s} sum_{k=1..i} (eta_{k-1} - eta_k) lam^(i-k), by brute force."""
+    out = np.zeros(lr.size)
+    for s in range(1, lr.size):
+        total = 0.0
+        for i in range(1, s + 1):
+            for k in range(1, i + 1):
+                total += (lr[k - 1] - lr[k]) * lam ** (i - k)
+        out[s] = total
+    return out
+
+
+def s1_sum(lr: np.ndarray) -> np.ndarray:
+    return np.array([sum(lr[1 : s + 1]) for s in range(lr.size)])
+
+
+@pytest.mark.parametrize("seed", range(5))
+@pytest.mark.parametrize("lam", [0.0, 0.5, 0.9, 0.999])
+def test_recurrence_equals_double_sum(seed: int, lam: float) -> None:
+    rng = np.random.default_rng(seed)
+    lr = rng.uniform(0, 1e-3, size=60)
+    np.testing.assert_allclose(annealing_area(lr, lam), s2_double_sum(lr, lam), atol=1e-15)
+    np.testing.assert_allclose(forward_area(lr), s1_sum(lr), rtol=1e-14)
+
+
+def test_constant_schedule_has_zero_s2() -> None:
+    lr = np.full(10_000, 3e-4)
+    assert np.all(np.asarray(annealing_area(lr)) == 0.0)
+    np.testing.assert_allclose(forward_area(lr)[-1], 3e-4 * 9_999, rtol=1e-13)
+
+
+def test_lambda_zero_closed_form() -> None:
+    lr = np.random.default_rng(1).uniform(0, 1, 500)
+    np.testing.assert_allclose(annealing_area(lr, 0.0), lr[0] - lr, atol=1e-13)
+
+
+def test_lambda_to_one_closed_form() -> None:
+    lr = np.random.default_rng(2).uniform(0, 1, 500)
+    expected = np.cumsum(np.concatenate([[0.0], lr[0] - lr[1:]]))
+    # m_i -> sum_k d_k = eta_0 - eta_i as lam -> 1; difference is O(1 - lam).
+    np.testing.assert_allclose(annealing_area(lr, 1.0), expected, atol=1e-11)
+    np.testing.assert_allclose(annealing_area(lr, 1 - 1e-9), expected, atol=1e-4)
+
+
+def test_lr_changes_modes() -> None:
+    lr = np.array([0.0, 1.0, 2.0, 2.0, 1.0, 1.5, 0.5])
+    np.testing.assert_array_equal(lr_changes(lr, "signed"), [0, -1, -1, 0, 1, -0.5, 1])
+    # "ignore": increases before the first drop vanish; the re-warmup stays signed.
+    np.testing.assert_array_equal(lr_changes(lr, "ignore"), [0, 0, 0, 0, 1, -0.5, 1])
+    with pytest.raises(ValueError, match="warmup='bogus'"):
+        lr_changes(lr, "bogus")  # type: ignore[arg-type]
+
+
+def test_warmup_then_constant() -> None:
+    """Documented warmup behaviour: signed leaves a negative S2, ignore gives exactly 0."""
+    warm = np.concatenate([np.linspace(0, 1e-3, 301), np.full(5000, 1e-3)])
+    lam = 0.999
+    signed = np.asarray(annealing_area(warm, lam, "signed"))
+    ignored = np.asarray(annealing_area(warm, lam, "ignore"))
+    assert np.all(ignored == 0.0)
+    assert np.all(signed[1:] < 0)
+    # After the warmup the momentum decays geometrically, so S2 tends to
+    # sum of d / (1 - lam) = -peak / (1 - lam) (minus what decayed during warmup).
+    m = np.asarray(momentum(warm, lam))
+    np.testing.assert_allclose(m[-1], m[300] * lam ** (warm.size - 1 - 300), rtol=1e-10)
+    # Geometric tail: S2(inf) = S2(T) + m_T lam / (1 - lam) = (eta_0 - peak) / (1 - lam).
+    np.testing.assert_allclose(signed[-1] + m[-1] * lam / (1 - lam), -1e-3 / (1 - lam), rtol=1e-9)
+
+
+def test_rewarmup_reduces_s2() -> None:
+    """Continual pretraining: a re-warmup after a decay lowers S2 (the predicted loss
+    rises relative to staying at the low LR), and S2 falls once the momentum turns."""
+    decay = np.concatenate([np.full(1000, 1e-3), np.linspace(1e-3, 1e-4, 1000)])
+    stay = np.concatenate([decay, np.full(1000, 1e-4)])
+    rewarm = np.concatenate([decay, np.linspace(1e-4, 1e-3, 200), np.full(800, 1e-3)])
+    for mode in ("signed", "ignore"):
+        s2 = np.asarray(annealing_area(rewarm, 0.999, mode))
+        s2_stay = np.asarray(annealing_area(stay, 0.999, mode))
+        assert np.all(s2[2001:] < s2_stay[2001:])
+        assert np.asarray(momentum(rewarm, 0.999, mode))[2199] < 0
+        assert s2[-1] < s2[2199]
+        np.testing.assert_allclose(s2, s2_double_sum_fast(rewarm, 0.999), rtol=1e-9, atol=1e-12)
+
+
+def s2_double_sum_fast(lr: np.ndarray, lam: float) -> np.ndarray:
+    """Vectorised O(T^2) transcription (for the longer schedules)."""
+    d = np.concatenate([[0.0], lr[:-1] - lr[1:]])
+    i = np.arange(lr.size)
+    kernel = np.where(i[:, None] >= i[None, :], lam ** np.maximum(i[:, None] - i[None, :], 0), 0)
+    m = kernel @ d
+    return np.cumsum(m)
+
+
+def test_vmap_batches_schedules() -> None:
+    rng = np.random.default_rng(3)
+    lrs = rng.uniform(0, 1e-3, (8, 400))
+    batched = jax.vmap(annealing_area, in_axes=(0, None))(jnp.asarray(lrs), 0.99)
+    for row, lr in zip(np.asarray(batched), lrs):
+        np.testing.assert_allclose(row, annealing_area(lr, 0.99), rtol=1e-13, atol=1e-16)
+    # vmap over lambda as well
+    lams = jnp.array([0.0, 0.5, 0.999])
+    per_lam = jax.vmap(annealing_area, in_axes=(None, 0))(jnp.asarray(lrs[0]), lams)
+    np.testing.assert_allclose(per_lam[0], lrs[0][0] - lrs[0], atol=1e-15)
+
+
+def test_gradient_wrt_lambda_matches_finite_difference() -> None:
+    lr = jnp.asarray(np.linspace(1e-3, 1e-4, 300))
+
+    def f(lam: jax.Array) -> jax.Array:
+        return annealing_area(lr, lam)[-1]
+
+    g = jax.grad(f)(0.99)
+    fd = (f(0.99 + 1e-6) - f(0.99 - 1e-6)) / 2e-6
+    np.testing.assert_allclose(g, fd, rtol=1e-6)
+
+
+def test_float64_precision_over_a_million_steps() -> None:
+    lr = np.full(1_000_001, 3e-4)
+    lr[500_000:] = 3e-5
+    s1 = forward_area(lr)
+    assert s1.dtype == jnp.float64
+    np.testing.assert_allclose(s1[-1], 3e-4 * 499_999 + 3e-5 * 500_001, rtol=1e-12)
+    # lam = 0: S2 is exactly the drop after it happened
+    np.testing.assert_allclose(annealing_area(lr, 0.0)[-1], 2.7e-4, rtol=1e-12)
+
+
+@settings(max_examples=60, deadline=None)
+@given(arrays(np.float64, st.integers(2, 200), elements=st.floats(0, 1e-2)))
+def test_s1_is_non_decreasing(lr: np.ndarray) -> None:
+    s1 = np.asarray(forward_area(lr))
+    assert s1[0] == 0.0
+    assert np.all(np.diff(s1) >= 0)
+
+
+@settings(max_examples=60, deadline=None)
+@given(arrays(np.float64, st.integers(2, 120), elements=st.floats(0, 1e-2)))
+def test_non_increasing_schedule_has_non_negative_s2(lr: np.ndarray) -> None:
+    lr = np.sort(lr)[::-1].copy()
+    s2 = np.asarray(annealing_area(lr, 0.999))
+    assert np.all(s2 >= -1e-18)
+    assert np.all(np.diff(s2) >= -1e-18)

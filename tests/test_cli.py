@@ -1,0 +1,343 @@
+"""Tests for the ``lrlaw`` command line: fit / predict / evaluate and its error reporting."""
+
+from __future__ import annotations
+
+import io
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from typer.testing import CliRunner
+
+from lrlaw.cli import app
+from lrlaw.fit import FitResult
+
+ROOT = Path(__file__).resolve().parent.parent
+DATA = ROOT / "data"
+MPL = DATA / "mpl" / "100m"
+SCHEDULES = DATA / "schedules.txt"
+TRAIN = [MPL / f"{n}.csv" for n in ("cosine_24000", "constant_24000", "wsdcon_9")]
+TEST_NAMES = (
+    "cosine_72000",
+    "constant_72000",
+    "wsd_20000_24000",
+    "wsdld_20000_24000",
+    "wsdcon_3",
+    "wsdcon_18",
+)
+TEST = [MPL / f"{n}.csv" for n in TEST_NAMES]
+PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+
+
+def run(*args: object):
+    """Invoke the app in-process; stdout and stderr are captured separately."""
+    return CliRunner().invoke(app, [str(a) for a in args])
+
+
+def assert_user_error(result, *fragments: str) -> str:
+    """Exit code 2, exactly one line on stderr starting with 'error:', no traceback."""
+    assert result.exit_code == 2, (result.exit_code, result.output, result.exception)
+    lines = result.stderr.splitlines()
+    assert len(lines) == 1, result.stderr
+    assert lines[0].startswith("error: ")
+    assert "Traceback" not in result.output
+    for fragment in fragments:
+        assert fragment in lines[0], (fragment, lines[0])
+    return lines[0]
+
+
+@pytest.fixture(scope="module")
+def fitted(tmp_path_factory):
+    """Fit once on the paper's three training curves; reused by the whole module."""
+    folder = tmp_path_factory.mktemp("fit")
+    out, plot = folder / "fit.json", folder / "fit.png"
+    result = run("fit", *TRAIN, "--schedules", SCHEDULES, "--out", out, "--plot", plot)
+    return result, out, plot
+
+
+@pytest.fixture(scope="module")
+def fit_json(fitted):
+    result, out, _ = fitted
+    assert result.exit_code == 0, result.output
+    return out
+
+
+# --------------------------------------------------------------------------- #
+# End to end on data/mpl/100m
+# --------------------------------------------------------------------------- #
+
+
+def test_fit_prints_report_and_writes_outputs(fitted):
+    result, out, plot = fitted
+    assert result.exit_code == 0, result.output
+    report = result.stdout
+    for name in ("L0", "A", "alpha", "C"):
+        assert f"  {name} " in report
+    for run_name in ("cosine_24000", "constant_24000", "wsdcon_9"):
+        assert run_name in report
+    assert "converged" in report
+    assert f"wrote {out}" in result.stderr
+    assert "schedule of cosine_24000: cosine:" in result.stderr
+    loaded = FitResult.load(out)
+    assert loaded.law == "momentum"
+    assert set(loaded.params) == {"L0", "A", "alpha", "C"}
+    assert [c["name"] for c in loaded.curves] == ["cosine_24000", "constant_24000", "wsdcon_9"]
+    data = plot.read_bytes()
+    assert len(data) > 1000
+    assert data.startswith(PNG_MAGIC)
+    assert sorted(p.name for p in out.parent.iterdir()) == ["fit.json", "fit.png"]
+
+
+def test_predict_observed_steps(fit_json, tmp_path):
+    out = tmp_path / "pred.csv"
+    result = run("predict", fit_json, *TEST, "--schedules", SCHEDULES, "--out", out)
+    assert result.exit_code == 0, result.output
+    assert result.stdout == ""
+    assert f"wrote {out}" in result.stderr
+    table = pd.read_csv(out)
+    assert list(table.columns) == ["run", "step", "lr", "loss", "pred"]
+    assert list(dict.fromkeys(table["run"])) == list(TEST_NAMES)
+    for name, path in zip(TEST_NAMES, TEST):
+        rows = table[table["run"] == name]
+        source = pd.read_csv(path)
+        np.testing.assert_array_equal(rows["step"], source["step"])
+        np.testing.assert_allclose(rows["loss"], source["loss"], rtol=1e-9)
+        np.testing.assert_allclose(rows["lr"], source["lr"], rtol=1e-6)
+    assert table["pred"].notna().all()
+    rel = np.abs(table["pred"] / table["loss"] - 1)
+    assert rel.mean() < 0.005
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["pred.csv"]
+
+
+def test_predict_every(fit_json, tmp_path):
+    out = tmp_path / "pred.csv"
+    wsdcon = MPL / "wsdcon_3.csv"
+    result = run("predict", fit_json, wsdcon, "--schedules", SCHEDULES, "--every", 1000, "-o", out)
+    assert result.exit_code == 0, result.output
+    table = pd.read_csv(out, keep_default_na=True)
+    # the wsdcon runs are scheduled for 16000 steps (the log stops at 15936)
+    assert table["step"].tolist() == list(range(0, 16001, 1000))
+    assert (table["run"] == "wsdcon_3").all()
+    assert np.isnan(table["pred"].iloc[0])
+    assert table["pred"].iloc[1:].notna().all()
+    assert table["lr"].iloc[0] == 0.0
+    observed = pd.read_csv(wsdcon).set_index("step")["loss"]
+    for step, loss in zip(table["step"], table["loss"]):
+        if step in observed.index:
+            assert loss == pytest.approx(observed[step])
+        else:
+            assert np.isnan(loss), step
+    assert table["loss"].notna().sum() == 1  # only step 8000 is logged on this grid
+
+
+def test_predict_every_ends_at_last_step(fit_json):
+    result = run(
+        "predict", fit_json, MPL / "cosine_72000.csv", "--schedules", SCHEDULES, "--every", 7000
+    )
+    assert result.exit_code == 0, result.output
+    table = pd.read_csv(io.StringIO(result.stdout))
+    assert table["step"].tolist() == [*range(0, 72000, 7000), 72000]
+
+
+def test_predict_to_stdout(fit_json, tmp_path):
+    result = run("predict", fit_json, MPL / "wsdcon_18.csv", "--schedules", SCHEDULES)
+    assert result.exit_code == 0, result.output
+    assert result.stdout.splitlines()[0] == "run,step,lr,loss,pred"
+    table = pd.read_csv(io.StringIO(result.stdout))
+    assert len(table) == len(pd.read_csv(MPL / "wsdcon_18.csv"))
+    assert "wrote" not in result.stderr
+
+
+def test_evaluate_table(fit_json):
+    result = run("evaluate", fit_json, *TEST, "--schedules", SCHEDULES)
+    assert result.exit_code == 0, result.output
+    lines = result.stdout.splitlines()
+    assert "momentum" in lines[0]
+    assert lines[1].split()[:2] == ["run", "n"]
+    names = [line.split()[0] for line in lines[2:]]
+    assert names == [*TEST_NAMES, "mean"]
+    mean = lines[-1].split()
+    assert int(mean[1]) == sum(int(line.split()[1]) for line in lines[2:-1])
+
+
+def test_evaluate_json(fit_json):
+    result = run("evaluate", fit_json, *TEST, "--schedules", SCHEDULES, "--json")
+    assert result.exit_code == 0, result.output
+    payload = json.loads(result.stdout)
+    assert {"law", "params", "runs", "mean"} <= set(payload)
+    assert payload["law"] == "momentum"
+    assert set(payload["params"]) == {"L0", "A", "alpha", "C"}
+    assert [r["name"] for r in payload["runs"]] == list(TEST_NAMES)
+    mean = payload["mean"]
+    assert mean["n"] == sum(r["metrics"]["n"] for r in payload["runs"])
+    assert 0 < mean["prede"] < 0.0015
+    assert mean["prede"] == pytest.approx(np.mean([r["metrics"]["prede"] for r in payload["runs"]]))
+
+
+# --------------------------------------------------------------------------- #
+# User errors: exit 2, one line on stderr, no traceback, nothing written
+# --------------------------------------------------------------------------- #
+
+
+@pytest.mark.parametrize(
+    ("spec", "fragments"),
+    [
+        ("bogus:peak=3e-4", ("unknown family 'bogus'", "cosine_24000")),
+        ("cosine:peak=3e-4,total=24000,foo=1", ("unknown key 'foo'", "cosine_24000")),
+    ],
+    ids=["unknown-family", "unknown-key"],
+)
+def test_fit_bad_spec(tmp_path, spec, fragments):
+    out = tmp_path / "fit.json"
+    result = run("fit", MPL / "cosine_24000.csv", "--schedule", spec, "--out", out)
+    assert_user_error(result, *fragments)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_fit_missing_file(tmp_path):
+    missing = tmp_path / "nope.csv"
+    result = run("fit", missing, "--out", tmp_path / "fit.json")
+    assert_user_error(result, str(missing), "no such file")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_fit_mpl_without_schedule(tmp_path):
+    result = run("fit", MPL / "cosine_24000.csv", "--out", tmp_path / "fit.json")
+    assert_user_error(result, "cosine_24000.csv", "--schedule", "--warmup")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_fit_unknown_law(tmp_path):
+    result = run(
+        "fit", MPL / "cosine_24000.csv", "--schedules", SCHEDULES, "--law", "nope",
+        "--out", tmp_path / "fit.json",
+    )  # fmt: skip
+    assert_user_error(result, "unknown law 'nope'", "momentum")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_predict_out_equal_to_input(fit_json, tmp_path):
+    src = tmp_path / "wsdcon_3.csv"
+    src.write_bytes((MPL / "wsdcon_3.csv").read_bytes())
+    before = src.read_bytes()
+    result = run("predict", fit_json, src, "--schedules", SCHEDULES, "--out", src)
+    assert_user_error(result, "refusing to overwrite an input file")
+    assert result.stdout == ""
+    assert src.read_bytes() == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["wsdcon_3.csv"]
+
+
+def test_predict_out_equal_to_fit_file(fit_json, tmp_path):
+    before = fit_json.read_bytes()
+    result = run(
+        "predict", fit_json, MPL / "wsdcon_3.csv", "--schedules", SCHEDULES, "-o", fit_json
+    )
+    assert_user_error(result, "refusing to overwrite an input file")
+    assert fit_json.read_bytes() == before
+
+
+@pytest.mark.parametrize(
+    ("text", "fragment"),
+    [
+        ("step,loss\n0,1\n", "not valid JSON"),
+        ('{"a": 1}', "not an lrlaw fit result"),
+        ('{"format": "lrlaw.fit/1", "law": "momentum"}', "missing"),
+    ],
+    ids=["not-json", "other-json", "incomplete"],
+)
+@pytest.mark.parametrize("command", ["predict", "evaluate"])
+def test_not_a_fit_result(tmp_path, command, text, fragment):
+    bad = tmp_path / "bad.json"
+    bad.write_text(text)
+    extra = ["--out", tmp_path / "pred.csv"] if command == "predict" else []
+    result = run(command, bad, MPL / "wsdcon_3.csv", "--schedules", SCHEDULES, *extra)
+    assert_user_error(result, str(bad), fragment)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["bad.json"]
+
+
+@pytest.mark.parametrize("damage", ["array", "missing-param", "bad-option"])
+def test_damaged_fit_result(fit_json, tmp_path, damage):
+    data = json.loads(fit_json.read_text())
+    if damage == "array":
+        data = [data]
+    elif damage == "missing-param":
+        del data["params"]["A"]
+    else:
+        data["options"]["zzz"] = 1
+    bad = tmp_path / "bad.json"
+    bad.write_text(json.dumps(data))
+    result = run("evaluate", bad, MPL / "wsdcon_3.csv", "--schedules", SCHEDULES)
+    assert_user_error(result, str(bad))
+
+
+def test_predict_unsupported_plot_format(fit_json, tmp_path):
+    out = tmp_path / "pred.csv"
+    result = run(
+        "predict", fit_json, MPL / "wsdcon_3.csv", "--schedules", SCHEDULES,
+        "--out", out, "--plot", tmp_path / "pred.xyz",
+    )  # fmt: skip
+    assert_user_error(result, "xyz")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_predict_plot_in_missing_folder_writes_nothing(fit_json, tmp_path):
+    out = tmp_path / "pred.csv"
+    result = run(
+        "predict", fit_json, MPL / "wsdcon_3.csv", "--schedules", SCHEDULES,
+        "--out", out, "--plot", tmp_path / "missing" / "pred.png",
+    )  # fmt: skip
+    assert_user_error(result, "does not exist")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_fit_out_equal_to_input_refused_before_fitting(tmp_path):
+    lr = [1e-3 * min(s, 50) / 50 for s in range(401)]
+    area = np.cumsum(lr)
+    rows = [
+        f"{s},{lr[s]!r}," + (repr(2.5 + 0.1 / float(area[s] + 1e-3) ** 0.5) if s % 20 == 0 else "")
+        for s in range(401)
+    ]
+    src = tmp_path / "tiny.csv"
+    src.write_text("step,lr,loss\n" + "\n".join(rows) + "\n")
+    before = src.read_bytes()
+    result = run("fit", src, "--out", src)
+    assert src.read_bytes() == before
+    assert_user_error(result, "refusing to overwrite an input file")
+    assert result.stdout == ""
+
+
+# --------------------------------------------------------------------------- #
+# Entry points
+# --------------------------------------------------------------------------- #
+
+
+def test_cli_py_shim_help():
+    proc = subprocess.run(
+        [sys.executable, "cli.py", "--help"], cwd=ROOT, capture_output=True, text=True, timeout=120
+    )
+    assert proc.returncode == 0, proc.stderr
+    for command in ("fit", "predict", "evaluate"):
+        assert command in proc.stdout
+
+
+def test_help_does_not_import_heavy_modules():
+    code = (
+        "import sys\n"
+        "from lrlaw.cli import app\n"
+        "for args in (['--help'], ['fit', '--help'], ['predict', '--help']):\n"
+        "    try:\n"
+        "        app(args, standalone_mode=False)\n"
+        "    except SystemExit:\n"
+        "        pass\n"
+        "print(sorted(m for m in ('jax', 'pandas', 'matplotlib') if m in sys.modules))\n"
+    )
+    proc = subprocess.run(
+        [sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert "Usage" in proc.stdout
+    assert proc.stdout.strip().splitlines()[-1] == "[]"
