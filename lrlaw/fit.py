@@ -35,12 +35,15 @@ from lrlaw._x64 import with_x64
 from lrlaw.curves import Curve
 from lrlaw.errors import FitError, LrlawError
 from lrlaw.laws import Law, get_law
+from lrlaw.laws.base import bucket
 from lrlaw.metrics import curve_metrics, mean_metrics, metrics_table
 
 __all__ = ["HUBER_DELTA", "FitResult", "fit", "huber", "predict_curve"]
 
 HUBER_DELTA = 1e-3
 _FORMAT = "lrlaw.fit/1"
+_MIN_POINTS = 64  # observed steps are padded to a bucket size >= this
+_SCREEN_STEPS = 12  # iterations per start when starts are screened before polishing
 
 
 def huber(r: jax.Array, delta: float = HUBER_DELTA) -> jax.Array:
@@ -62,16 +65,6 @@ def _safe_log(x: jax.Array, eps: float = 1e-6) -> jax.Array:
     return jnp.where(x > eps, jnp.log(jnp.maximum(x, eps)), np.log(eps) + (x - eps) / eps)
 
 
-def _bucket(n: int, minimum: int) -> int:
-    """Smallest power of two >= max(n, minimum): padded shapes reuse compiled code."""
-    return max(minimum, 1 << (max(int(n), 1) - 1).bit_length())
-
-
-@jax.jit(static_argnames=("law",))
-def _prepare_jit(law: Law, lr: jax.Array, steps: jax.Array) -> Any:
-    return law.prepare(lr, steps)
-
-
 def _prepare(law: Law, lr: np.ndarray, steps: np.ndarray) -> Any:
     """``law.prepare`` on inputs padded to power-of-two lengths (so curves of other
     lengths reuse the compiled code): the LR is extended with its last value (areas
@@ -79,9 +72,9 @@ def _prepare(law: Law, lr: np.ndarray, steps: np.ndarray) -> Any:
     ``len(steps)`` predictions are meaningful."""
     lr = np.asarray(lr, dtype=np.float64)
     steps = np.asarray(steps, dtype=np.int64)
-    lr = np.pad(lr, (0, _bucket(lr.size, 1024) - lr.size), mode="edge")
-    steps = np.pad(steps, (0, _bucket(steps.size, 64) - steps.size), mode="edge")
-    return _prepare_jit(law, jnp.asarray(lr), jnp.asarray(steps))
+    lr = np.pad(lr, (0, bucket(lr.size, 1024) - lr.size), mode="edge")
+    steps = np.pad(steps, (0, bucket(steps.size, _MIN_POINTS) - steps.size), mode="edge")
+    return law.prepare(lr, steps)
 
 
 def _residual_fn(law: Law, delta: float):
@@ -89,7 +82,7 @@ def _residual_fn(law: Law, delta: float):
         prepared, log_obs, weight = args
         params = law.from_unconstrained(theta)
         pred = jnp.concatenate([law.predict(params, p) for p in prepared])
-        return weight * _huber_root(log_obs - _safe_log(pred), delta) / delta
+        return jnp.sqrt(weight) * _huber_root(log_obs - _safe_log(pred), delta) / delta
 
     return residuals
 
@@ -99,26 +92,115 @@ def _solve(
     law: Law,
     prepared: Any,
     log_obs: jax.Array,
-    weight: jax.Array,
+    weights: jax.Array,
     theta0: jax.Array,
     delta: float,
     max_steps: int,
 ):
+    """Solve one robust least-squares problem per row of ``theta0`` / ``weights``.
+
+    ``weights[i]`` are per-point multiplicities (0 for padding; bootstrap
+    counts).  Rows run in parallel (vmap) or, for memory-hungry laws, in turn.
+    """
     import optimistix as optx
 
     residuals = _residual_fn(law, delta)
-    solver = optx.LevenbergMarquardt(rtol=1e-9, atol=1e-9)
+    solver = optx.LevenbergMarquardt(rtol=1e-8, atol=1e-8)
 
-    args = (prepared, log_obs, weight)
-
-    def one(t0: jax.Array):
+    def one(inputs: tuple[jax.Array, jax.Array]):
+        t0, weight = inputs
+        args = (prepared, log_obs, weight)
         sol = optx.least_squares(residuals, solver, t0, args=args, max_steps=max_steps, throw=False)
         r = residuals(sol.value, args)
         objective = 0.5 * jnp.sum(r * r) * delta * delta
         ok = sol.result == optx.RESULTS.successful
         return sol.value, objective, ok, sol.stats["num_steps"]
 
-    return jax.vmap(one)(theta0)
+    if law.parallel_starts:
+        return jax.vmap(one)((theta0, weights))
+    return jax.lax.map(one, (theta0, weights))  # one at a time: bounded memory
+
+
+@dataclass(frozen=True, eq=False)
+class _Problem:
+    """The data of a fit, prepared and padded for the solver."""
+
+    law: Law
+    prepared: tuple[Any, ...]  # law.prepare output per curve with points in the window
+    losses: list[np.ndarray]  # observed losses in the window, per such curve
+    masks: list[np.ndarray]  # window mask per input curve (all curves)
+    log_obs: jax.Array  # padded log losses, all curves concatenated
+    mask: np.ndarray  # 1 for real points, 0 for padding
+    curve_of: np.ndarray  # index (into ``losses``) of each padded point, -1 for padding
+    n_points: int
+
+    @classmethod
+    def build(cls, curves: Sequence[Curve], law: Law, min_step: int | None) -> _Problem:
+        if not curves:
+            raise FitError("no curves to fit")
+        prepared, losses, masks, log_obs, mask, curve_of = [], [], [], [], [], []
+        for c in curves:
+            window = c.window(min_step)
+            masks.append(window)
+            if not window.any():
+                continue
+            m = int(window.sum())
+            padded = bucket(m, _MIN_POINTS)
+            prepared.append(_prepare(law, c.lr, c.steps[window]))
+            log_obs.append(np.pad(np.log(c.loss[window]), (0, padded - m), mode="edge"))
+            real = np.arange(padded) < m
+            mask.append(real)
+            curve_of.append(np.where(real, len(losses), -1))
+            losses.append(c.loss[window])
+        n_points = int(sum(m.sum() for m in masks))
+        n_params = len(law.param_names)
+        if n_points < n_params + 1:
+            raise FitError(
+                f"{n_points} point(s) in the fit window (steps after warmup"
+                f"{'' if min_step is None else f', >= {min_step}'}); the {law.name} law has "
+                f"{n_params} parameters and needs at least {n_params + 1}"
+            )
+        if all(float(np.max(c.lr)) <= 0 for c in curves):
+            raise FitError("every schedule is zero: the learning rate must be > 0 somewhere")
+        return cls(
+            law=law,
+            prepared=tuple(prepared),
+            losses=losses,
+            masks=masks,
+            log_obs=jnp.asarray(np.concatenate(log_obs)),
+            mask=np.concatenate(mask).astype(np.float64),
+            curve_of=np.concatenate(curve_of),
+            n_points=n_points,
+        )
+
+    def solve(
+        self,
+        theta0: jax.Array,
+        delta: float,
+        max_steps: int,
+        weights: np.ndarray | None = None,
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """Solve from each start (rows of ``theta0``), with per-row point weights.
+
+        Without ``weights`` every real point counts once.  For laws that solve
+        starts one at a time, several starts are screened with a few iterations.
+        """
+        theta0 = jnp.atleast_2d(jnp.asarray(theta0))
+        if weights is None:
+            weights = np.broadcast_to(self.mask, (theta0.shape[0], self.mask.size))
+        steps = max_steps
+        if not self.law.parallel_starts and theta0.shape[0] > 1:
+            steps = min(max_steps, _SCREEN_STEPS)
+        out = _solve(
+            self.law,
+            self.prepared,
+            self.log_obs,
+            jnp.asarray(weights * self.mask),
+            theta0,
+            float(delta),
+            int(steps),
+        )
+        return tuple(np.array(x) for x in jax.device_get(out))  # type: ignore[return-value]
 
 
 @dataclass(frozen=True)
@@ -143,6 +225,7 @@ class FitResult:
     num_steps: int
     curves: list[dict[str, Any]] = field(default_factory=list)
     min_step: int | None = None
+    screened: bool = False
 
     @property
     def law_object(self) -> Law:
@@ -189,7 +272,8 @@ class FitResult:
         if data.get("format") != _FORMAT:
             raise LrlawError(f"not an lrlaw fit result (format {data.get('format')!r})")
         names = set(cls.__dataclass_fields__)
-        missing = sorted(n for n in names if n not in data and n not in ("curves", "min_step"))
+        optional = ("curves", "min_step", "screened")
+        missing = sorted(n for n in names if n not in data and n not in optional)
         if missing:
             raise LrlawError(f"fit result is missing {', '.join(missing)}")
         options, params = data["options"], data["params"]
@@ -246,8 +330,14 @@ class FitResult:
             f"points     {self.n_points} on {len(self.curves)} curve(s)",
             f"objective  {self.objective:.6g}  (sum of Huber, delta={self.delta:g}, on log loss)",
             f"solver     {'converged' if self.converged else 'NOT converged'} after "
-            f"{self.num_steps} steps; {self.n_converged}/{self.n_starts} starts converged, "
-            f"{self.n_near_best} reached the best objective",
+            f"{self.num_steps} steps; "
+            + (
+                f"{self.n_starts} starts screened ({_SCREEN_STEPS} iterations each), "
+                "the best one polished"
+                if self.screened
+                else f"{self.n_converged}/{self.n_starts} starts converged, "
+                f"{self.n_near_best} reached the best objective"
+            ),
             "parameters",
         ]
         lines += [f"  {k:<8} {v:.6g}" for k, v in self.params.items()]
@@ -297,45 +387,18 @@ def fit(
         FitError: too few points, or no start yields a finite objective.
     """
     law = get_law(law) if isinstance(law, str) else law
-    if not curves:
-        raise FitError("no curves to fit")
     if not delta > 0:
         raise FitError(f"delta={delta} must be > 0")
-    prepared, losses, masks, log_obs, weight = [], [], [], [], []
-    for c in curves:
-        mask = c.window(min_step)
-        masks.append(mask)
-        if not mask.any():
-            continue
-        prep = _prepare(law, c.lr, c.steps[mask])
-        m, padded = int(mask.sum()), int(jax.tree.leaves(prep)[0].shape[0])
-        prepared.append(prep)
-        losses.append(c.loss[mask])
-        log_obs.append(np.pad(np.log(c.loss[mask]), (0, padded - m), mode="edge"))
-        weight.append(np.arange(padded) < m)
-    n_points = int(sum(m.sum() for m in masks))
-    n_params = len(law.param_names)
-    if n_points < n_params + 1:
-        raise FitError(
-            f"{n_points} point(s) in the fit window (steps after warmup"
-            f"{'' if min_step is None else f', >= {min_step}'}); the {law.name} law has "
-            f"{n_params} parameters and needs at least {n_params + 1}"
-        )
-    if all(float(np.max(c.lr)) <= 0 for c in curves):
-        raise FitError("every schedule is zero: the learning rate must be > 0 somewhere")
-    starts = law.initial_guesses(prepared, losses)
-    theta0 = law.to_unconstrained(jnp.asarray(starts))
-    values, objectives, ok, nsteps = jax.device_get(
-        _solve(
-            law,
-            tuple(prepared),
-            jnp.asarray(np.concatenate(log_obs)),
-            jnp.asarray(np.concatenate(weight), dtype=jnp.float64),
-            theta0,
-            float(delta),
-            int(max_steps),
-        )
+    problem = _Problem.build(curves, law, min_step)
+    starts = law.to_unconstrained(
+        jnp.asarray(law.initial_guesses(problem.prepared, problem.losses))
     )
+    values, objectives, ok, nsteps = problem.solve(starts, delta, max_steps)
+    if not law.parallel_starts:
+        # Screened starts (a few iterations each): polish the best one.
+        first = int(np.argmin(np.where(np.isfinite(objectives), objectives, np.inf)))
+        v, o, k, n = problem.solve(values[first : first + 1], delta, max_steps)
+        values[first], objectives[first], ok[first], nsteps[first] = v[0], o[0], k[0], n[0]
     objectives = np.where(np.isfinite(objectives), objectives, np.inf)
     best = int(np.argmin(objectives))
     if not np.isfinite(objectives[best]):
@@ -343,6 +406,7 @@ def fit(
     params = np.asarray(law.from_unconstrained(jnp.asarray(values[best])))
     if not np.all(np.isfinite(params)):
         raise FitError(f"the best fit has non-finite parameters {params.tolist()}")
+    masks = problem.masks
     near = objectives <= objectives[best] * (1 + 1e-6) + 1e-15
     per_curve = []
     for c, mask in zip(curves, masks):
@@ -361,7 +425,7 @@ def fit(
         params={k: float(v) for k, v in zip(law.param_names, params)},
         objective=float(objectives[best]),
         delta=float(delta),
-        n_points=n_points,
+        n_points=problem.n_points,
         converged=bool(ok[best]),
         n_starts=len(objectives),
         n_converged=int(np.sum(ok)),
@@ -369,4 +433,5 @@ def fit(
         num_steps=int(nsteps[best]),
         curves=per_curve,
         min_step=min_step,
+        screened=not law.parallel_starts,
     )

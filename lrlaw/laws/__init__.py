@@ -2,5 +2,6 @@
 
 from lrlaw.laws.base import LAWS, Law, get_law, register
 from lrlaw.laws.momentum import MomentumLaw
+from lrlaw.laws.multipower import MultiPowerLaw
 
-__all__ = ["LAWS", "Law", "MomentumLaw", "get_law", "register"]
+__all__ = ["LAWS", "Law", "MomentumLaw", "MultiPowerLaw", "get_law", "register"]

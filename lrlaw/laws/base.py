@@ -7,8 +7,11 @@ subclass registered with :func:`register`:
 - ``param_names`` and ``positive`` (which parameters are fitted through
   ``log``, so they stay > 0);
 - ``prepare(lr, steps)``: the per-curve precomputation that does not depend
-  on the fitted parameters (e.g. the areas S1, S2 at the observed steps); it
-  is jitted, with ``lr`` and ``steps`` padded to power-of-two lengths;
+  on the fitted parameters (e.g. the areas S1, S2 at the observed steps).  It
+  gets numpy arrays padded to power-of-two lengths (the LR extended with its
+  last value, the steps with the last step) and returns a pytree of arrays;
+  pad data-dependent sizes with :func:`bucket` too, so that compiled code is
+  reused across curves;
 - ``predict(params, prepared)``: the loss at those steps, a pure JAX
   function of the parameter vector (jit/vmap/grad friendly);
 - ``initial_guesses(prepared, losses)``: a grid of data-driven starting
@@ -31,9 +34,21 @@ import numpy as np
 
 from lrlaw.errors import LrlawError
 
-__all__ = ["LAWS", "Law", "get_law", "register"]
+__all__ = ["LAWS", "Law", "bucket", "get_law", "register"]
 
 LAWS: dict[str, type[Law]] = {}
+
+
+def bucket(n: int, minimum: int = 1) -> int:
+    """A padded size >= max(n, minimum) from a coarse grid of sizes.
+
+    The grid has 8 sizes per power of two (``j * 2**e`` with ``8 <= j < 16``),
+    so padding wastes at most 12.5 % while curves of similar lengths share
+    compiled code.
+    """
+    n = max(int(n), int(minimum), 1)
+    step = 1 << max(n.bit_length() - 4, 0)
+    return -(-n // step) * step
 
 
 def register(cls: type[Law]) -> type[Law]:
@@ -58,6 +73,9 @@ class Law(abc.ABC):
     param_names: ClassVar[tuple[str, ...]]
     positive: ClassVar[tuple[bool, ...]]
     reference: ClassVar[str]
+    #: Solve the starts in parallel with vmap (True) or one at a time (False,
+    #: for laws whose prediction is memory-hungry).
+    parallel_starts: ClassVar[bool] = True
 
     @property
     @abc.abstractmethod
@@ -65,7 +83,7 @@ class Law(abc.ABC):
         """The non-fitted options, JSON-serialisable; ``type(self)(**options)`` rebuilds it."""
 
     @abc.abstractmethod
-    def prepare(self, lr: jax.Array, steps: jax.Array) -> Any:
+    def prepare(self, lr: np.ndarray, steps: np.ndarray) -> Any:
         """Per-curve precomputation for ``predict``: ``lr`` per step, ``steps`` observed."""
 
     @abc.abstractmethod

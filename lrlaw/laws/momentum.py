@@ -13,6 +13,7 @@ from collections.abc import Sequence
 from typing import Any
 
 import jax
+import jax.numpy as jnp
 import numpy as np
 
 from lrlaw.areas import WARMUP_MODES, WarmupMode, annealing_area, forward_area
@@ -24,6 +25,13 @@ __all__ = ["MomentumLaw"]
 # Exponents tried as starting points; for each, (L0, A, C) come from linear
 # least squares (variable projection), so the grid adapts to any data scale.
 _ALPHA_GRID = (0.05, 0.1, 0.2, 0.3, 0.45, 0.6, 0.8, 1.0, 1.4, 2.0)
+
+
+@jax.jit(static_argnames=("warmup",))
+def _areas_at(
+    lr: jax.Array, steps: jax.Array, lam: float, warmup: WarmupMode
+) -> tuple[jax.Array, jax.Array]:
+    return forward_area(lr)[steps], annealing_area(lr, lam, warmup)[steps]
 
 
 @register
@@ -54,11 +62,9 @@ class MomentumLaw(Law):
     def options(self) -> dict[str, Any]:
         return {"lam": self.lam, "warmup": self.warmup}
 
-    def prepare(self, lr: jax.Array, steps: jax.Array) -> tuple[jax.Array, jax.Array]:
+    def prepare(self, lr: np.ndarray, steps: np.ndarray) -> tuple[jax.Array, jax.Array]:
         """``(S1, S2)`` at the observed steps."""
-        s1 = forward_area(lr)[steps]
-        s2 = annealing_area(lr, self.lam, self.warmup)[steps]
-        return s1, s2
+        return _areas_at(jnp.asarray(lr), jnp.asarray(steps), self.lam, self.warmup)
 
     def predict(self, params: jax.Array, prepared: tuple[jax.Array, jax.Array]) -> jax.Array:
         l0, a, alpha, c = params[0], params[1], params[2], params[3]

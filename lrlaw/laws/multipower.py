@@ -1,0 +1,151 @@
+r"""The Multi-Power Law of Luo et al. (2025).
+
+    L(t)  = L0 + A * (S1(t) + S_W)^(-alpha) - LD(t)
+    LD(t) = B * sum_{k=1..t} (eta_{k-1} - eta_k) * G(eta_k^(-gamma) * S_k(t))
+    S_k(t) = sum_{tau=k..t} eta_tau,     G(x) = 1 - (C x + 1)^(-beta)
+
+Source: K. Luo, H. Wen, S. Hu, Z. Sun, Z. Liu, M. Sun, K. Lyu, W. Chen, "A
+Multi-Power Law for Loss Curve Prediction Across Learning Rate Schedules",
+ICLR 2025 (arXiv 2503.12811), eq. 5.
+
+Convention (the one that reproduces the published numbers with the published
+parameters; see ``tests/test_multipower.py``): the schedule ``eta_0, eta_1,
+...`` includes the warmup; ``S1(t) + S_W = sum_{tau=0..t} eta_tau``
+(inclusive, warmup included); the loss-drop sum runs over ``k = 1..t`` with
+the *signed* change ``eta_{k-1} - eta_k``, so warmup increases enter with a
+negative sign.
+
+Evaluation: with ``P_t = sum_{tau<=t} eta_tau`` we have ``S_k(t) = P_t -
+P_{k-1}``, so each term is a closed-form function of two cumulative sums.
+Only steps with ``eta_{k-1} != eta_k`` contribute, so :meth:`prepare` keeps
+just those ``k`` (a constant phase costs nothing).  :meth:`predict`
+evaluates the ``(observed step, k)`` matrix in blocks of at most 32 observed
+steps (``lax.map``), so memory stays bounded (32 x T per block: 25 MB for a
+100k-step schedule) for any number of observed points; there is no Python
+loop over steps.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from lrlaw.laws.base import Law, bucket, register
+
+__all__ = ["MultiPowerLaw"]
+
+#: Observed steps per block of the (observed step x LR change) matrix.
+_ROWS = 32
+
+
+def _loss_drop(params: jax.Array, prep: dict[str, Any]) -> jax.Array:
+    """``LD(t) / B`` at the prepared steps, one block of observed steps at a time."""
+    c, beta, gamma = params[4], params[5], params[6]
+    scale = c * jnp.exp(-gamma * prep["log_eta_k"])  # C * eta_k^-gamma, shape (K,)
+    k, d_k, p_km1 = prep["k"], prep["d_k"], prep["p_km1"]
+
+    def block(rows: tuple[jax.Array, jax.Array]) -> jax.Array:
+        t, p_t = rows
+        active = k[None, :] <= t[:, None]
+        area = jnp.where(active, p_t[:, None] - p_km1[None, :], 0.0)  # S_k(t)
+        g = 1.0 - jnp.exp(-beta * jnp.log1p(scale[None, :] * area))
+        return jnp.sum(jnp.where(active, d_k[None, :] * g, 0.0), axis=1)
+
+    return jax.lax.map(block, (prep["t"], prep["p_t"])).reshape(-1)
+
+
+@register
+class MultiPowerLaw(Law):
+    r"""``L(t) = L0 + A (S1(t) + S_W)^-alpha - LD(t)`` (Luo et al. 2025, eq. 5).
+
+    ``LD(t) = B sum_{k=1..t} (eta_{k-1} - eta_k) G(eta_k^-gamma S_k(t))``,
+    ``G(x) = 1 - (C x + 1)^-beta``, ``S_k(t) = sum_{tau=k..t} eta_tau``.
+    Seven positive parameters ``L0, A, alpha, B, C, beta, gamma`` (fitted in
+    log space).  No options.
+    """
+
+    name = "multipower"
+    param_names = ("L0", "A", "alpha", "B", "C", "beta", "gamma")
+    positive = (True,) * 7
+    reference = (
+        "Luo et al. 2025, A Multi-Power Law for Loss Curve Prediction Across Learning "
+        "Rate Schedules, ICLR 2025, arXiv 2503.12811"
+    )
+    parallel_starts = False
+
+    @property
+    def options(self) -> dict[str, Any]:
+        return {}
+
+    def prepare(self, lr: np.ndarray, steps: np.ndarray) -> dict[str, Any]:
+        """Cumulative LR at the observed steps (in row blocks) and the LR changes."""
+        lr = np.asarray(lr, dtype=np.float64)
+        steps = np.asarray(steps, dtype=np.int64)
+        cum = np.cumsum(lr)  # P_t = sum_{tau <= t} eta_tau
+        d = lr[:-1] - lr[1:]  # eta_{k-1} - eta_k for k = 1..T
+        k = np.flatnonzero(d != 0) + 1
+        k = k[k <= steps.max()]
+        pad = bucket(k.size, 8) - k.size
+        rows = _ROWS
+        while steps.size % rows:
+            rows //= 2
+        # eta_k = 0 (a decay to zero) would make eta_k^-gamma infinite: floor it at
+        # 1e-12 of the peak, where G is saturated (G = 1) for any realistic gamma.
+        log_eta = np.log(np.maximum(lr, 1e-12 * max(float(lr.max()), 1e-300)))
+        # Padding: d = 0 (no contribution) at a step after every t (masked out).
+        return {
+            "t": jnp.asarray(steps.reshape(-1, rows)),
+            "p_t": jnp.asarray(cum[steps].reshape(-1, rows)),
+            "k": jnp.asarray(np.concatenate([k, np.full(pad, steps.max() + 1)])),
+            "d_k": jnp.asarray(np.concatenate([d[k - 1], np.zeros(pad)])),
+            "p_km1": jnp.asarray(np.concatenate([cum[k - 1], np.zeros(pad)])),
+            "log_eta_k": jnp.asarray(np.concatenate([log_eta[k], np.zeros(pad)])),
+        }
+
+    def predict(self, params: jax.Array, prepared: dict[str, jax.Array]) -> jax.Array:
+        l0, a, alpha, b = params[0], params[1], params[2], params[3]
+        p_t = prepared["p_t"].reshape(-1)
+        return l0 + a * p_t ** (-alpha) - b * _loss_drop(params, prepared)
+
+    def initial_guesses(
+        self, prepared: Sequence[dict[str, jax.Array]], losses: Sequence[np.ndarray]
+    ) -> np.ndarray:
+        """Variable projection on a grid of (alpha, C, beta, gamma).
+
+        For fixed (alpha, C, beta, gamma) the law is linear in (L0, A, B): solve
+        it by least squares, keep the grid points with the smallest residuals.
+        """
+        loss = np.concatenate([np.asarray(y) for y in losses])
+        cands = []
+        for alpha in (0.3, 0.5, 0.7):
+            for c in (0.3, 2.0, 10.0):
+                for beta in (0.3, 0.6, 1.0):
+                    for gamma in (0.3, 0.6):
+                        cands.append((alpha, c, beta, gamma))
+        cands = np.asarray(cands)
+        theta = jnp.asarray(
+            np.column_stack([np.ones(len(cands))] * 4 + [cands[:, 1], cands[:, 2], cands[:, 3]])
+        )
+        drops = np.concatenate(
+            [
+                np.asarray(jax.vmap(_loss_drop, in_axes=(0, None))(theta, p))[:, : len(y)]
+                for p, y in zip(prepared, losses)
+            ],
+            axis=1,
+        )
+        p_t = np.concatenate([np.concatenate(p["p_t"])[: len(y)] for p, y in zip(prepared, losses)])
+        floor = np.array([1e-3 * loss.min(), 1e-8 * loss.mean(), 1e-8 * loss.mean()])
+        starts, sse = [], []
+        for (alpha, c, beta, gamma), drop in zip(cands, drops):
+            x = np.stack([np.ones_like(p_t), p_t**-alpha, -drop], axis=1)
+            coef, *_ = np.linalg.lstsq(x, loss, rcond=None)
+            l0, a, b = np.maximum(coef, floor)
+            pred = l0 + a * p_t**-alpha - b * drop
+            sse.append(np.sum((pred - loss) ** 2) if np.all(pred > 0) else np.inf)
+            starts.append([l0, a, alpha, b, c, beta, gamma])
+        best = np.argsort(sse)[:6]
+        return np.asarray(starts)[best]
