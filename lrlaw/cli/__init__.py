@@ -12,6 +12,7 @@ import sys
 import typer
 
 from lrlaw.cli import curves as _curves
+from lrlaw.cli import evaluate as _evaluate
 
 app = typer.Typer(
     name="lrlaw",
@@ -22,6 +23,7 @@ app = typer.Typer(
     rich_markup_mode=None,
 )
 _curves.register(app)
+_evaluate.register(app)
 
 
 @app.callback()
