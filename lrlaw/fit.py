@@ -22,8 +22,8 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Sequence
-from dataclasses import asdict, dataclass, field
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
@@ -33,10 +33,17 @@ import numpy as np
 
 from lrlaw._x64 import with_x64
 from lrlaw.curves import Curve
+from lrlaw.diagnostics import (
+    identifiability_warnings,
+    range_warnings,
+    residual_warnings,
+    schedule_warnings,
+)
 from lrlaw.errors import FitError, LrlawError
 from lrlaw.laws import Law, get_law
 from lrlaw.laws.base import bucket
-from lrlaw.metrics import curve_metrics, mean_metrics, metrics_table
+from lrlaw.metrics import curve_metrics, mean_metrics
+from lrlaw.uncertainty import Uncertainty, block_length, bootstrap_weights
 
 __all__ = ["HUBER_DELTA", "FitResult", "fit", "huber", "predict_curve"]
 
@@ -121,6 +128,16 @@ def _solve(
     return jax.lax.map(one, (theta0, weights))  # one at a time: bounded memory
 
 
+@jax.jit(static_argnames=("law", "delta"))
+def _jacobian(
+    law: Law, prepared: Any, log_obs: jax.Array, weight: jax.Array, theta: jax.Array, delta: float
+) -> tuple[jax.Array, jax.Array]:
+    """Residuals and their Jacobian with respect to the solver's parameters."""
+    residuals = _residual_fn(law, delta)
+    args = (prepared, log_obs, weight)
+    return residuals(theta, args), jax.jacfwd(residuals)(theta, args)
+
+
 @dataclass(frozen=True, eq=False)
 class _Problem:
     """The data of a fit, prepared and padded for the solver."""
@@ -179,6 +196,8 @@ class _Problem:
         delta: float,
         max_steps: int,
         weights: np.ndarray | None = None,
+        *,
+        screen: bool = True,
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
         """Solve from each start (rows of ``theta0``), with per-row point weights.
 
@@ -189,7 +208,7 @@ class _Problem:
         if weights is None:
             weights = np.broadcast_to(self.mask, (theta0.shape[0], self.mask.size))
         steps = max_steps
-        if not self.law.parallel_starts and theta0.shape[0] > 1:
+        if screen and not self.law.parallel_starts and theta0.shape[0] > 1:
             steps = min(max_steps, _SCREEN_STEPS)
         out = _solve(
             self.law,
@@ -226,6 +245,8 @@ class FitResult:
     curves: list[dict[str, Any]] = field(default_factory=list)
     min_step: int | None = None
     screened: bool = False
+    uncertainty: Uncertainty | None = None
+    warnings: list[str] = field(default_factory=list)
 
     @property
     def law_object(self) -> Law:
@@ -254,11 +275,40 @@ class FitResult:
             steps = curve.steps
         return predict_curve(self.law_object, self.param_vector, lr, steps)
 
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, FitResult):
+            return NotImplemented
+        return self.to_dict() == other.to_dict()
+
+    __hash__ = None  # type: ignore[assignment]
+
+    @property
+    def stderr(self) -> dict[str, float] | None:
+        """Bootstrap standard error of each parameter (None without a bootstrap)."""
+        if self.uncertainty is None or self.uncertainty.n_boot < 2:
+            return None
+        return dict(zip(self.params, map(float, self.uncertainty.stderr())))
+
+    def predict_band(
+        self, lr: np.ndarray, steps: np.ndarray, level: float = 0.9
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Lower and upper prediction band at ``level`` (see :mod:`lrlaw.uncertainty`).
+
+        Raises:
+            LrlawError: the fit has no bootstrap (fit with ``bootstrap > 0``).
+        """
+        if self.uncertainty is None or self.uncertainty.n_boot == 0:
+            raise LrlawError("this fit has no uncertainty estimate; refit with a bootstrap")
+        preds = predict_many(self.law_object, self.uncertainty.params, lr, steps)
+        return self.uncertainty.band(preds, level)
+
     def to_dict(self) -> dict[str, Any]:
         """Plain-JSON dictionary (see :meth:`from_dict`)."""
         from lrlaw import __version__
 
-        return {"format": _FORMAT, "lrlaw": __version__, **asdict(self)}
+        data = {f.name: getattr(self, f.name) for f in fields(self)}
+        data["uncertainty"] = None if self.uncertainty is None else self.uncertainty.to_dict()
+        return {"format": _FORMAT, "lrlaw": __version__, **data}
 
     def to_json(self) -> str:
         """JSON text of :meth:`to_dict`."""
@@ -272,7 +322,7 @@ class FitResult:
         if data.get("format") != _FORMAT:
             raise LrlawError(f"not an lrlaw fit result (format {data.get('format')!r})")
         names = set(cls.__dataclass_fields__)
-        optional = ("curves", "min_step", "screened")
+        optional = ("curves", "min_step", "screened", "uncertainty", "warnings")
         missing = sorted(n for n in names if n not in data and n not in optional)
         if missing:
             raise LrlawError(f"fit result is missing {', '.join(missing)}")
@@ -292,7 +342,13 @@ class FitResult:
             )
         if not all(isinstance(v, (int, float)) and np.isfinite(v) for v in params.values()):
             raise LrlawError("fit result: every parameter must be a finite number")
-        return cls(**{k: v for k, v in data.items() if k in names})
+        kwargs = {k: v for k, v in data.items() if k in names}
+        if kwargs.get("uncertainty") is not None:
+            try:
+                kwargs["uncertainty"] = Uncertainty.from_dict(kwargs["uncertainty"])
+            except (KeyError, TypeError, ValueError) as exc:
+                raise LrlawError(f"fit result: malformed 'uncertainty': {exc}") from None
+        return cls(**kwargs)
 
     @classmethod
     def from_json(cls, text: str) -> FitResult:
@@ -321,28 +377,15 @@ class FitResult:
             raise LrlawError(f"{path}: {exc}") from None
 
     def report(self) -> str:
-        """A short human-readable report: parameters, objective, status, per-curve metrics."""
-        law = self.law_object
-        opts = ", ".join(f"{k}={v}" for k, v in self.options.items())
-        lines = [
-            f"law        {self.law} ({opts})",
-            f"reference  {law.reference}",
-            f"points     {self.n_points} on {len(self.curves)} curve(s)",
-            f"objective  {self.objective:.6g}  (sum of Huber, delta={self.delta:g}, on log loss)",
-            f"solver     {'converged' if self.converged else 'NOT converged'} after "
-            f"{self.num_steps} steps; "
-            + (
-                f"{self.n_starts} starts screened ({_SCREEN_STEPS} iterations each), "
-                "the best one polished"
-                if self.screened
-                else f"{self.n_converged}/{self.n_starts} starts converged, "
-                f"{self.n_near_best} reached the best objective"
-            ),
-            "parameters",
-        ]
-        lines += [f"  {k:<8} {v:.6g}" for k, v in self.params.items()]
-        lines.append(metrics_table(self.curves, "in-sample metrics"))
-        return "\n".join(lines)
+        """Text report: parameters ± errors, correlations, objective, AIC/BIC, metrics, warnings."""
+        from lrlaw.report import report_text
+
+        return report_text(self)
+
+    def _repr_html_(self) -> str:
+        from lrlaw.report import report_html
+
+        return report_html(self)
 
 
 @with_x64
@@ -360,6 +403,25 @@ def predict_curve(law: Law, params: np.ndarray, lr: np.ndarray, steps: np.ndarra
 
 
 @with_x64
+def predict_many(law: Law, params: np.ndarray, lr: np.ndarray, steps: np.ndarray) -> np.ndarray:
+    """Predictions for many parameter vectors (rows of ``params``) at once."""
+    steps = np.asarray(steps, dtype=np.int64)
+    params = np.atleast_2d(np.asarray(params, dtype=np.float64))
+    if steps.size == 0:
+        return np.zeros((params.shape[0], 0))
+    prepared = _prepare(law, np.asarray(lr, dtype=np.float64), steps)
+    return np.asarray(_predict_many(law, jnp.asarray(params), prepared))[:, : steps.size]
+
+
+@jax.jit(static_argnames=("law",))
+def _predict_many(law: Law, params: jax.Array, prepared: Any) -> jax.Array:
+    def one(p: jax.Array) -> jax.Array:
+        return law.predict(p, prepared)
+
+    return jax.vmap(one)(params) if law.parallel_starts else jax.lax.map(one, params)
+
+
+@with_x64
 def fit(
     curves: Sequence[Curve],
     law: str | Law = "momentum",
@@ -367,6 +429,9 @@ def fit(
     delta: float = HUBER_DELTA,
     min_step: int | None = None,
     max_steps: int = 1000,
+    bootstrap: int = 0,
+    seed: int = 0,
+    init: Mapping[str, float] | None = None,
 ) -> FitResult:
     r"""Fit ``law`` jointly to ``curves`` by robust multi-start least squares.
 
@@ -382,6 +447,10 @@ def fit(
             2024 and Luo et al. 2025).
         min_step: first step used for fitting (default: each curve's warmup end).
         max_steps: iteration cap of the solver for each start.
+        bootstrap: number of bootstrap replicates for parameter errors and
+            prediction bands (0: none); see :mod:`lrlaw.uncertainty`.
+        seed: seed of the bootstrap draws.
+        init: start from these parameters only (no start grid).
 
     Raises:
         FitError: too few points, or no start yields a finite objective.
@@ -390,11 +459,16 @@ def fit(
     if not delta > 0:
         raise FitError(f"delta={delta} must be > 0")
     problem = _Problem.build(curves, law, min_step)
-    starts = law.to_unconstrained(
-        jnp.asarray(law.initial_guesses(problem.prepared, problem.losses))
-    )
+    if init is not None:
+        missing = [k for k in law.param_names if k not in init]
+        if missing:
+            raise FitError(f"init lacks parameter(s) {', '.join(missing)}")
+        guesses = np.array([[init[k] for k in law.param_names]])
+    else:
+        guesses = law.initial_guesses(problem.prepared, problem.losses)
+    starts = law.to_unconstrained(jnp.asarray(guesses))
     values, objectives, ok, nsteps = problem.solve(starts, delta, max_steps)
-    if not law.parallel_starts:
+    if not law.parallel_starts and len(starts) > 1:
         # Screened starts (a few iterations each): polish the best one.
         first = int(np.argmin(np.where(np.isfinite(objectives), objectives, np.inf)))
         v, o, k, n = problem.solve(values[first : first + 1], delta, max_steps)
@@ -406,11 +480,11 @@ def fit(
     params = np.asarray(law.from_unconstrained(jnp.asarray(values[best])))
     if not np.all(np.isfinite(params)):
         raise FitError(f"the best fit has non-finite parameters {params.tolist()}")
-    masks = problem.masks
     near = objectives <= objectives[best] * (1 + 1e-6) + 1e-15
-    per_curve = []
-    for c, mask in zip(curves, masks):
+    per_curve, log_residuals = [], {}
+    for c, mask in zip(curves, problem.masks):
         pred = predict_curve(law, params, c.lr, c.steps[mask]) if mask.any() else np.array([])
+        log_residuals[c.name] = np.log(c.loss[mask]) - np.log(pred)
         per_curve.append(
             {
                 "name": c.name,
@@ -433,5 +507,107 @@ def fit(
         num_steps=int(nsteps[best]),
         curves=per_curve,
         min_step=min_step,
-        screened=not law.parallel_starts,
+        screened=not law.parallel_starts and len(starts) > 1,
+        warnings=[
+            *schedule_warnings(
+                {
+                    c.name: c.lr[c.steps[m][0] : c.steps[m][-1] + 1]
+                    for c, m in zip(curves, problem.masks)
+                    if m.any()
+                }
+            ),
+            *_diagnose(problem, law, values[best], params, delta, log_residuals),
+        ],
+        uncertainty=(
+            _uncertainty(
+                curves, problem, law, values[best], params, delta, min_step, bootstrap, seed
+            )
+            if bootstrap > 0
+            else None
+        ),
+    )
+
+
+def _diagnose(
+    problem: _Problem,
+    law: Law,
+    theta: np.ndarray,
+    params: np.ndarray,
+    delta: float,
+    log_residuals: dict[str, np.ndarray],
+) -> list[str]:
+    """Warnings about the fit (see :mod:`lrlaw.diagnostics`)."""
+    named = dict(zip(law.param_names, map(float, params)))
+    r, jac = _jacobian(
+        law, problem.prepared, problem.log_obs, jnp.asarray(problem.mask), jnp.asarray(theta), delta
+    )
+    real = problem.mask > 0
+    return [
+        *range_warnings(named, law.typical),
+        *identifiability_warnings(np.asarray(jac)[real], np.asarray(r)[real], law.param_names),
+        *residual_warnings(log_residuals),
+    ]
+
+
+def _uncertainty(
+    curves: Sequence[Curve],
+    problem: _Problem,
+    law: Law,
+    theta: np.ndarray,
+    params: np.ndarray,
+    delta: float,
+    min_step: int | None,
+    n_boot: int,
+    seed: int,
+) -> Uncertainty:
+    """Two-level bootstrap refits plus leave-one-curve-out errors (lrlaw.uncertainty)."""
+    rng = np.random.default_rng(seed)
+    fitted = [c for c, m in zip(curves, problem.masks) if m.any()]
+    residuals = [
+        np.log(y) - np.log(predict_curve(law, params, c.lr, c.steps[c.window(min_step)]))
+        for c, y in zip(fitted, problem.losses)
+    ]
+    blocks = [block_length(r) for r in residuals]
+    counts = bootstrap_weights(
+        [len(y) for y in problem.losses], blocks, n_boot, rng, resample_curves=len(fitted) > 1
+    )
+    weights = np.zeros((n_boot, problem.mask.size))
+    for i, cnt in enumerate(counts):
+        weights[:, np.flatnonzero(problem.curve_of == i)] = cnt
+    theta0 = np.tile(theta, (n_boot, 1))
+    values, _, ok, _ = problem.solve(theta0, delta, 200, weights=weights, screen=False)
+    boot = np.asarray(law.from_unconstrained(jnp.asarray(values)))
+    keep = np.all(np.isfinite(boot), axis=1)
+    init = dict(zip(law.param_names, params))
+    errors, source = [], "leave-one-curve-out"
+    if len(fitted) > 1:
+        for i, held in enumerate(fitted):
+            rest = [c for j, c in enumerate(fitted) if j != i]
+            try:
+                sub = fit(rest, law, delta=delta, min_step=min_step, init=init)
+            except FitError:
+                continue
+            window = held.window(min_step)
+            pred = sub.predict(held.lr, held.steps[window])
+            errors.append((held.loss[window] - pred) / pred)
+    else:
+        source = "forward split (fit the first 60 % of the points, predict the rest)"
+        c = fitted[0]
+        steps, loss = c.steps[c.window(min_step)], problem.losses[0]
+        cut = int(0.6 * steps.size)
+        try:
+            head = Curve(c.name, steps[:cut], loss[:cut], c.lr, c.warmup)
+            sub = fit([head], law, delta=delta, min_step=min_step, init=init)
+            pred = sub.predict(c.lr, steps[cut:])
+            errors.append((loss[cut:] - pred) / pred)
+        except (FitError, LrlawError):
+            pass
+    return Uncertainty(
+        scheme="curve+block" if len(fitted) > 1 else "block",
+        params=boot[keep],
+        converged=float(np.mean(ok)),
+        blocks={c.name: b for c, b in zip(fitted, blocks)},
+        errors=np.concatenate(errors) if errors else np.zeros(0),
+        error_source=source if errors else "none (too few curves or points)",
+        seed=seed,
     )

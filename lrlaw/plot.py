@@ -27,13 +27,15 @@ def plot_fit(
     *,
     train: Sequence[str] = (),
     title: str | None = None,
+    level: float | None = 0.9,
 ) -> Figure:
     """Observed vs predicted loss curves, their relative errors, and the schedules.
 
     Three stacked panels sharing the step axis: learning rate; loss (observed
     as dots, the law's prediction at every step as a line; curves named in
     ``train`` drawn solid, held-out curves dashed); relative error of the
-    prediction in percent, over each curve's fit window (after warmup).
+    prediction in percent, over each curve's fit window (after warmup).  When
+    the fit has a bootstrap, the prediction band at ``level`` is shaded.
     """
     from matplotlib.figure import Figure
 
@@ -52,6 +54,9 @@ def plot_fit(
         mask = c.window(fit.min_step)
         ax_loss.plot(c.steps, c.loss, ".", color=color, ms=2.5, alpha=0.45)
         ax_loss.plot(grid, fit.predict(c.lr, grid), style, color=color, lw=1.4, label=label)
+        if level is not None and fit.uncertainty is not None:
+            band_lo, band_hi = fit.predict_band(c.lr, grid, level)
+            ax_loss.fill_between(grid, band_lo, band_hi, color=color, alpha=0.15, lw=0)
         if mask.any():
             pred = fit.predict(c.lr, c.steps[mask])
             rel = 100 * (pred - c.loss[mask]) / c.loss[mask]
@@ -69,5 +74,10 @@ def plot_fit(
         ax.grid(alpha=0.3)
     ax_loss.legend(fontsize=8, ncol=2 if len(curves) > 4 else 1)
     params = ", ".join(f"{k}={v:.4g}" for k, v in fit.params.items())
-    fig.suptitle(title or f"{fit.law} law: {params}", fontsize=10)
+    band = (
+        f"; shaded: {100 * level:.0f} % prediction band"
+        if level is not None and fit.uncertainty is not None
+        else ""
+    )
+    fig.suptitle(title or f"{fit.law} law: {params}{band}", fontsize=10)
     return fig

@@ -99,7 +99,11 @@ def test_predict_observed_steps(fit_json, tmp_path):
     assert result.stdout == ""
     assert f"wrote {out}" in result.stderr
     table = pd.read_csv(out)
-    assert list(table.columns) == ["run", "step", "lr", "loss", "pred"]
+    # The fit has a bootstrap (the default for momentum), so the band comes along.
+    assert list(table.columns) == ["run", "step", "lr", "loss", "pred", "pred_lo", "pred_hi"]
+    assert (table["pred_lo"] < table["pred"]).all() and (table["pred"] < table["pred_hi"]).all()
+    inside = (table["pred_lo"] <= table["loss"]) & (table["loss"] <= table["pred_hi"])
+    assert 0.5 < inside.mean() < 1.0
     assert list(dict.fromkeys(table["run"])) == list(TEST_NAMES)
     for name, path in zip(TEST_NAMES, TEST):
         rows = table[table["run"] == name]
@@ -146,7 +150,7 @@ def test_predict_every_ends_at_last_step(fit_json):
 def test_predict_to_stdout(fit_json, tmp_path):
     result = run("predict", fit_json, MPL / "wsdcon_18.csv", "--schedules", SCHEDULES)
     assert result.exit_code == 0, result.output
-    assert result.stdout.splitlines()[0] == "run,step,lr,loss,pred"
+    assert result.stdout.splitlines()[0] == "run,step,lr,loss,pred,pred_lo,pred_hi"
     table = pd.read_csv(io.StringIO(result.stdout))
     assert len(table) == len(pd.read_csv(MPL / "wsdcon_18.csv"))
     assert "wrote" not in result.stderr

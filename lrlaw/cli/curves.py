@@ -21,7 +21,7 @@ from lrlaw.cli._common import (
     user_errors,
 )
 
-LawOpt = Annotated[str, typer.Option("--law", help="Law to fit: momentum.")]
+LawOpt = Annotated[str, typer.Option("--law", help="Law to fit: momentum | multipower.")]
 FitArg = Annotated[
     Path, typer.Argument(help="Fit result written by 'lrlaw fit --out'.", show_default=False)
 ]
@@ -49,6 +49,17 @@ def fit_cmd(
         Path | None,
         typer.Option("--plot", help="Save a figure (PNG/PDF/SVG) of the fit.", show_default=False),
     ] = None,
+    bootstrap: Annotated[
+        int | None,
+        typer.Option(
+            "--bootstrap",
+            min=0,
+            help="Bootstrap replicates for parameter errors and prediction bands "
+            "(default: 200 for momentum, 0 for multipower, whose replicates take seconds each).",
+            show_default=False,
+        ),
+    ] = None,
+    seed: Annotated[int, typer.Option("--seed", help="Seed of the bootstrap.")] = 0,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Do not print the report.")] = False,
 ) -> None:
     """Fit a law jointly to one or more curves and print a report."""
@@ -58,8 +69,14 @@ def fit_cmd(
 
     curves = load(files, schedule, schedules, warmup)
     options = {"lam": lam, "warmup": s2_warmup} if law == "momentum" else {}
-    result = fit(curves, get_law(law, **options), min_step=min_step)
-    if not quiet:
+    law_obj = get_law(law, **options)
+    if bootstrap is None:
+        bootstrap = 200 if law_obj.parallel_starts else 0
+    result = fit(curves, law_obj, min_step=min_step, bootstrap=bootstrap, seed=seed)
+    if quiet:
+        for w in result.warnings:
+            info(f"warning: {w}")
+    else:
         typer.echo(result.report())
         for c in curves:
             info(f"schedule of {c.name}: {c.schedule}")
@@ -69,7 +86,7 @@ def fit_cmd(
     if plot is not None:
         from lrlaw.plot import plot_fit
 
-        save_figure(plot_fit(result, curves), plot, inputs=files)
+        save_figure(plot_fit(result, curves, level=0.9), plot, inputs=files)
         info(f"wrote {plot}")
 
 
@@ -102,11 +119,19 @@ def predict_cmd(
             "--plot", help="Save a figure of observed vs predicted curves.", show_default=False
         ),
     ] = None,
+    level: Annotated[
+        float,
+        typer.Option(
+            "--level", min=0.01, max=0.99, help="Level of the prediction band (pred_lo, pred_hi)."
+        ),
+    ] = 0.9,
 ) -> None:
     """Predict loss curves for runs with a fitted law.
 
-    Writes columns run, step, lr, loss, pred; loss is empty at steps without
-    an observation, pred is empty at step 0 (the laws are undefined there).
+    Writes columns run, step, lr, loss, pred, and pred_lo, pred_hi (the
+    prediction band at --level) when the fit has a bootstrap; loss is empty
+    at steps without an observation, pred is empty at step 0 (the laws are
+    undefined there).
     """
     import numpy as np
     import pandas as pd
@@ -123,30 +148,34 @@ def predict_cmd(
             steps = c.steps
         else:
             steps = np.union1d(np.arange(0, c.total_steps + 1, every), [c.total_steps])
-        pred = np.full(steps.size, np.nan)
         ok = steps >= 1
+        pred = np.full(steps.size, np.nan)
         pred[ok] = result.predict(c.lr, steps[ok])
         loss = np.full(steps.size, np.nan)
         idx = np.searchsorted(c.steps, steps)
         hit = (idx < c.steps.size) & (c.steps[np.minimum(idx, c.steps.size - 1)] == steps)
         loss[hit] = c.loss[idx[hit]]
-        frames.append(
-            pd.DataFrame(
-                {"run": c.name, "step": steps, "lr": c.lr[steps], "loss": loss, "pred": pred}
-            )
-        )
+        columns = {"run": c.name, "step": steps, "lr": c.lr[steps], "loss": loss, "pred": pred}
+        if result.uncertainty is not None:
+            lo, hi = np.full(steps.size, np.nan), np.full(steps.size, np.nan)
+            lo[ok], hi[ok] = result.predict_band(c.lr, steps[ok], level)
+            columns |= {"pred_lo": lo, "pred_hi": hi}
+        frames.append(pd.DataFrame(columns))
     table = pd.concat(frames, ignore_index=True)
+    fig = None
+    if plot is not None:  # build the figure before writing anything
+        from lrlaw.plot import plot_fit
+
+        fitted = [c["name"] for c in result.curves]
+        fig = plot_fit(result, curves, train=fitted, level=level)
     if out is None:
         table.to_csv(sys.stdout, index=False, float_format="%.10g")
     else:
         with atomic_output(out, [*files, fit_file]) as tmp:
             table.to_csv(tmp, index=False, float_format="%.10g")
         info(f"wrote {out} ({len(table)} rows)")
-    if plot is not None:
-        from lrlaw.plot import plot_fit
-
-        fitted = [c["name"] for c in result.curves]
-        save_figure(plot_fit(result, curves, train=fitted), plot, inputs=[*files, fit_file])
+    if fig is not None:
+        save_figure(fig, plot, inputs=[*files, fit_file])
         info(f"wrote {plot}")
 
 

@@ -76,6 +76,8 @@ class Law(abc.ABC):
     #: Solve the starts in parallel with vmap (True) or one at a time (False,
     #: for laws whose prediction is memory-hungry).
     parallel_starts: ClassVar[bool] = True
+    #: Plausible range per parameter; a fit outside it gets a warning.
+    typical: ClassVar[dict[str, tuple[float, float]]] = {}
 
     @property
     @abc.abstractmethod

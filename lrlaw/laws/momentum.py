@@ -10,7 +10,7 @@ Learning Rate Annealing", arXiv 2408.11029 (2024), eq. 1.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, ClassVar
 
 import jax
 import jax.numpy as jnp
@@ -48,6 +48,7 @@ class MomentumLaw(Law):
     name = "momentum"
     param_names = ("L0", "A", "alpha", "C")
     positive = (True, True, True, True)
+    typical: ClassVar[dict[str, tuple[float, float]]] = {"alpha": (0.01, 5.0)}
     reference = "Tissue et al. 2024, Scaling Law with Learning Rate Annealing, arXiv 2408.11029"
 
     def __init__(self, lam: float = 0.999, warmup: WarmupMode = "signed") -> None:

@@ -28,7 +28,7 @@ loop over steps.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, ClassVar
 
 import jax
 import jax.numpy as jnp
@@ -76,6 +76,11 @@ class MultiPowerLaw(Law):
         "Rate Schedules, ICLR 2025, arXiv 2503.12811"
     )
     parallel_starts = False
+    typical: ClassVar[dict[str, tuple[float, float]]] = {
+        "alpha": (0.01, 5.0),
+        "beta": (0.02, 10.0),
+        "gamma": (0.01, 5.0),
+    }
 
     @property
     def options(self) -> dict[str, Any]:

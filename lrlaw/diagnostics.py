@@ -1,0 +1,107 @@
+"""Fit-quality diagnostics: parameters at the edge of their range, parameters the
+curves do not determine, and structure left in the residuals.
+
+Each check returns plain-language warnings; :func:`lrlaw.fit.fit` stores them in
+the result (``FitResult.warnings``), the report prints them and the command
+line repeats them on stderr.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+import numpy as np
+
+__all__ = [
+    "identifiability_warnings",
+    "range_warnings",
+    "residual_warnings",
+    "schedule_warnings",
+]
+
+
+def schedule_warnings(lrs: Mapping[str, np.ndarray]) -> list[str]:
+    """No training schedule anneals: annealing terms are then unconstrained extrapolations.
+
+    ``lrs`` maps each curve to its LR over the fitted steps (warmup excluded).
+    A schedule anneals if its LR falls by more than 1 % of its peak there.
+    """
+    if any(
+        lr.size and lr.max() - lr[np.argmax(lr) :].min() > 0.01 * lr.max() for lr in lrs.values()
+    ):
+        return []
+    return [
+        "no training curve decays its learning rate, so the annealing term is fixed only by "
+        "the warmup (if at all): predictions for decaying schedules are extrapolations; add a "
+        "curve with a decay (cosine, WSD cooldown, step drop)"
+    ]
+
+
+def range_warnings(
+    params: Mapping[str, float], typical: Mapping[str, tuple[float, float]]
+) -> list[str]:
+    """Parameters outside the range a law declares plausible (a degenerate limit)."""
+    out = []
+    for name, (lo, hi) in typical.items():
+        v = params[name]
+        if not lo <= v <= hi:
+            out.append(
+                f"{name} = {v:.4g} is outside its plausible range [{lo:g}, {hi:g}]: the fit "
+                "drifts to a degenerate limit of the law; predictions far from the training "
+                "schedules are unreliable"
+            )
+    return out
+
+
+def identifiability_warnings(
+    jacobian: np.ndarray, residuals: np.ndarray, names: Sequence[str]
+) -> list[str]:
+    r"""Parameters the data do not determine, from the Gauss-Newton covariance.
+
+    ``Cov = s^2 (J^T J)^+`` with ``s^2 = sum r^2 / (n - p)`` for the residuals
+    ``r`` and their Jacobian ``J`` with respect to the solver's parameters
+    (``log`` of positive parameters), so ``sqrt(Cov_ii)`` is a relative error:
+    above 1, the parameter is uncertain by more than a factor ``e``.
+    (Residuals are autocorrelated, so this understates errors; it is a
+    screening test, the bootstrap gives the reported errors.)
+    """
+    j = np.asarray(jacobian, dtype=np.float64)
+    r = np.asarray(residuals, dtype=np.float64)
+    n, p = j.shape
+    if n <= p:
+        return []
+    s2 = float(r @ r) / (n - p)
+    sv = np.linalg.svd(j, compute_uv=False)
+    if sv[0] == 0:
+        return ["no parameter affects the predicted curves: the fit is undetermined"]
+    cov = np.linalg.pinv(j.T @ j, rcond=1e-15) * max(s2, 1e-300)
+    sigma = np.sqrt(np.maximum(np.diag(cov), 0.0))
+    out = []
+    flat = np.linalg.norm(j, axis=0) <= 1e-10 * sv[0]
+    for name, is_flat, s in zip(names, flat, sigma):
+        if is_flat or s > 1.0:
+            how = "does not affect the fit" if is_flat else f"has a relative error ~{s:.2g}"
+            out.append(
+                f"{name} is not identified by these curves (it {how}); add curves whose "
+                "schedules differ where it matters (e.g. a decaying schedule for the "
+                "annealing term)"
+            )
+    return out
+
+
+def residual_warnings(residuals: Mapping[str, np.ndarray], threshold: float = 0.9) -> list[str]:
+    """Curves whose residuals are strongly autocorrelated at lag 1 (systematic misfit)."""
+    worst = []
+    for name, r in residuals.items():
+        r = np.asarray(r, dtype=np.float64)
+        if r.size < 10 or np.std(r) == 0:
+            continue
+        acf = float(np.corrcoef(r[:-1], r[1:])[0, 1])
+        if acf > threshold:
+            worst.append(f"{name} ({acf:.2f})")
+    if not worst:
+        return []
+    return [
+        "residuals are strongly autocorrelated on " + ", ".join(worst) + ": the law misses "
+        "systematic structure there (errors and bands account for it with a block bootstrap)"
+    ]

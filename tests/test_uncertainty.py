@@ -1,0 +1,201 @@
+"""Bootstrap, prediction bands and their calibration, reports and diagnostics."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from lrlaw.curves import Curve
+from lrlaw.diagnostics import identifiability_warnings, range_warnings, residual_warnings
+from lrlaw.fit import FitResult, fit
+from lrlaw.io import load_curves
+from lrlaw.laws import MomentumLaw
+from lrlaw.report import information_criteria, report_dict
+from lrlaw.uncertainty import block_length, bootstrap_weights
+
+TRAIN = ["cosine_24000", "constant_24000", "wsdcon_9"]
+TEST = [
+    "cosine_72000",
+    "constant_72000",
+    "wsd_20000_24000",
+    "wsdld_20000_24000",
+    "wsdcon_3",
+    "wsdcon_18",
+]
+
+
+def test_block_length_follows_autocorrelation() -> None:
+    rng = np.random.default_rng(0)
+    white = rng.standard_normal(500)
+    assert block_length(white) == int(np.ceil(500 ** (1 / 3)))  # the floor
+    ar = np.zeros(500)
+    for i in range(1, 500):  # AR(1), phi = 0.9: tau_int = (1 + phi) / (1 - phi) = 19
+        ar[i] = 0.9 * ar[i - 1] + rng.standard_normal()
+    assert 10 <= block_length(ar) <= 40
+    assert block_length(np.ones(3)) == 1
+
+
+def test_bootstrap_weights_keep_curve_sizes() -> None:
+    rng = np.random.default_rng(1)
+    counts = bootstrap_weights([50, 30, 7], [5, 3, 2], 100, rng)
+    totals = sum(c.sum(axis=1) for c in counts)
+    # every replicate draws three curves, each contributing its own size
+    assert set(np.unique(totals)) <= {
+        50 * a + 30 * b + 7 * c
+        for a in range(4)
+        for b in range(4)
+        for c in range(4)
+        if a + b + c == 3
+    }
+    fixed = bootstrap_weights([50, 30], [5, 3], 20, rng, resample_curves=False)
+    assert np.all(fixed[0].sum(axis=1) == 50) and np.all(fixed[1].sum(axis=1) == 30)
+
+
+@pytest.fixture(scope="module", params=["25m", "100m"])
+def mpl_fit(request, data_dir):
+    folder = data_dir / "mpl" / request.param
+    sched = data_dir / "schedules.txt"
+    train = load_curves([folder / f"{n}.csv" for n in TRAIN], schedules_file=sched)
+    test = load_curves([folder / f"{n}.csv" for n in TEST], schedules_file=sched)
+    return request.param, fit(train, bootstrap=200, seed=0), test
+
+
+def test_band_calibration_on_held_out_mpl_curves(mpl_fit) -> None:
+    """Issue 3: the 90 % band covers between 70 % and 99 % of held-out points."""
+    size, result, test = mpl_fit
+    inside = total = 0
+    for c in test:
+        lo, hi = result.predict_band(c.lr, c.steps, 0.9)
+        pred = result.predict(c)
+        assert np.all(lo < pred) and np.all(pred < hi)
+        inside += int(np.sum((c.loss >= lo) & (c.loss <= hi)))
+        total += c.steps.size
+    coverage = inside / total
+    assert 0.70 <= coverage <= 0.99, (size, coverage)
+
+
+def test_stderr_correlations_and_round_trip(mpl_fit, tmp_path) -> None:
+    _, result, _ = mpl_fit
+    assert result.uncertainty is not None and result.uncertainty.n_boot >= 190
+    assert result.uncertainty.scheme == "curve+block"
+    err = result.stderr
+    assert set(err) == {"L0", "A", "alpha", "C"}
+    assert all(0 < err[k] < 0.5 * abs(result.params[k]) for k in err)
+    corr = result.uncertainty.correlations()
+    np.testing.assert_allclose(np.diag(corr), 1.0)
+    path = tmp_path / "fit.json"
+    result.save(path)
+    loaded = FitResult.load(path)
+    assert loaded == result
+    c_lr = np.full(5000, 3e-4)
+    np.testing.assert_allclose(
+        loaded.predict_band(c_lr, np.arange(100, 5000, 100)),
+        result.predict_band(c_lr, np.arange(100, 5000, 100)),
+    )
+
+
+def test_report_has_errors_correlations_and_criteria(mpl_fit) -> None:
+    _, result, _ = mpl_fit
+    text = result.report()
+    assert "±" in text and "correlations" in text and "AIC / BIC" in text
+    assert "leave-one-curve-out" in text
+    d = report_dict(result)
+    k, n = len(result.params), result.n_points
+    expected = n * np.log(2 * result.objective / n)
+    assert d["aic"] == pytest.approx(expected + 2 * k)
+    assert d["bic"] == pytest.approx(expected + k * np.log(n))
+    html = result._repr_html_()
+    assert html.startswith("<div>") and "<table>" in html and "alpha" in html
+
+
+def test_information_criteria_prefer_the_true_model() -> None:
+    assert information_criteria(1.0, 100, 4)["aic"] < information_criteria(1.0, 100, 7)["aic"]
+    assert np.isnan(information_criteria(0.0, 100, 4)["aic"])
+
+
+def test_single_curve_uses_block_bootstrap_and_forward_split(data_dir) -> None:
+    (curve,) = load_curves(
+        [data_dir / "mpl" / "25m" / "cosine_24000.csv"], schedules_file=data_dir / "schedules.txt"
+    )
+    result = fit([curve], bootstrap=50)
+    assert result.uncertainty.scheme == "block"
+    assert result.uncertainty.error_source.startswith("forward split")
+    assert result.uncertainty.errors.size > 0
+
+
+def test_predict_band_requires_a_bootstrap(mpl_fit) -> None:
+    _, result, test = mpl_fit
+    from dataclasses import replace
+
+    from lrlaw.errors import LrlawError
+
+    bare = replace(result, uncertainty=None)
+    with pytest.raises(LrlawError, match="no uncertainty estimate"):
+        bare.predict_band(test[0].lr, test[0].steps)
+
+
+# --- diagnostics ---------------------------------------------------------------------
+
+
+def test_constant_curves_warn_that_annealing_is_not_identified(data_dir) -> None:
+    folder = data_dir / "mpl" / "100m"
+    curves = load_curves(
+        [folder / "constant_24000.csv", folder / "constant_72000.csv"],
+        schedules_file=data_dir / "schedules.txt",
+    )
+    result = fit(curves, MomentumLaw(warmup="ignore"))
+    text = " ".join(result.warnings)
+    assert "no training curve decays its learning rate" in text
+    assert "C is not identified" in text
+    assert "warning: no training curve decays" in result.report()
+
+
+def test_good_fit_has_no_identifiability_warning(mpl_fit) -> None:
+    _, result, _ = mpl_fit
+    assert not any("not identified" in w for w in result.warnings)
+    assert not any("no training curve decays" in w for w in result.warnings)
+
+
+def test_range_and_residual_warnings() -> None:
+    assert range_warnings({"beta": 0.001}, {"beta": (0.02, 10.0)})[0].startswith("beta = 0.001")
+    assert range_warnings({"beta": 0.5}, {"beta": (0.02, 10.0)}) == []
+    trend = np.linspace(-1, 1, 50)
+    rng = np.random.default_rng(2)
+    assert "strongly autocorrelated on a (" in residual_warnings({"a": trend})[0]
+    assert residual_warnings({"b": rng.standard_normal(50)}) == []
+
+
+def test_identifiability_from_jacobian() -> None:
+    rng = np.random.default_rng(3)
+    j = rng.standard_normal((100, 3))
+    r = 0.01 * rng.standard_normal(100)
+    assert identifiability_warnings(j, r, ["a", "b", "c"]) == []
+    j[:, 2] = 0.0
+    (msg,) = identifiability_warnings(j, r, ["a", "b", "c"])
+    assert msg.startswith("c is not identified") and "does not affect the fit" in msg
+
+
+def test_bootstrap_recovers_truth_within_errors() -> None:
+    """On curves generated by the law itself, the truth lies within ~3 bootstrap errors."""
+    from lrlaw import schedules
+    from lrlaw.fit import predict_curve
+
+    true = np.array([2.9, 0.5, 0.45, 0.35])
+    curves = []
+    rng = np.random.default_rng(4)
+    for i, s in enumerate(
+        [
+            schedules.cosine(3e-4, 20_000, final=3e-5, warmup=500),
+            schedules.constant(3e-4, total=20_000, warmup=500),
+        ]
+    ):
+        lr = s.values()
+        steps = np.arange(500, 20_001, 100)
+        loss = predict_curve(MomentumLaw(), true, lr, steps) * (
+            1 + 1e-3 * rng.standard_normal(steps.size)
+        )
+        curves.append(Curve(f"c{i}", steps, loss, lr, 500))
+    result = fit(curves, bootstrap=200)
+    err = result.stderr
+    for k, v in zip(result.params, true):
+        assert abs(result.params[k] - v) < 3 * err[k] + 1e-9, k
