@@ -17,6 +17,8 @@ _EXPORTS = {
     "fit": "lrlaw.fit",
     "predict_curve": "lrlaw.fit",
     "load_curves": "lrlaw.io",
+    "compare_laws": "lrlaw.compare",
+    "MultiPowerLaw": "lrlaw.laws",
     "read_table": "lrlaw.io",
     "parse_schedule": "lrlaw.schedules",
     "forward_area": "lrlaw.areas",

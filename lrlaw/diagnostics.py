@@ -103,5 +103,6 @@ def residual_warnings(residuals: Mapping[str, np.ndarray], threshold: float = 0.
         return []
     return [
         "residuals are strongly autocorrelated on " + ", ".join(worst) + ": the law misses "
-        "systematic structure there (errors and bands account for it with a block bootstrap)"
+        "systematic structure there (the bootstrap, fit --bootstrap, resamples blocks of "
+        "points for this reason)"
     ]

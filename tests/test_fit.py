@@ -210,3 +210,29 @@ def test_float64_is_scoped_not_global() -> None:
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "ok"
+
+
+def test_fitting_lambda_recovers_it() -> None:
+    """Optionally fit the momentum decay lam (logit-parameterised, areas recomputed)."""
+    true = {"L0": 2.9, "A": 0.5, "alpha": 0.45, "C": 0.35, "lam": 0.99}
+    law = MomentumLaw(lam=0.99)
+    curves = []
+    rng = np.random.default_rng(11)
+    for i, s in enumerate(
+        [
+            schedules.cosine(3e-4, 20_000, final=3e-5, warmup=500),
+            schedules.multistep(3e-4, milestones=[8000], values=[6e-5], total=20_000, warmup=500),
+            schedules.constant(3e-4, total=20_000, warmup=500),
+        ]
+    ):
+        lr = s.values()
+        steps = np.arange(500, 20_001, 50)
+        clean = predict_curve(law, np.array([2.9, 0.5, 0.45, 0.35]), lr, steps)
+        curves.append(
+            Curve(f"c{i}", steps, clean * (1 + 2e-4 * rng.standard_normal(steps.size)), lr, 500)
+        )
+    result = fit(curves, MomentumLaw(fit_lam=True))
+    assert set(result.params) == set(true)
+    for k, v in true.items():
+        assert result.params[k] == pytest.approx(v, rel=0.05), k
+    assert FitResult.from_json(result.to_json()) == result

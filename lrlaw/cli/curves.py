@@ -42,6 +42,9 @@ def fit_cmd(
     lam: Annotated[
         float, typer.Option("--lam", help="Momentum decay lambda of the annealing area.")
     ] = 0.999,
+    fit_lam: Annotated[
+        bool, typer.Option("--fit-lam", help="Fit lambda too (momentum law), starting from --lam.")
+    ] = False,
     s2_warmup: Annotated[
         str, typer.Option("--s2-warmup", help="How S2 treats the initial warmup: signed | ignore.")
     ] = "signed",
@@ -68,7 +71,7 @@ def fit_cmd(
     from lrlaw.laws import get_law
 
     curves = load(files, schedule, schedules, warmup)
-    options = {"lam": lam, "warmup": s2_warmup} if law == "momentum" else {}
+    options = {"lam": lam, "warmup": s2_warmup, "fit_lam": fit_lam} if law == "momentum" else {}
     law_obj = get_law(law, **options)
     if bootstrap is None:
         bootstrap = 200 if law_obj.parallel_starts else 0

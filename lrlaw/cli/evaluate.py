@@ -1,4 +1,4 @@
-"""The ``evaluate`` command: score a saved fit on curves."""
+"""The ``evaluate`` command: compare laws on held-out runs, or score a saved fit."""
 
 from __future__ import annotations
 
@@ -9,38 +9,172 @@ from typing import Annotated
 import typer
 
 from lrlaw.cli._common import (
-    Files,
     MinStepOpt,
     ScheduleOpt,
     SchedulesFileOpt,
     WarmupOpt,
+    check_outputs,
+    info,
     load,
+    save_figure,
     user_errors,
 )
+from lrlaw.errors import LrlawError
 
-FitArg = Annotated[
-    Path, typer.Argument(help="Fit result written by 'lrlaw fit --out'.", show_default=False)
+EvalFiles = Annotated[
+    list[Path],
+    typer.Argument(
+        help="Curve tables (CSV/TSV/parquet: columns step, loss[, lr][, run]); or a saved fit "
+        "(FIT.json from 'lrlaw fit --out') followed by the curve tables to score.",
+        show_default=False,
+    ),
+]
+TrainOpt = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--train",
+        help="Name of a run to fit on (file stem or 'run' column); repeat for each. "
+        "Every other run is held out and scored.",
+        show_default=False,
+    ),
+]
+LawsOpt = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--law",
+        help="Law to fit and compare: momentum | multipower; repeat to compare several "
+        "(default: momentum).",
+        show_default=False,
+    ),
+]
+PlotOpt = Annotated[
+    Path | None,
+    typer.Option(
+        "--plot",
+        help="With --train: save a figure (PNG/PDF/SVG) of observed vs predicted curves, "
+        "one column per law.",
+        show_default=False,
+    ),
 ]
 
 
 @user_errors
 def evaluate_cmd(
-    fit_file: FitArg,
-    files: Files,
+    files: EvalFiles,
+    train: TrainOpt = None,
+    law: LawsOpt = None,
     schedule: ScheduleOpt = None,
     schedules: SchedulesFileOpt = None,
     warmup: WarmupOpt = None,
     min_step: MinStepOpt = None,
-    as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of tables.")] = False,
+    plot: PlotOpt = None,
 ) -> None:
-    """Score a fitted law on curves: R2, MAE, RMSE, PredE, WorstE, final-loss error.
+    """Compare laws on held-out runs, or score a saved fit: R2, MAE, RMSE, PredE, WorstE, final.
 
-    Per run and the mean over runs, on the steps after each run's warmup (or
-    from --min-step).  PredE/WorstE/final are relative errors.
+    With --train: fit every --law jointly on the named runs, predict every other run
+    from its schedule, and print one row per law (training objective, fit time, mean
+    held-out metrics) and the PredE / final-loss error of each held-out run per law.
+
+    With a saved fit first (FIT.json FILES...): score that fit on the curves.
+
+    Metrics use the steps after each run's warmup (or from --min-step);
+    PredE/WorstE/final are relative errors.
     """
+    saved = files[0].suffix.lower() == ".json"
+    check_outputs(files, plot=plot)
+    if saved:
+        if train or law:
+            used = " and ".join(o for o, v in (("--train", train), ("--law", law)) if v)
+            raise LrlawError(
+                f"{used} fit laws on curves, so they cannot be combined with a saved fit "
+                f"({files[0]}); drop {files[0]} or the option"
+            )
+        if plot is not None:
+            raise LrlawError(
+                "--plot needs --train (to plot a saved fit use 'lrlaw predict FIT.json FILES "
+                "--plot')"
+            )
+        _score_saved_fit(files[0], files[1:], schedule, schedules, warmup, min_step, as_json)
+        return
+    laws = law or ["momentum"]
+    _compare(files, train or [], laws, schedule, schedules, warmup, min_step, as_json, plot)
+
+
+def _compare(
+    files: list[Path],
+    train: list[str],
+    laws: list[str],
+    schedule: list[str] | None,
+    schedules: Path | None,
+    warmup: int | None,
+    min_step: int | None,
+    as_json: bool,
+    plot: Path | None,
+) -> None:
+    """Fit ``laws`` on the runs named by ``train``, score them on the others."""
+    from lrlaw.laws import get_law
+
+    built = [get_law(name) for name in laws]  # unknown law: error before loading or fitting
+    dupes = sorted({name for name in laws if laws.count(name) > 1})
+    if dupes:
+        raise LrlawError(f"--law {', '.join(dupes)} given more than once")
+    curves = load(files, schedule, schedules, warmup)
+    names = [c.name for c in curves]
+    if not train:
+        raise LrlawError(
+            "name the runs to fit with --train RUN (repeat for each), or give a saved fit "
+            f"(FIT.json) first; runs: {', '.join(names)}"
+        )
+    unknown = [t for t in dict.fromkeys(train) if t not in names]
+    if unknown:
+        raise LrlawError(
+            f"--train names unknown run(s) {', '.join(unknown)}; runs: {', '.join(names)}"
+        )
+    fit_on = [c for c in curves if c.name in train]
+    held_out = [c for c in curves if c.name not in train]
+    if not held_out:
+        raise LrlawError(
+            "every run is a --train run, so none is held out to score; give more curve files"
+        )
+
+    from lrlaw.compare import compare_laws
+
+    info(
+        f"fitting {', '.join(laws)} on {len(fit_on)} run(s), scoring {len(held_out)} held-out "
+        "run(s)"
+    )
+    comparison = compare_laws(fit_on, held_out, built, min_step=min_step)
+    for score in comparison.laws:
+        info(f"{score.label}: fitted in {score.fit_seconds:.1f} s")
+        for warning in getattr(score.fit, "warnings", ()):
+            info(f"warning ({score.label} fit): {warning}")
+    if as_json:
+        typer.echo(json.dumps(comparison.to_dict(), indent=2))
+    else:
+        typer.echo(comparison.table())
+    if plot is not None:
+        from lrlaw.compare import plot_law_comparison
+
+        save_figure(plot_law_comparison(comparison, fit_on, held_out), plot, inputs=files)
+        info(f"wrote {plot}")
+
+
+def _score_saved_fit(
+    fit_file: Path,
+    files: list[Path],
+    schedule: list[str] | None,
+    schedules: Path | None,
+    warmup: int | None,
+    min_step: int | None,
+    as_json: bool,
+) -> None:
+    """Score the fit saved in ``fit_file`` on the curves in ``files``."""
     from lrlaw.fit import FitResult
     from lrlaw.metrics import curve_metrics, mean_metrics, metrics_table
 
+    if not files:
+        raise LrlawError(f"no curve files to score the fit in {fit_file} on")
     result = FitResult.load(fit_file)
     curves = load(files, schedule, schedules, warmup)
     rows = []

@@ -76,6 +76,8 @@ class Law(abc.ABC):
     #: Solve the starts in parallel with vmap (True) or one at a time (False,
     #: for laws whose prediction is memory-hungry).
     parallel_starts: ClassVar[bool] = True
+    #: Parameters confined to (0, 1), fitted through ``logit`` (empty: none).
+    unit: tuple[bool, ...] = ()
     #: Plausible range per parameter; a fit outside it gets a warning.
     typical: ClassVar[dict[str, tuple[float, float]]] = {}
 
@@ -101,14 +103,24 @@ class Law(abc.ABC):
         """
 
     def to_unconstrained(self, params: jax.Array) -> jax.Array:
-        """Map natural parameters to the solver's space (``log`` for positive ones)."""
+        """Map natural parameters to the solver's space: ``log`` for positive ones,
+        ``logit`` for those in (0, 1) (``unit``), unchanged otherwise."""
         params = jnp.asarray(params)
-        return jnp.where(jnp.asarray(self.positive), jnp.log(jnp.abs(params)), params)
+        unit = jnp.asarray(self.unit or (False,) * len(self.param_names))
+        clipped = jnp.clip(params, 1e-15, 1 - 1e-15)
+        logit = jnp.log(clipped) - jnp.log1p(-clipped)
+        log = jnp.log(jnp.abs(params))
+        return jnp.where(unit, logit, jnp.where(jnp.asarray(self.positive), log, params))
 
     def from_unconstrained(self, theta: jax.Array) -> jax.Array:
         """Inverse of :meth:`to_unconstrained`."""
         theta = jnp.asarray(theta)
-        return jnp.where(jnp.asarray(self.positive), jnp.exp(theta), theta)
+        unit = jnp.asarray(self.unit or (False,) * len(self.param_names))
+        return jnp.where(
+            unit,
+            jax.nn.sigmoid(theta),
+            jnp.where(jnp.asarray(self.positive), jnp.exp(theta), theta),
+        )
 
     def __eq__(self, other: object) -> bool:
         return type(self) is type(other) and self.options == other.options  # type: ignore[union-attr]

@@ -34,6 +34,11 @@ def _areas_at(
     return forward_area(lr)[steps], annealing_area(lr, lam, warmup)[steps]
 
 
+@jax.jit(static_argnames=("warmup",))
+def _s2_at(lr: jax.Array, steps: jax.Array, lam: jax.Array, warmup: WarmupMode) -> jax.Array:
+    return annealing_area(lr, lam, warmup)[steps]
+
+
 @register
 class MomentumLaw(Law):
     r"""``L(s) = L0 + A * S1(s)^(-alpha) - C * S2(s)`` (Tissue et al. 2024, eq. 1).
@@ -41,50 +46,81 @@ class MomentumLaw(Law):
     ``S1(s) = sum_{i=1..s} eta_i``; ``S2(s) = sum_{i=1..s} m_i`` with
     ``m_i = lam * m_{i-1} + (eta_{i-1} - eta_i)``.  Parameters ``L0, A, alpha,
     C`` are all positive (fitted in log space).  Options: ``lam`` (momentum
-    decay of the annealing area, default 0.999 as in the paper) and ``warmup``
-    (how S2 treats LR increases, see :mod:`lrlaw.areas`).
+    decay of the annealing area, default 0.999 as in the paper), ``warmup``
+    (how S2 treats LR increases, see :mod:`lrlaw.areas`) and ``fit_lam``: fit
+    ``lam`` too, as a fifth parameter in (0, 1) (through ``logit``; the areas
+    are then recomputed at every solver step, still O(T)).
     """
 
     name = "momentum"
-    param_names = ("L0", "A", "alpha", "C")
-    positive = (True, True, True, True)
+    param_names: tuple[str, ...] = ("L0", "A", "alpha", "C")
+    positive: tuple[bool, ...] = (True, True, True, True)
     typical: ClassVar[dict[str, tuple[float, float]]] = {"alpha": (0.01, 5.0)}
     reference = "Tissue et al. 2024, Scaling Law with Learning Rate Annealing, arXiv 2408.11029"
 
-    def __init__(self, lam: float = 0.999, warmup: WarmupMode = "signed") -> None:
+    def __init__(
+        self, lam: float = 0.999, warmup: WarmupMode = "signed", fit_lam: bool = False
+    ) -> None:
         if not 0.0 <= float(lam) < 1.0:
             raise LrlawError(f"lam={lam} must be in [0, 1)")
         if warmup not in WARMUP_MODES:
             raise LrlawError(f"warmup={warmup!r} must be one of {', '.join(WARMUP_MODES)}")
         self.lam = float(lam)
         self.warmup: WarmupMode = warmup
+        self.fit_lam = bool(fit_lam)
+        if self.fit_lam:
+            self.param_names = (*type(self).param_names, "lam")
+            self.positive = (True, True, True, True, False)
+            self.unit = (False, False, False, False, True)
 
     @property
     def options(self) -> dict[str, Any]:
-        return {"lam": self.lam, "warmup": self.warmup}
+        return {"lam": self.lam, "warmup": self.warmup, "fit_lam": self.fit_lam}
 
-    def prepare(self, lr: np.ndarray, steps: np.ndarray) -> tuple[jax.Array, jax.Array]:
-        """``(S1, S2)`` at the observed steps."""
+    def prepare(self, lr: np.ndarray, steps: np.ndarray) -> tuple[jax.Array, ...]:
+        """``(S1, S2)`` at the observed steps; with ``fit_lam``, ``(S1, lr, steps)``."""
+        if self.fit_lam:
+            s1, _ = _areas_at(jnp.asarray(lr), jnp.asarray(steps), self.lam, self.warmup)
+            return s1, jnp.asarray(lr), jnp.asarray(steps)
         return _areas_at(jnp.asarray(lr), jnp.asarray(steps), self.lam, self.warmup)
 
-    def predict(self, params: jax.Array, prepared: tuple[jax.Array, jax.Array]) -> jax.Array:
+    def predict(self, params: jax.Array, prepared: tuple[jax.Array, ...]) -> jax.Array:
         l0, a, alpha, c = params[0], params[1], params[2], params[3]
-        s1, s2 = prepared
+        if self.fit_lam:
+            s1, lr, steps = prepared
+            s2 = annealing_area(lr, params[4], self.warmup)[steps]
+        else:
+            s1, s2 = prepared
         return l0 + a * s1 ** (-alpha) - c * s2
 
     def initial_guesses(
-        self, prepared: Sequence[tuple[jax.Array, jax.Array]], losses: Sequence[np.ndarray]
+        self, prepared: Sequence[tuple[jax.Array, ...]], losses: Sequence[np.ndarray]
     ) -> np.ndarray:
-        """Variable projection: for each alpha on a grid, (L0, A, C) by least squares."""
+        """Variable projection: for each alpha on a grid (and, with ``fit_lam``, each lam
+        in 0.99, 0.995, 0.999, 0.9995), (L0, A, C) by least squares."""
         # ``prepared`` may be padded past the observed points: keep the first len(loss).
-        s1 = np.concatenate([np.asarray(p[0])[: len(y)] for p, y in zip(prepared, losses)])
-        s2 = np.concatenate([np.asarray(p[1])[: len(y)] for p, y in zip(prepared, losses)])
         loss = np.concatenate([np.asarray(x) for x in losses])
+        s1 = np.concatenate([np.asarray(p[0])[: len(y)] for p, y in zip(prepared, losses)])
+        if self.fit_lam:
+            lams = (0.99, 0.995, 0.999, 0.9995)
+            s2s = [
+                np.concatenate(
+                    [
+                        np.asarray(_s2_at(p[1], p[2], lam, self.warmup))[: len(y)]
+                        for p, y in zip(prepared, losses)
+                    ]
+                )
+                for lam in lams
+            ]
+        else:
+            lams = (self.lam,)
+            s2s = [np.concatenate([np.asarray(p[1])[: len(y)] for p, y in zip(prepared, losses)])]
         floor = np.array([1e-3 * loss.min(), 1e-8 * loss.mean(), 1e-8 * loss.mean()])
         starts = []
-        for alpha in _ALPHA_GRID:
-            x = np.stack([np.ones_like(s1), s1**-alpha, -s2], axis=1)
-            coef, *_ = np.linalg.lstsq(x, loss, rcond=None)
-            l0, a, c = np.maximum(coef, floor)
-            starts.append([l0, a, alpha, c])
+        for lam, s2 in zip(lams, s2s):
+            for alpha in _ALPHA_GRID:
+                x = np.stack([np.ones_like(s1), s1**-alpha, -s2], axis=1)
+                coef, *_ = np.linalg.lstsq(x, loss, rcond=None)
+                l0, a, c = np.maximum(coef, floor)
+                starts.append([l0, a, alpha, c, lam] if self.fit_lam else [l0, a, alpha, c])
         return np.asarray(starts)
