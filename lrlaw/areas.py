@@ -31,8 +31,9 @@ before the first LR drop) and keeps later ones signed, so a warmup followed
 by a constant LR gives S2 = 0 exactly.
 
 Everything is O(T): ``S1`` is a cumulative sum and the momentum recurrence is
-a first-order linear recurrence evaluated with ``jax.lax.associative_scan``
-(parallel prefix, no Python loop over steps).  Functions are pure, jit- and
+a first-order linear recurrence evaluated with ``jax.lax.scan`` on CPU or
+``jax.lax.associative_scan`` (parallel prefix) on accelerators; there is no
+Python loop over steps.  Functions are pure, jit- and
 vmap-compatible (batch many schedules with :func:`jax.vmap`) and
 differentiable in ``lr`` and ``lam``.  Call them with float64 enabled (the
 public fit/predict entry points do so) to keep sums over 1e6 steps exact to
@@ -50,6 +51,7 @@ from jax.typing import ArrayLike
 __all__ = ["WarmupMode", "annealing_area", "forward_area", "lr_changes", "momentum"]
 
 WarmupMode = Literal["signed", "ignore"]
+ScanMethod = Literal["auto", "parallel", "sequential"]
 WARMUP_MODES: tuple[str, ...] = ("signed", "ignore")
 
 
@@ -86,14 +88,32 @@ def forward_area(lr: ArrayLike) -> jax.Array:
     return jnp.concatenate([jnp.zeros_like(lr[:1]), jnp.cumsum(lr[1:])])
 
 
-def momentum(lr: ArrayLike, lam: ArrayLike = 0.999, warmup: WarmupMode = "signed") -> jax.Array:
+def momentum(
+    lr: ArrayLike,
+    lam: ArrayLike = 0.999,
+    warmup: WarmupMode = "signed",
+    method: ScanMethod = "auto",
+) -> jax.Array:
     r"""Annealing momentum ``m_i = lam * m_{i-1} + (eta_{i-1} - eta_i)``, ``m_0 = 0``.
 
-    Evaluated as a parallel prefix scan of the affine maps
-    ``m -> lam * m + d_i`` (O(T) work, O(log T) depth).
+    ``method="parallel"`` evaluates it as a parallel prefix scan of the affine
+    maps ``m -> lam * m + d_i`` (O(T) work, O(log T) depth); ``"sequential"``
+    as a ``lax.scan`` (same result).  ``"auto"`` picks ``sequential`` on CPU,
+    where it runs as fast and compiles about 4x faster (``benchmarks/``), and
+    ``parallel`` on accelerators.
     Source: Tissue et al. 2024 (arXiv 2408.11029), eq. 3.
     """
     d = lr_changes(lr, warmup)
+    if method == "auto":
+        method = "sequential" if jax.default_backend() == "cpu" else "parallel"
+    if method == "sequential":
+        lam = jnp.asarray(lam, dtype=d.dtype)
+
+        def step(m: jax.Array, d_i: jax.Array) -> tuple[jax.Array, jax.Array]:
+            m = lam * m + d_i
+            return m, m
+
+        return jax.lax.scan(step, jnp.zeros((), d.dtype), d)[1]
     a = jnp.broadcast_to(jnp.asarray(lam, dtype=d.dtype), d.shape)
 
     def combine(left: tuple[jax.Array, jax.Array], right: tuple[jax.Array, jax.Array]):
@@ -106,7 +126,10 @@ def momentum(lr: ArrayLike, lam: ArrayLike = 0.999, warmup: WarmupMode = "signed
 
 
 def annealing_area(
-    lr: ArrayLike, lam: ArrayLike = 0.999, warmup: WarmupMode = "signed"
+    lr: ArrayLike,
+    lam: ArrayLike = 0.999,
+    warmup: WarmupMode = "signed",
+    method: ScanMethod = "auto",
 ) -> jax.Array:
     r"""Annealing area ``S2(s) = sum_{i=1..s} m_i`` for every step ``s``.
 
@@ -121,4 +144,4 @@ def annealing_area(
         ...     print(annealing_area([1.0, 1.0, 0.5, 0.5], lam=0.0).tolist())
         [0.0, 0.0, 0.5, 0.5]
     """
-    return jnp.cumsum(momentum(lr, lam, warmup))
+    return jnp.cumsum(momentum(lr, lam, warmup, method))

@@ -140,8 +140,10 @@ class Uncertainty:
         if not 0 < level < 1:
             raise ValueError(f"level={level} must be in (0, 1)")
         rng = np.random.default_rng(self.seed + 1)
-        e = rng.choice(self.errors, size=replicate_preds.shape[0]) if self.errors.size else 0.0
-        scaled = replicate_preds * (1.0 + np.asarray(e))[:, None]
+        e = np.zeros(replicate_preds.shape[0])
+        if self.errors.size:
+            e = rng.choice(self.errors, size=replicate_preds.shape[0])
+        scaled = replicate_preds * (1.0 + e)[:, None]
         lo, hi = np.nanquantile(scaled, [(1 - level) / 2, (1 + level) / 2], axis=0)
         return lo, hi
 

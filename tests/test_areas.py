@@ -154,3 +154,15 @@ def test_non_increasing_schedule_has_non_negative_s2(lr: np.ndarray) -> None:
     s2 = np.asarray(annealing_area(lr, 0.999))
     assert np.all(s2 >= -1e-18)
     assert np.all(np.diff(s2) >= -1e-18)
+
+
+@pytest.mark.parametrize("mode", ["signed", "ignore"])
+def test_sequential_scan_equals_parallel_scan(mode: str) -> None:
+    rng = np.random.default_rng(9)
+    lr = np.concatenate([np.linspace(0, 1e-3, 50), rng.uniform(0, 1e-3, 500)])
+    np.testing.assert_allclose(
+        annealing_area(lr, 0.995, mode, method="sequential"),
+        annealing_area(lr, 0.995, mode, method="parallel"),
+        rtol=1e-12,
+        atol=1e-18,
+    )

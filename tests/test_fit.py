@@ -220,13 +220,13 @@ def test_fitting_lambda_recovers_it() -> None:
     rng = np.random.default_rng(11)
     for i, s in enumerate(
         [
-            schedules.cosine(3e-4, 20_000, final=3e-5, warmup=500),
-            schedules.multistep(3e-4, milestones=[8000], values=[6e-5], total=20_000, warmup=500),
-            schedules.constant(3e-4, total=20_000, warmup=500),
+            schedules.cosine(3e-4, 10_000, final=3e-5, warmup=500),
+            schedules.multistep(3e-4, milestones=[5000], values=[6e-5], total=10_000, warmup=500),
+            schedules.constant(3e-4, total=10_000, warmup=500),
         ]
     ):
         lr = s.values()
-        steps = np.arange(500, 20_001, 50)
+        steps = np.arange(500, 10_001, 50)
         clean = predict_curve(law, np.array([2.9, 0.5, 0.45, 0.35]), lr, steps)
         curves.append(
             Curve(f"c{i}", steps, clean * (1 + 2e-4 * rng.standard_normal(steps.size)), lr, 500)

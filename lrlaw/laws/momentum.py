@@ -116,11 +116,14 @@ class MomentumLaw(Law):
             lams = (self.lam,)
             s2s = [np.concatenate([np.asarray(p[1])[: len(y)] for p, y in zip(prepared, losses)])]
         floor = np.array([1e-3 * loss.min(), 1e-8 * loss.mean(), 1e-8 * loss.mean()])
-        starts = []
+        starts, sse = [], []
         for lam, s2 in zip(lams, s2s):
             for alpha in _ALPHA_GRID:
                 x = np.stack([np.ones_like(s1), s1**-alpha, -s2], axis=1)
                 coef, *_ = np.linalg.lstsq(x, loss, rcond=None)
                 l0, a, c = np.maximum(coef, floor)
                 starts.append([l0, a, alpha, c, lam] if self.fit_lam else [l0, a, alpha, c])
-        return np.asarray(starts)
+                sse.append(float(np.sum((x @ np.array([l0, a, c]) - loss) ** 2)))
+        # With lam fitted every step recomputes the areas: keep the 8 best starts.
+        keep = np.argsort(sse)[:8] if self.fit_lam else np.arange(len(starts))
+        return np.asarray(starts)[keep]
