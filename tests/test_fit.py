@@ -6,6 +6,7 @@ import json
 
 import numpy as np
 import pytest
+from mpl import MPL_TEST, MPL_TRAIN, mpl_curves
 
 from lrlaw import schedules
 from lrlaw.curves import Curve
@@ -140,23 +141,9 @@ def test_huber() -> None:
 
 # --- real curves -----------------------------------------------------------------------
 
-MPL_TRAIN = ["cosine_24000", "constant_24000", "wsdcon_9"]
-MPL_TEST = [
-    "cosine_72000",
-    "constant_72000",
-    "wsd_20000_24000",
-    "wsdld_20000_24000",
-    "wsdcon_3",
-    "wsdcon_18",
-]
 
-
-def mpl_split(data_dir, size: str):
-    folder = data_dir / "mpl" / size
-    sched = data_dir / "schedules.txt"
-    train = load_curves([folder / f"{n}.csv" for n in MPL_TRAIN], schedules_file=sched)
-    test = load_curves([folder / f"{n}.csv" for n in MPL_TEST], schedules_file=sched)
-    return train, test
+def mpl_split(size: str) -> tuple[list[Curve], list[Curve]]:
+    return mpl_curves(size, MPL_TRAIN), mpl_curves(size, MPL_TEST)
 
 
 def held_out(result: FitResult, curves: list[Curve]) -> dict[str, float]:
@@ -165,9 +152,9 @@ def held_out(result: FitResult, curves: list[Curve]) -> dict[str, float]:
     return mean_metrics([curve_metrics(c.loss, result.predict(c)) for c in curves])
 
 
-def test_mpl_100m_paper_split(data_dir) -> None:
+def test_mpl_100m_paper_split() -> None:
     """Fit cosine_24000, constant_24000, wsdcon_9; predict the six others (issue 2)."""
-    train, test = mpl_split(data_dir, "100m")
+    train, test = mpl_split("100m")
     result = fit(train)
     m = held_out(result, test)
     assert result.converged
@@ -175,8 +162,8 @@ def test_mpl_100m_paper_split(data_dir) -> None:
     assert m["final"] <= 0.0025
 
 
-def test_mpl_25m_paper_split(data_dir) -> None:
-    train, test = mpl_split(data_dir, "25m")
+def test_mpl_25m_paper_split() -> None:
+    train, test = mpl_split("25m")
     result = fit(train)
     assert held_out(result, test)["prede"] <= 0.0016
 

@@ -5,11 +5,11 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from mpl import MPL_TEST, MPL_TRAIN, mpl_curves
 
 from lrlaw import schedules
 from lrlaw.curves import Curve
 from lrlaw.fit import fit, huber, predict_curve
-from lrlaw.io import load_curves
 from lrlaw.laws import MultiPowerLaw, get_law
 from lrlaw.metrics import curve_metrics, mean_metrics
 
@@ -20,15 +20,6 @@ PUBLISHED = {
     "100m": [2.651, 0.601, 0.453, 437.9, 2.132, 0.598, 0.655],
 }
 PUBLISHED_METRICS = {"25m": (0.00110, 0.00409), "100m": (0.00142, 0.00583)}
-TRAIN = ["cosine_24000", "constant_24000", "wsdcon_9"]
-TEST = [
-    "cosine_72000",
-    "constant_72000",
-    "wsd_20000_24000",
-    "wsdld_20000_24000",
-    "wsdcon_3",
-    "wsdcon_18",
-]
 
 
 def brute_force(params, lr: np.ndarray, steps: np.ndarray) -> np.ndarray:
@@ -99,22 +90,15 @@ def test_long_schedule_many_points_matches_brute_force_subset() -> None:
         assert pred[i] == pytest.approx(expected, rel=1e-12)
 
 
-def mpl(data_dir, size: str, names: list[str]) -> list[Curve]:
-    folder = data_dir / "mpl" / size
-    return load_curves(
-        [folder / f"{n}.csv" for n in names], schedules_file=data_dir / "schedules.txt"
-    )
-
-
 @pytest.mark.parametrize("size", ["25m", "100m"])
-def test_published_parameters_reproduce_published_accuracy(data_dir, size: str) -> None:
+def test_published_parameters_reproduce_published_accuracy(size: str) -> None:
     """Within the precision the parameters are published with: shifting L0 by its rounding
     half-unit (5e-4) alone moves the mean PredE by about 0.007 (25M) / 0.013 (100M)
     percentage points."""
     law = MultiPowerLaw()
     metrics = [
         curve_metrics(c.loss, predict_curve(law, np.array(PUBLISHED[size]), c.lr, c.steps))
-        for c in mpl(data_dir, size, TEST)
+        for c in mpl_curves(size, MPL_TEST)
     ]
     m = mean_metrics(metrics)
     prede, worste = PUBLISHED_METRICS[size]
@@ -148,11 +132,11 @@ def test_fit_recovers_noise_free_parameters() -> None:
     )
 
 
-def test_fresh_fit_on_the_paper_split(data_dir) -> None:
+def test_fresh_fit_on_the_paper_split() -> None:
     """The fit reaches a lower objective than the published parameters on the training
     curves.  (Its held-out PredE on 100M is 0.165 %, above the published 0.142 %: the
     optimum of the stated objective generalises worse than the published fit; see README.)"""
-    train, test = mpl(data_dir, "100m", TRAIN), mpl(data_dir, "100m", TEST)
+    train, test = mpl_curves("100m", MPL_TRAIN), mpl_curves("100m", MPL_TEST)
     result = fit(train, get_law("multipower"))
     published = sum(
         float(

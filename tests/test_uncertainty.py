@@ -4,24 +4,14 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from mpl import MPL_TEST, MPL_TRAIN, mpl_curves
 
 from lrlaw.curves import Curve
 from lrlaw.diagnostics import identifiability_warnings, range_warnings, residual_warnings
 from lrlaw.fit import FitResult, fit
-from lrlaw.io import load_curves
 from lrlaw.laws import MomentumLaw
 from lrlaw.report import information_criteria, report_dict
 from lrlaw.uncertainty import block_length, bootstrap_weights
-
-TRAIN = ["cosine_24000", "constant_24000", "wsdcon_9"]
-TEST = [
-    "cosine_72000",
-    "constant_72000",
-    "wsd_20000_24000",
-    "wsdld_20000_24000",
-    "wsdcon_3",
-    "wsdcon_18",
-]
 
 
 def test_block_length_follows_autocorrelation() -> None:
@@ -52,11 +42,8 @@ def test_bootstrap_weights_keep_curve_sizes() -> None:
 
 
 @pytest.fixture(scope="module", params=["25m", "100m"])
-def mpl_fit(request, data_dir):
-    folder = data_dir / "mpl" / request.param
-    sched = data_dir / "schedules.txt"
-    train = load_curves([folder / f"{n}.csv" for n in TRAIN], schedules_file=sched)
-    test = load_curves([folder / f"{n}.csv" for n in TEST], schedules_file=sched)
+def mpl_fit(request):
+    train, test = mpl_curves(request.param, MPL_TRAIN), mpl_curves(request.param, MPL_TEST)
     return request.param, fit(train, bootstrap=200, seed=0), test
 
 
@@ -113,10 +100,8 @@ def test_information_criteria_prefer_the_true_model() -> None:
     assert np.isnan(information_criteria(0.0, 100, 4)["aic"])
 
 
-def test_single_curve_uses_block_bootstrap_and_forward_split(data_dir) -> None:
-    (curve,) = load_curves(
-        [data_dir / "mpl" / "25m" / "cosine_24000.csv"], schedules_file=data_dir / "schedules.txt"
-    )
+def test_single_curve_uses_block_bootstrap_and_forward_split() -> None:
+    (curve,) = mpl_curves("25m", ["cosine_24000"])
     result = fit([curve], bootstrap=50)
     assert result.uncertainty.scheme == "block"
     assert result.uncertainty.error_source.startswith("forward split")
@@ -137,12 +122,8 @@ def test_predict_band_requires_a_bootstrap(mpl_fit) -> None:
 # --- diagnostics ---------------------------------------------------------------------
 
 
-def test_constant_curves_warn_that_annealing_is_not_identified(data_dir) -> None:
-    folder = data_dir / "mpl" / "100m"
-    curves = load_curves(
-        [folder / "constant_24000.csv", folder / "constant_72000.csv"],
-        schedules_file=data_dir / "schedules.txt",
-    )
+def test_constant_curves_warn_that_annealing_is_not_identified() -> None:
+    curves = mpl_curves("100m", ["constant_24000", "constant_72000"])
     result = fit(curves, MomentumLaw(warmup="ignore"))
     text = " ".join(result.warnings)
     assert "no training curve decays its learning rate" in text
