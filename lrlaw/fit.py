@@ -15,7 +15,14 @@ residuals ``rho(r) = sign(r) sqrt(2 Huber_delta(r))`` (so that
 in parallel with ``jax.vmap``; the start with the lowest objective is kept.
 LM rather than BFGS because the problem is a (robust) least-squares problem:
 on the Multi-Power-Law curves every start converges in < 100 iterations,
-while BFGS stalls on the badly scaled log-parameters.
+while BFGS stalls on the badly scaled log-parameters.  Laws whose prediction
+is memory-hungry (``Law.parallel_starts = False``, the Multi-Power Law) solve
+their starts one at a time: each start gets a few iterations, the best one
+is polished.
+
+``fit(..., bootstrap=N)`` adds parameter errors and prediction bands
+(:mod:`lrlaw.uncertainty`); every fit carries diagnostics
+(:mod:`lrlaw.diagnostics`) in ``FitResult.warnings``.
 """
 
 from __future__ import annotations
