@@ -17,10 +17,20 @@ from lrlaw.schedules import (
     Schedule,
     constant,
     cosine,
+    cyclic,
+    exponential,
     from_array,
+    infinite,
+    inverse_sqrt,
+    join,
     linear,
     multistep,
+    onecycle,
     parse_schedule,
+    polynomial,
+    power,
+    rewarm,
+    rex,
     step,
     wsd,
 )
@@ -91,6 +101,126 @@ def ref_multistep(t, peak, milestones, factor=None, values=None, W=0, start=0.0,
     if values is not None:
         return peak if k == 0 else values[k - 1]
     return peak * factor**k
+
+
+def ref_decay(shape, v, final, q):
+    """Decay from v (q = 0) to final (q = 1) with a WSD shape."""
+    if shape == "exp":
+        return v * (final / v) ** q
+    f = {
+        "linear": 1 - q,
+        "cosine": (1 + math.cos(math.pi * q)) / 2,
+        "sqrt": 1 - math.sqrt(q),
+        "square": 1 - q * q,
+    }[shape]
+    return final + (v - final) * f
+
+
+def ref_rex(t, peak, T, final=0.0, W=0, start=0.0):
+    t = min(max(t, 0), T)
+    if t < W:
+        return ref_warmup(t, W, start, peak)
+    p = (t - W) / (T - W)
+    return final + (peak - final) * (1 - p) / (1 - p / 2)
+
+
+def ref_onecycle(t, peak, T, pct_start=0.3, div=25.0, fdiv=1e4, anneal="cos"):
+    # literal transcription of torch.optim.lr_scheduler.OneCycleLR.get_lr (two phases)
+    step_num = min(max(t, 0), T)
+    initial_lr = peak / div
+    min_lr = initial_lr / fdiv
+    phases = [
+        {"end_step": float(pct_start * T) - 1, "start_lr": initial_lr, "end_lr": peak},
+        {"end_step": T - 1, "start_lr": peak, "end_lr": min_lr},
+    ]
+    start_step = 0
+    for i, phase in enumerate(phases):
+        end_step = phase["end_step"]
+        if step_num <= end_step or i == len(phases) - 1:
+            pct = min((step_num - start_step) / (end_step - start_step), 1.0)
+            a, b = phase["start_lr"], phase["end_lr"]
+            if anneal == "cos":
+                return b + (a - b) / 2.0 * (math.cos(math.pi * pct) + 1)
+            return (b - a) * pct + a
+        start_step = phase["end_step"]
+    raise AssertionError
+
+
+def ref_inverse_sqrt(t, peak, W, T=None, C=0, final=0.0, start=0.0):
+    t = max(t, 0)
+    if T is not None:
+        t = min(t, T)
+    if t < W:
+        return ref_warmup(t, W, start, peak)
+    if C and t >= T - C:
+        v = peak * math.sqrt(W / max(T - C, W))
+        return v + (final - v) * (t - (T - C)) / C
+    return peak / math.sqrt(max(t, W) / W)
+
+
+def ref_polynomial(t, peak, T, power=1.0, final=0.0, W=0, start=0.0):
+    t = min(max(t, 0), T)
+    if t < W:
+        return ref_warmup(t, W, start, peak)
+    return final + (peak - final) * (1 - (t - W) / (T - W)) ** power
+
+
+def ref_exponential(t, peak, rate, every=1, final=0.0, W=0, start=0.0, T=None):
+    t = max(t, 0)
+    if T is not None:
+        t = min(t, T)
+    if t < W:
+        return ref_warmup(t, W, start, peak)
+    return max(final, peak * rate ** ((t - W) / every))
+
+
+def ref_cyclic(t, low, high, S, mode="triangular", gamma=1.0, T=None):
+    # Smith 2017, Section 3.1 (the original formulation)
+    t = max(t, 0)
+    if T is not None:
+        t = min(t, T)
+    cycle = math.floor(1 + t / (2 * S))
+    x = abs(t / S - 2 * cycle + 1)
+    scale = {"triangular": 1.0, "triangular2": 1 / 2 ** (cycle - 1), "exp_range": gamma**t}[mode]
+    return low + (high - low) * max(0.0, 1 - x) * scale
+
+
+def ref_power(t, bs, tps, T, cap=None, a=4.6, b=-0.51, W=0, start=0.0, frac=0.0,
+              shape="linear", final=0.0):  # fmt: skip
+    def raw(t):
+        v = math.inf if t == 0 else bs * a * (t * tps) ** b
+        return v if cap is None else min(cap, v)
+
+    t = min(max(t, 0), T)
+    if t < W:
+        return ref_warmup(t, W, start, raw(W))
+    D = T - round(frac * T)
+    if D < T and t >= D:
+        return ref_decay(shape, raw(D), final, (t - D) / (T - D))
+    return raw(t)
+
+
+def ref_infinite(t, peak, T, W, C, c, A, final=0.0, shape="linear", start=0.0):
+    t = min(max(t, 0), T)
+    if t < W:
+        return ref_warmup(t, W, start, peak)
+    if A and t >= T - A:
+        return ref_decay(shape, c, final, (t - (T - A)) / A)
+    if t < W + C:
+        return c + (peak - c) * (1 + math.cos(math.pi * (t - W) / C)) / 2
+    return c
+
+
+def ref_rewarm(t, peak, T, start_lr, W, final=0.0, shape="cosine"):
+    t = min(max(t, 0), T)
+    if t < W:
+        return start_lr + (peak - start_lr) * t / W
+    return ref_decay(shape, peak, final, (t - W) / (T - W))
+
+
+def ref_join(t, refs, starts):
+    i = max([0] + [k for k, s0 in enumerate(starts) if s0 <= t])
+    return refs[i](t - starts[i])
 
 
 _CHECK_LEN = 128  # pad step vectors to one length so eager JAX compiles each op only once
@@ -236,6 +366,242 @@ def test_float_and_shaped_steps():
     assert float(out[1, 1]) == pytest.approx(0.5, rel=RTOL)
     assert s(jnp.int32(5)).shape == ()
     assert float(s(-5)) == 0.0  # negative steps clamp to 0
+
+
+@pytest.mark.parametrize("W,start,final", [(0, 0.0, 0.0), (2160, 0.0, 3e-5), (500, 1e-6, 1e-5)])
+def test_rex(W, start, final):
+    T = 24000
+    s = rex(3e-4, T, final=final, warmup=W, warmup_start=start)
+    check(s, lambda t: ref_rex(t, 3e-4, T, final, W, start), boundary_steps(W, T))
+    assert float(s(T)) == pytest.approx(final, rel=RTOL, abs=1e-18)
+
+
+@pytest.mark.parametrize(
+    "T,pct,div,fdiv,anneal",
+    [
+        (10000, 0.3, 25.0, 1e4, "cos"),
+        (1000, 0.25, 10.0, 100.0, "linear"),
+        (7, 0.5, 4.0, 1.0, "cos"),
+    ],
+)
+def test_onecycle(T, pct, div, fdiv, anneal):
+    s = onecycle(0.1, T, pct_start=pct, div_factor=div, final_div_factor=fdiv, anneal=anneal)
+    e1 = pct * T - 1
+    extra = [math.floor(e1), math.ceil(e1), math.ceil(e1) + 1]
+    check(
+        s, lambda t: ref_onecycle(t, 0.1, T, pct, div, fdiv, anneal), boundary_steps(0, T, *extra)
+    )
+    assert s.warmup == round(pct * T) - 1 and s.peak == 0.1 and s.total == T
+    assert float(s(T - 1)) == pytest.approx(0.1 / div / fdiv, rel=RTOL)
+    assert float(s(0)) == pytest.approx(0.1 / div, rel=RTOL)
+
+
+@pytest.mark.parametrize(
+    "W,T,C,final,start",
+    [(4000, None, 0, 0.0, 0.0), (1000, 50000, 0, 0.0, 1e-6), (1000, 50000, 10000, 0.0, 0.0),
+     (100, 1000, 900, 1e-5, 0.0), (100, 5000, 200, 1e-5, 0.0)],
+)  # fmt: skip
+def test_inverse_sqrt(W, T, C, final, start):
+    s = inverse_sqrt(1e-3, warmup=W, total=T, cooldown=C, final=final, warmup_start=start)
+    TT = T or 100000
+    extra = [TT - C - 1, TT - C, TT - C + 1] if C else []
+    check(s, lambda t: ref_inverse_sqrt(t, 1e-3, W, T, C, final, start),
+          boundary_steps(W, TT, 4 * W, *extra))  # fmt: skip
+    assert float(s(W)) == pytest.approx(1e-3, rel=RTOL)
+    if C:
+        assert float(s(T)) == pytest.approx(final, rel=RTOL, abs=1e-18)
+
+
+@pytest.mark.parametrize("W,power_,final", [(0, 1.0, 0.0), (100, 2.0, 1e-5), (100, 0.5, 0.0)])
+def test_polynomial(W, power_, final):
+    T = 10000
+    s = polynomial(1e-3, T, power=power_, final=final, warmup=W)
+    check(s, lambda t: ref_polynomial(t, 1e-3, T, power_, final, W), boundary_steps(W, T))
+    if power_ == 1.0:  # power 1 is linear decay
+        np.testing.assert_allclose(s.values(), linear(1e-3, T, final=final, warmup=W).values(),
+                                   rtol=1e-12, atol=1e-20)  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    "W,every,final,T", [(0, 1, 0.0, None), (100, 1000, 1e-5, None), (100, 7, 1e-4, 5000)]
+)
+def test_exponential(W, every, final, T):
+    s = exponential(1e-3, rate=0.9, every=every, final=final, warmup=W, total=T)
+    check(s, lambda t: ref_exponential(t, 1e-3, 0.9, every, final, W, T=T),
+          boundary_steps(W, 5000, W + every, W + 3 * every // 2))  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    "mode,gamma,T",
+    [("triangular", 1.0, None), ("triangular2", 1.0, 3000), ("exp_range", 0.999, None)],
+)
+def test_cyclic(mode, gamma, T):
+    S = 250
+    s = cyclic(1e-4, 1e-3, step_size=S, mode=mode, gamma=gamma, total=T)
+    extra = [k * S + d for k in range(1, 9) for d in (-1, 0, 1)]
+    check(
+        s, lambda t: ref_cyclic(t, 1e-4, 1e-3, S, mode, gamma, T), boundary_steps(0, 3000, *extra)
+    )
+    assert s.peak == 1e-3 and s.warmup == 0
+
+
+@pytest.mark.parametrize(
+    "cap,W,start,frac,shape,final",
+    [(None, 100, 0.0, 0.0, "linear", 0.0), (1e-3, 0, 0.0, 0.0, "linear", 0.0),
+     (2e-4, 500, 1e-6, 0.1, "linear", 0.0), (None, 100, 0.0, 0.2, "exp", 1e-6),
+     (1e-2, 50, 0.0, 0.25, "cosine", 1e-6)],
+)  # fmt: skip
+def test_power(cap, W, start, frac, shape, final):
+    bs, tps, T = 256, 256 * 4096, 10000
+    kw = dict(batch_size=bs, tokens_per_step=tps, total=T, peak=cap, warmup=W, warmup_start=start,
+              decay_frac=frac, decay_shape=shape, final=final)  # fmt: skip
+    s = power(**kw)
+    D = T - round(frac * T)
+    ref = lambda t: ref_power(t, bs, tps, T, cap, 4.6, -0.51, W, start, frac, shape, final)  # noqa: E731
+    check(s, ref, boundary_steps(W, T, D - 1, D, D + 1))
+    assert s.peak == pytest.approx(ref(W), rel=RTOL)
+    assert float(s(W)) == pytest.approx(s.peak, rel=RTOL)
+    # the design-doc formula, in units: B sequences, tokens seen = t * tokens_per_step
+    t = 3000
+    want = 4.6 * bs * (t * tps) ** -0.51
+    assert float(s(t)) == pytest.approx(want if cap is None else min(cap, want), rel=RTOL)
+
+
+def test_power_cap_binds_early():
+    s = power(batch_size=1, tokens_per_step=1, a=1.0, b=-0.5, peak=0.25, total=100)
+    assert float(s(0)) == 0.25 and float(s(16)) == 0.25 and float(s(64)) == 0.125
+    assert s.peak == 0.25
+
+
+@pytest.mark.parametrize(
+    "W,C,A,final,shape,start",
+    [(1000, 4000, 2000, 0.0, "linear", 0.0), (0, 0, 0, 0.0, "linear", 0.0),
+     (100, 500, 1000, 3e-6, "exp", 1e-6), (100, 0, 9900, 1e-6, "sqrt", 0.0)],
+)  # fmt: skip
+def test_infinite(W, C, A, final, shape, start):
+    T, peak, c = 20000, 3e-4, 7.5e-5
+    s = infinite(peak, T, warmup=W, cooldown_steps=C, constant_lr=c, anneal_steps=A, final=final,
+                 anneal_shape=shape, warmup_start=start)  # fmt: skip
+    extra = [W + C - 1, W + C, W + C + 1, T - A - 1, T - A, T - A + 1]
+    check(s, lambda t: ref_infinite(t, peak, T, W, C, c, A, final, shape, start),
+          boundary_steps(W, T, *extra))  # fmt: skip
+    assert float(s(T)) == pytest.approx(final if A else c, rel=RTOL, abs=1e-18)
+
+
+@pytest.mark.parametrize("shape", ["linear", "cosine", "sqrt", "square", "exp"])
+def test_rewarm(shape):
+    T, W = 5000, 250
+    s = rewarm(1.5e-4, T, start_lr=3e-5, warmup=W, final=1.5e-5, shape=shape)
+    check(s, lambda t: ref_rewarm(t, 1.5e-4, T, 3e-5, W, 1.5e-5, shape), boundary_steps(W, T))
+    assert float(s(0)) == pytest.approx(3e-5, rel=RTOL)
+    assert s.warmup == W and s.peak == 1.5e-4
+
+
+def test_join_continual_pretraining():
+    first = cosine(3e-4, 10000, final=3e-5, warmup=500)
+    second = rewarm(1.5e-4, 5000, start_lr=3e-5, warmup=200, final=1.5e-5)
+    third = inverse_sqrt(1e-4, warmup=100, total=3000, cooldown=500)
+    s = join([first, second, third], [10000, 16000])
+    assert s.total == 19000 and s.warmup == 500 and s.peak == 3e-4
+    refs = [
+        lambda t: ref_cosine(t, 3e-4, 10000, 3e-5, 500),
+        lambda t: ref_rewarm(t, 1.5e-4, 5000, 3e-5, 200, 1.5e-5),
+        lambda t: ref_inverse_sqrt(t, 1e-4, 100, 3000, 500),
+    ]
+    extra = [9999, 10000, 10001, 10199, 10200, 15000, 15999, 16000, 16001, 18500, 19000, 19001]
+    check(s, lambda t: ref_join(t, refs, [0, 10000, 16000]),
+          [*boundary_steps(500, 19000, *extra), -5])  # fmt: skip
+    # continuity at the restart: the re-warmup starts where the cosine run ended
+    assert float(s(10000)) == pytest.approx(float(s(9999.999)), rel=1e-6)
+    assert join([first], []) == first.__class__(first.fn, "phases:[" + first.spec + "@0]",
+                                                first.total, first.warmup, first.peak)  # fmt: skip
+    assert join([constant(1.0), first], [5]).total == 10005
+    assert join([first, constant(0.1)], [10000]).total is None
+
+
+def test_phases_spec():
+    spec = (
+        "phases:[cosine:peak=3e-4,total=10000,final=3e-5,warmup=500@0; "
+        "rewarm:peak=1.5e-4,start_lr=3e-5,warmup=200,total=5000@10000]"
+    )
+    s = parse_schedule(spec)
+    assert s.spec == (
+        "phases:[cosine:peak=0.0003,warmup=500,total=10000,final=3e-05@0;"
+        "rewarm:peak=0.00015,start_lr=3e-05,warmup=200,total=5000@10000]"
+    )
+    assert s == join([cosine(3e-4, 10000, final=3e-5, warmup=500),
+                      rewarm(1.5e-4, 5000, start_lr=3e-5, warmup=200)], [10000])  # fmt: skip
+    nested = parse_schedule(f"phases:[constant:peak=1e-3@0;{s.spec}@100]")
+    assert parse_schedule(nested.spec) == nested
+    assert float(nested(100 + 10000)) == pytest.approx(3e-5, rel=RTOL)
+    assert float(nested(99)) == 1e-3
+
+
+def test_join_with_array_phase_not_equal_by_spec():
+    a = join([from_array([1.0, 0.5]), constant(0.1)], [2])
+    b = join([from_array([1.0, 0.25]), constant(0.1)], [2])
+    assert a.spec == b.spec and a != b
+    with pytest.raises(ScheduleError, match="array schedules cannot be parsed"):
+        parse_schedule(a.spec)
+
+
+@pytest.mark.parametrize(
+    "f,x0,t",
+    [
+        (lambda x: rex(x, 1000, final=1e-5, warmup=100)(550), 1e-3, None),
+        (lambda x: rex(1e-3, 1000, final=x, warmup=100)(550), 1e-5, None),
+        (lambda x: onecycle(x, 1000)(600), 1e-3, None),
+        (lambda x: onecycle(1e-3, 1000, div_factor=x)(100), 25.0, None),
+        (lambda x: inverse_sqrt(x, warmup=100, total=1000, cooldown=200)(900), 1e-3, None),
+        (lambda x: inverse_sqrt(1e-3, warmup=100, total=1000, cooldown=200, final=x)(900), 1e-5,
+         None),
+        (lambda x: polynomial(1e-3, 1000, power=x)(500), 2.0, None),
+        (lambda x: polynomial(1e-3, 1000, power=x)(1000), 2.0, None),
+        (lambda x: exponential(1e-3, rate=x, every=10)(55), 0.9, None),
+        (lambda x: cyclic(1e-4, x, step_size=10, mode="exp_range", gamma=0.99)(15), 1e-3, None),
+        (lambda x: cyclic(1e-4, 1e-3, step_size=10, mode="exp_range", gamma=x)(15), 0.99, None),
+        (lambda x: power(batch_size=8, tokens_per_step=8192, total=1000, warmup=10, a=x)(500),
+         4.6, None),
+        (lambda x: power(batch_size=8, tokens_per_step=8192, total=1000, warmup=10, b=x,
+                         decay_frac=0.2)(900), -0.51, None),
+        (lambda x: power(batch_size=8, tokens_per_step=8192, total=1000, warmup=10, b=x)(5),
+         -0.51, None),
+        (lambda x: infinite(x, 1000, warmup=10, cooldown_steps=100, constant_lr=1e-4,
+                            anneal_steps=100)(50), 1e-3, None),
+        (lambda x: infinite(1e-3, 1000, warmup=10, cooldown_steps=100, constant_lr=x,
+                            anneal_steps=100, anneal_shape="exp", final=1e-6)(950), 1e-4, None),
+        (lambda x: rewarm(1e-3, 1000, start_lr=x, warmup=100)(40), 1e-4, None),
+        (lambda x: join([cosine(1e-3, 100), rewarm(x, 100, start_lr=1e-5, warmup=10)],
+                        [100])(150), 5e-4, None),
+    ],
+)  # fmt: skip
+def test_grad_new_families_vs_finite_difference(f, x0, t):
+    g = float(jax.grad(f)(x0))
+    h = abs(x0) * 1e-6
+    fd = (float(f(x0 + h)) - float(f(x0 - h))) / (2 * h)
+    assert math.isfinite(g)
+    assert g == pytest.approx(fd, rel=1e-6, abs=1e-12)
+    assert float(jax.jit(jax.grad(f))(x0)) == pytest.approx(g, rel=1e-12, abs=1e-300)
+
+
+def test_vmap_over_params_new_families():
+    peaks = jnp.array([1e-4, 3e-4, 1e-3])
+    np.testing.assert_allclose(jax.vmap(lambda p: rex(p, 100)(0))(peaks), peaks, rtol=RTOL)
+    np.testing.assert_allclose(
+        jax.vmap(lambda p: inverse_sqrt(p, warmup=10)(40))(peaks), peaks / 2, rtol=RTOL
+    )
+    seen = {}
+
+    def record(p):
+        s = join([onecycle(p, 100), rewarm(p, 100, start_lr=1e-5, warmup=10)], [100])
+        seen["s"] = s
+        return s(150)
+
+    jax.vmap(record)(peaks)
+    assert seen["s"].peak is None and "peak=traced" in seen["s"].spec
+    got = jax.vmap(lambda a: power(batch_size=1, tokens_per_step=1, total=100, warmup=4, a=a,
+                                   b=-0.5)(16))(jnp.array([1.0, 2.0]))  # fmt: skip
+    np.testing.assert_allclose(got, [0.25, 0.5], rtol=RTOL)
 
 
 # --------------------------------------------------------------------------- #
@@ -446,6 +812,84 @@ def test_factory_errors(call, match):
         call()
 
 
+_PW = {"batch_size": 8, "tokens_per_step": 8192, "total": 1000}
+
+
+@pytest.mark.parametrize(
+    "call,match",
+    [
+        (lambda: rex(1.0, 100, final=2.0), r"final=2\.0 must be <= peak"),
+        (lambda: rex(1.0, 100, warmup=100), r"warmup=100 must be smaller than total=100"),
+        (lambda: onecycle(1.0, 100, pct_start=0.0), r"pct_start=0\.0 must be in \(0, 1\)"),
+        (lambda: onecycle(1.0, 100, pct_start=1.0), r"pct_start=1\.0 must be in \(0, 1\)"),
+        (lambda: onecycle(1.0, 100, pct_start=0.01), r"pct_start=0\.01 is too small"),
+        (lambda: onecycle(1.0, 100, div_factor=0.5), r"div_factor=0\.5 must be >= 1"),
+        (lambda: onecycle(1.0, 100, final_div_factor=0.0), r"final_div_factor=0\.0 must be >= 1"),
+        (lambda: onecycle(1.0, 100, anneal="exp"), r"unknown anneal='exp'"),
+        (lambda: onecycle(0.0, 100), r"peak=0\.0 must be > 0"),
+        (lambda: inverse_sqrt(1.0, warmup=0), r"warmup=0 must be >= 1"),
+        (lambda: inverse_sqrt(1.0, warmup=10, cooldown=5), r"cooldown=5 requires total"),
+        (lambda: inverse_sqrt(1.0, warmup=10, total=100, cooldown=95), r"cooldown=95 must be <="),
+        (lambda: inverse_sqrt(1.0, warmup=10, total=100, final=0.1), r"final requires cooldown"),
+        (lambda: inverse_sqrt(1.0, warmup=10, total=100, cooldown=10, final=0.9), r"final=0\.9"),
+        (lambda: inverse_sqrt(1.0, warmup=10, total=100, cooldown=-1), r"cooldown=-1 must be >= 0"),
+        (lambda: polynomial(1.0, 100, power=0.0), r"power=0\.0 must be > 0"),
+        (lambda: exponential(1.0, rate=0.0), r"rate=0\.0 must be in \(0, 1\]"),
+        (lambda: exponential(1.0, rate=1.5), r"rate=1\.5 must be in \(0, 1\]"),
+        (lambda: exponential(1.0, rate=0.5, every=0), r"every=0 must be >= 1"),
+        (lambda: cyclic(-1.0, 1.0, step_size=5), r"low=-1\.0 must be >= 0"),
+        (lambda: cyclic(0.1, 0.0, step_size=5), r"high=0\.0 must be > 0"),
+        (lambda: cyclic(2.0, 1.0, step_size=5), r"low=2\.0 must be <= high=1\.0"),
+        (lambda: cyclic(0.1, 1.0, step_size=0), r"step_size=0 must be >= 1"),
+        (lambda: cyclic(0.1, 1.0, step_size=5, mode="sine"), r"unknown mode='sine'"),
+        (lambda: cyclic(0.1, 1.0, step_size=5, gamma=0.9), r"gamma=0\.9 is only used with"),
+        (lambda: cyclic(0.1, 1.0, step_size=5, mode="exp_range", gamma=1.5), r"gamma=1\.5 must"),
+        (lambda: power(**_PW), r"power needs peak"),
+        (lambda: power(**_PW, warmup=10, a=0.0), r"a=0\.0 must be > 0"),
+        (lambda: power(**_PW, warmup=10, b=0.5), r"b=0\.5 must be < 0"),
+        (lambda: power(**{**_PW, "batch_size": 0}, warmup=10), r"batch_size=0 must be >= 1"),
+        (lambda: power(**{**_PW, "tokens_per_step": 1.5}, warmup=10), r"tokens_per_step must be"),
+        (lambda: power(**_PW, warmup=10, decay_frac=1.0), r"decay_frac=1\.0 must be in \[0, 1\)"),
+        (lambda: power(**_PW, warmup=10, decay_frac=0.995), r"decay_frac=0\.995 puts the decay"),
+        (lambda: power(**_PW, warmup=10, final=1e-6), r"final requires decay_frac > 0"),
+        (lambda: power(**_PW, warmup=10, decay_frac=0.1, final=1.0), r"final=1\.0 must be <="),
+        (lambda: power(**_PW, warmup=10, decay_frac=0.1, decay_shape="exp"), r"requires final > 0"),
+        (lambda: power(**_PW, warmup=10, decay_shape="tanh"), r"unknown decay_shape='tanh'"),
+        (lambda: power(**_PW, warmup=1000), r"warmup=1000 must be smaller than total=1000"),
+        (lambda: power(**_PW, peak=1e-3, warmup=10, warmup_start=1.0), r"warmup_start=1\.0 must"),
+        (lambda: infinite(1.0, 100, warmup=10, cooldown_steps=50, constant_lr=0.5, anneal_steps=41),
+         r"warmup \+ cooldown_steps \+ anneal_steps = 101 must be <= total=100"),
+        (lambda: infinite(1.0, 100, warmup=10, cooldown_steps=5, constant_lr=2.0, anneal_steps=5),
+         r"constant_lr=2\.0 must be <= peak=1\.0"),
+        (lambda: infinite(1.0, 100, warmup=10, cooldown_steps=5, constant_lr=0.0, anneal_steps=5),
+         r"constant_lr=0\.0 must be > 0"),
+        (lambda: infinite(1.0, 100, warmup=10, cooldown_steps=5, constant_lr=0.5, anneal_steps=5,
+                          final=0.6), r"final=0\.6 must be <= peak=0\.5"),
+        (lambda: infinite(1.0, 100, warmup=10, cooldown_steps=5, constant_lr=0.5, anneal_steps=5,
+                          anneal_shape="exp"), r"anneal_shape='exp' requires final > 0"),
+        (lambda: infinite(1.0, 100, warmup=10, cooldown_steps=-5, constant_lr=0.5, anneal_steps=5),
+         r"cooldown_steps=-5 must be >= 0"),
+        (lambda: rewarm(1.0, 100, start_lr=0.1, warmup=0), r"warmup=0 must be >= 1"),
+        (lambda: rewarm(1.0, 100, start_lr=0.1, warmup=100), r"warmup=100 must be smaller"),
+        (lambda: rewarm(1.0, 100, start_lr=2.0, warmup=10), r"start_lr=2\.0 must be <= peak"),
+        (lambda: rewarm(1.0, 100, start_lr=-1.0, warmup=10), r"start_lr=-1\.0 must be >= 0"),
+        (lambda: rewarm(1.0, 100, start_lr=0.1, warmup=10, shape="exp"), r"requires final > 0"),
+        (lambda: rewarm(1.0, 100, start_lr=0.1, warmup=10, shape="x"), r"unknown shape='x'"),
+        (lambda: join([], []), r"schedules must not be empty"),
+        (lambda: join([constant(1.0), "cosine"], [5]), r"schedules\[1\] must be a Schedule"),
+        (lambda: join([constant(1.0), constant(0.5)], []), r"boundaries has 0 entries"),
+        (lambda: join([constant(1.0), constant(0.5)], [0]), r"boundaries\[0\]=0 must be >= 1"),
+        (lambda: join([constant(1.0)] * 3, [5, 5]), r"must be strictly increasing"),
+        (lambda: join([constant(1.0)] * 2, [5.5]), r"boundaries\[0\] must be an integer"),
+        (lambda: join(constant(1.0), [5]), r"schedules must be a list"),
+        (lambda: join([constant(1.0)] * 2, 5), r"boundaries must be a list"),
+    ],
+)  # fmt: skip
+def test_factory_errors_new_families(call, match):
+    with pytest.raises(ScheduleError, match=match):
+        call()
+
+
 # --------------------------------------------------------------------------- #
 # Parser
 # --------------------------------------------------------------------------- #
@@ -463,7 +907,50 @@ EXAMPLES = [
     step(0.1, every=30, factor=0.1, warmup=5),
     multistep(3e-4, warmup=2160, total=16000, milestones=[8000], values=[9e-5]),
     multistep(0.1, milestones=[30, 60, 80], factor=0.2),
+    rex(3e-4, 24000),
+    rex(3e-4, 24000, final=3e-5, warmup=2160, warmup_start=1e-6),
+    onecycle(0.1, 10000),
+    onecycle(0.1, 10000, pct_start=0.25, div_factor=10.0, final_div_factor=100.0, anneal="linear"),
+    inverse_sqrt(1e-3, warmup=4000),
+    inverse_sqrt(1e-3, warmup=1000, total=50000, cooldown=10000, final=1e-5),
+    polynomial(1e-3, 10000, power=2.0, final=1e-5, warmup=100),
+    exponential(1e-3, rate=0.9, every=1000, final=1e-5, warmup=100, total=20000),
+    exponential(1e-3, rate=0.999),
+    cyclic(1e-4, 1e-3, step_size=2000),
+    cyclic(1e-4, 1e-3, step_size=2000, mode="exp_range", gamma=0.9999, total=20000),
+    power(batch_size=1024, tokens_per_step=4 * 2**20, total=24000, warmup=2160),
+    power(
+        batch_size=256,
+        tokens_per_step=2**20,
+        total=24000,
+        peak=2e-2,
+        a=4.0,
+        b=-0.5,
+        decay_frac=0.1,
+        decay_shape="exp",
+        final=1e-5,
+    ),
+    infinite(3e-4, 24000, warmup=2160, cooldown_steps=4000, constant_lr=7.5e-5, anneal_steps=2400),
+    infinite(3e-4, 24000, warmup=100, cooldown_steps=0, constant_lr=1e-4, anneal_steps=0),
+    rewarm(1.5e-4, 5000, start_lr=3e-5, warmup=200),
+    rewarm(1.5e-4, 5000, start_lr=0.0, warmup=200, final=1e-6, shape="exp"),
+    join(
+        [
+            cosine(3e-4, 10000, final=3e-5, warmup=500),
+            rewarm(1.5e-4, 5000, start_lr=3e-5, warmup=200, final=1.5e-5),
+        ],
+        [10000],
+    ),
+    join([constant(1e-3, warmup=10), join([linear(1e-3, 50), constant(1e-4)], [60])], [100]),
 ]
+
+
+@pytest.mark.parametrize("sched", EXAMPLES[12:], ids=lambda s: s.spec)
+def test_new_families_under_jit_and_vmap(sched):
+    steps = jnp.asarray(np.linspace(-5, (sched.total or 20000) + 5, _CHECK_LEN).round())
+    eager = np.asarray(sched(steps))
+    assert np.all(np.isfinite(eager)) and np.all(eager >= 0)
+    np.testing.assert_allclose(np.asarray(jax.jit(jax.vmap(sched.fn))(steps)), eager, rtol=RTOL)
 
 
 @pytest.mark.parametrize("sched", EXAMPLES, ids=lambda s: s.spec)
@@ -529,6 +1016,22 @@ SPEC_ERRORS = [
     ("cosine:peak=1,total=24000,warmup=30000", r"warmup=30000 must be smaller than total=24000"),
     ("cosine:peak=inf,total=10", r"peak=inf must be finite"),
     ("wsd:peak=1,total=100,decay_frac=0.2,shape=tanh", r"unknown shape='tanh'; valid shapes"),
+    ("rex:peak=1", r"missing required key\(s\) total"),
+    ("power:batch_size=8,total=10", r"missing required key\(s\) tokens_per_step"),
+    ("onecycle:peak=1,total=100,anneal=sine", r"unknown anneal='sine'"),
+    ("cyclic:low=0.1,high=1,step_size=5,peak=1", r"unknown key 'peak' for family 'cyclic'"),
+    ("phases:cosine:peak=1,total=10@0", r"phases expects a bracketed list"),
+    ("phases:[]", r"empty phase"),
+    ("phases:[cosine:peak=1,total=10@0;]", r"empty phase"),
+    ("phases:[cosine:peak=1,total=10]", r"has no '@START'"),
+    ("phases:[cosine:peak=1,total=10@5]", r"first phase must start at @0, not @5"),
+    ("phases:[cosine:peak=1,total=10@x]", r"start='x' is not an integer"),
+    ("phases:[cosine:peak=1,total=10@0;constant:peak=1@0]", r"boundaries\[0\]=0 must be >= 1"),
+    ("phases:[cosine:peak=1@0]", r"phase 0: invalid schedule spec 'cosine:peak=1'"),
+    ("phases:[cosine:peak=1,total=10@0;array:n=3@5]", r"phase 1: .*array schedules cannot"),
+    ("phases:[cosine:peak=1,total=10@0;constant:peak=1@5", r"phases expects a bracketed list"),
+    ("phases:[constant:peak=1@0;multistep:peak=1,milestones=[5,factor=0.5@5]", r"unbalanced"),
+    ("phases:[constant:peak=1@0;constant:peak=1@9;constant:peak=1@3]", r"strictly increasing"),
 ]
 
 
@@ -548,7 +1051,9 @@ _ALPHABET = st.sampled_from(list("abcdefghijklmnopqrstuvwxyz_:=,[]. -+e012345678
 _TOKENS = st.sampled_from(
     [*FAMILIES, "array", ":", "=", ",", "[", "]", "peak", "total", "warmup", "final",
      "decay_start", "decay_frac", "shape", "milestones", "values", "factor", "every",
-     "warmup_start", "exp", "sqrt", "1e-3", "0", "-1", "2.5", "100", "1e400", "nan", "24_000"]
+     "warmup_start", "exp", "sqrt", "1e-3", "0", "-1", "2.5", "100", "1e400", "nan", "24_000",
+     ";", "@", "@0", "@10", "[", "cosine:peak=1,total=10", "low", "high", "step_size", "rate",
+     "batch_size", "tokens_per_step", "start_lr", "constant_lr", "anneal_steps", "cooldown"]
 )  # fmt: skip
 
 
@@ -595,6 +1100,65 @@ def valid_schedules(draw):
         if total - round(frac * total) < warmup:
             frac = (total - warmup) / total
         return wsd(peak, total, decay_frac=frac, final=final, shape=shape, **common)
+    if family == "rex":
+        return rex(peak, total, final=final, **common)
+    if family == "polynomial":
+        return polynomial(peak, total, power=draw(st.floats(0.1, 5.0)), final=final, **common)
+    if family == "onecycle":
+        total = max(total, 4)
+        return onecycle(
+            peak, total, pct_start=draw(st.floats(1.01 / total, 0.99)),
+            div_factor=draw(st.floats(1.0, 1e3)), final_div_factor=draw(st.floats(1.0, 1e5)),
+            anneal=draw(st.sampled_from(["cos", "linear"])),
+        )  # fmt: skip
+    if family == "inverse_sqrt":
+        w = max(warmup, 1)
+        if w >= total or not draw(st.booleans()):
+            return inverse_sqrt(peak, warmup=w, total=draw(st.sampled_from([None, total + 1])))
+        cd = draw(st.integers(1, total - w))
+        v = peak * math.sqrt(w / max(total - cd, w))
+        return inverse_sqrt(peak, warmup=w, total=total, cooldown=cd,
+                            final=draw(st.floats(0.0, 1.0)) * v)  # fmt: skip
+    if family == "exponential":
+        return exponential(
+            peak, rate=draw(st.floats(1e-3, 1.0)), every=draw(st.integers(1, 10**4)),
+            final=final, total=draw(st.sampled_from([None, total])), **common,
+        )  # fmt: skip
+    if family == "cyclic":
+        mode = draw(st.sampled_from(["triangular", "triangular2", "exp_range"]))
+        gamma = draw(st.floats(0.9, 1.0)) if mode == "exp_range" else 1.0
+        return cyclic(final, peak, step_size=draw(st.integers(1, 10**4)), mode=mode, gamma=gamma,
+                      total=draw(st.sampled_from([None, total])))  # fmt: skip
+    if family == "power":
+        w = max(warmup, 1)
+        if w >= total:
+            total = w + 1
+        frac = draw(st.sampled_from([0.0, 0.1]))
+        if total - round(frac * total) < w:
+            frac = 0.0
+        return power(
+            batch_size=draw(st.integers(1, 4096)), tokens_per_step=draw(st.integers(1, 2**24)),
+            total=total, peak=draw(st.sampled_from([None, peak])), warmup=w,
+            a=draw(st.floats(0.1, 10.0)), b=draw(st.floats(-1.0, -0.1)), decay_frac=frac,
+        )  # fmt: skip
+    if family == "infinite":
+        rest = total - warmup
+        cd = draw(st.integers(0, rest))
+        an = draw(st.integers(0, rest - cd))
+        c = draw(st.floats(1e-3, 1.0)) * peak
+        return infinite(peak, total, warmup=warmup, cooldown_steps=cd, constant_lr=c,
+                        anneal_steps=an, final=draw(st.floats(0.0, 1.0)) * c,
+                        warmup_start=start)  # fmt: skip
+    if family == "rewarm":
+        w = max(warmup, 1)
+        if w >= total:
+            total = w + 1
+        shape = draw(st.sampled_from(["linear", "cosine", "sqrt", "square"]))
+        return rewarm(peak, total, start_lr=start, warmup=w, final=final, shape=shape)
+    if family == "phases":
+        first = cosine(peak, total, final=final, **common)
+        second = rewarm(peak / 2, 1000, start_lr=final / 2, warmup=draw(st.integers(1, 999)))
+        return join([first, second], [draw(st.integers(1, 2 * total))])
     if family == "step":
         return step(
             peak, every=draw(st.integers(1, 10**5)), factor=draw(st.floats(1e-3, 1.0)),
