@@ -11,6 +11,7 @@ import sys
 
 import typer
 
+from lrlaw.cli import compare as _compare
 from lrlaw.cli import curves as _curves
 from lrlaw.cli import evaluate as _evaluate
 
@@ -24,6 +25,7 @@ app = typer.Typer(
 )
 _curves.register(app)
 _evaluate.register(app)
+_compare.register(app)
 
 
 @app.callback()

@@ -1,0 +1,129 @@
+"""``lrlaw compare``: rank candidate schedules by the final loss a fitted law predicts."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from lrlaw.cli._common import check_outputs, info, save_figure, user_errors
+from lrlaw.errors import LrlawError
+
+
+def _candidates(specs: list[str], schedules_file: Path | None) -> tuple[list[str], list]:
+    """Names and parsed schedules from ``--schedule [NAME=]SPEC`` values and a RUN=SPEC file."""
+    from lrlaw.io import read_schedules_file
+    from lrlaw.schedules import parse_schedule
+
+    entries: list[tuple[str | None, str, str]] = []  # (name, spec, where)
+    for text in specs:
+        head = text.split(":", 1)[0]
+        if "=" in head:
+            name, spec = text.split("=", 1)
+            name = name.strip()
+            if not name:
+                raise LrlawError(f"--schedule {text!r}: empty name before '='")
+            entries.append((name, spec.strip(), f"--schedule {name}"))
+        else:
+            entries.append((None, text.strip(), "--schedule"))
+    if schedules_file is not None:
+        for run, spec in read_schedules_file(schedules_file).items():
+            entries.append((run, spec, f"{schedules_file}: {run}"))
+    if not entries:
+        raise LrlawError(
+            "no schedules to compare; give --schedule SPEC (repeatable) or --schedules"
+        )
+    names, parsed = [], []
+    for i, (name, spec, where) in enumerate(entries, start=1):
+        try:
+            s = parse_schedule(spec)
+        except LrlawError as e:
+            raise LrlawError(f"{where}: {e}") from None
+        if s.total is None:
+            raise LrlawError(f"{where}: schedule spec {spec!r} has no total; add total=STEPS")
+        names.append(name if name is not None else f"{s.spec.split(':', 1)[0]}-{i}")
+        parsed.append(s)
+    dupes = sorted({n for n in names if names.count(n) > 1})
+    if dupes:
+        raise LrlawError(f"schedule name(s) {', '.join(dupes)} given more than once")
+    return names, parsed
+
+
+@user_errors
+def compare_cmd(
+    fit_file: Annotated[
+        Path, typer.Argument(help="Fit result written by 'lrlaw fit --out'.", show_default=False)
+    ],
+    schedule: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--schedule",
+            "-s",
+            help="Candidate schedule [NAME=]SPEC, e.g. "
+            "'cos=cosine:peak=3e-4,total=24000,warmup=2160,final=3e-5'. Repeatable.",
+            show_default=False,
+        ),
+    ] = None,
+    schedules: Annotated[
+        Path | None,
+        typer.Option(
+            "--schedules",
+            help="File of RUN=SPEC lines; every line is a candidate named RUN.",
+            show_default=False,
+        ),
+    ] = None,
+    level: Annotated[
+        float,
+        typer.Option("--level", min=0.01, max=0.99, help="Level of the prediction band."),
+    ] = 0.9,
+    plot: Annotated[
+        Path | None,
+        typer.Option(
+            "--plot",
+            help="Save a figure of the schedules and predicted curves.",
+            show_default=False,
+        ),
+    ] = None,
+    out: Annotated[
+        Path | None,
+        typer.Option("--out", "-o", help="Write the ranked table as CSV.", show_default=False),
+    ] = None,
+    as_json: Annotated[
+        bool, typer.Option("--json", help="Print the comparison as JSON instead of a table.")
+    ] = False,
+) -> None:
+    """Rank candidate schedules by predicted final loss.
+
+    For each candidate: the predicted final loss at its own total (with the
+    prediction band when the fit has a bootstrap), the gap to the best, and
+    the steps the best schedule (rescaled; warmup fixed) needs to reach that
+    loss, relative to the candidate's length (negative: fewer steps).
+    """
+    inputs = [fit_file] + ([schedules] if schedules is not None else [])
+    check_outputs(inputs, out, plot)
+    from lrlaw.fit import FitResult
+    from lrlaw.io import atomic_output
+    from lrlaw.planning import compare_schedules, plot_schedule_comparison
+
+    names, scheds = _candidates(list(schedule or ()), schedules)
+    result = FitResult.load(fit_file)
+    comparison = compare_schedules(result, scheds, level=level, names=names)
+    fig = plot_schedule_comparison(comparison, result) if plot is not None else None
+    if as_json:
+        typer.echo(json.dumps(comparison.to_dict(), indent=2))
+    else:
+        typer.echo(comparison.table())
+    if out is not None:
+        with atomic_output(out, inputs) as tmp:
+            comparison.to_frame().to_csv(tmp, index=False, float_format="%.10g")
+        info(f"wrote {out}")
+    if fig is not None:
+        save_figure(fig, plot, inputs=inputs)
+        info(f"wrote {plot}")
+
+
+def register(app: typer.Typer) -> None:
+    """Add the ``compare`` command to ``app``."""
+    app.command("compare")(compare_cmd)

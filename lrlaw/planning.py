@@ -1,0 +1,400 @@
+"""Planning with a fitted law: compare candidate LR schedules before running them.
+
+:func:`compare_schedules` predicts the full loss curve of each candidate
+schedule with a fitted law and ranks the candidates by their predicted final
+loss (the loss at each schedule's own ``total``; candidates may differ in
+length).  For each candidate it also reports the gap to the best one and the
+*compute to match*: how many steps the best schedule, stretched or shrunk
+with :func:`rescale`, needs to reach that candidate's predicted final loss,
+relative to the candidate's own length (``-23 %``: the best schedule gets
+there with 23 % fewer steps).
+
+Rescaling (:func:`rescale`) keeps the shape of a schedule and changes its
+length: every step-count key is multiplied by ``T' / T`` and rounded --
+``total``, ``decay_start``, ``milestones``, ``every``, ``step_size``,
+``cooldown``, ``cooldown_steps``, ``anneal_steps`` -- while ``warmup``
+stays fixed (warmup is set by optimisation stability, not by the budget),
+and so do the non-step integers ``batch_size`` and ``tokens_per_step``.
+Fractions (``decay_frac``, ``pct_start``) and rates are unchanged, so they
+scale implicitly; per-step rates (``exponential``'s ``rate`` per ``every``
+steps) therefore keep their meaning per interval.  ``phases`` specs and
+open-ended schedules (no ``total``) cannot be rescaled.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from lrlaw.errors import LrlawError, ScheduleError
+from lrlaw.schedules import (
+    _KEY_TYPES,
+    FAMILIES,
+    Schedule,
+    _family_keys,
+    _parse_value,
+    _split_top,
+    parse_schedule,
+)
+
+if TYPE_CHECKING:
+    import pandas as pd
+    from matplotlib.figure import Figure
+
+    from lrlaw.fit import FitResult
+
+__all__ = [
+    "FIXED_STEP_KEYS",
+    "SCALED_STEP_KEYS",
+    "ComparisonRow",
+    "ScheduleComparison",
+    "compare_schedules",
+    "plot_schedule_comparison",
+    "rescale",
+]
+
+#: Integer keys that are *not* scaled by :func:`rescale` (warmup length, batch geometry).
+FIXED_STEP_KEYS: frozenset[str] = frozenset({"warmup", "batch_size", "tokens_per_step"})
+#: Step-count keys that :func:`rescale` multiplies by ``T' / T`` (every other int / int-list key).
+SCALED_STEP_KEYS: frozenset[str] = frozenset(
+    k for k, kind in _KEY_TYPES.items() if kind in ("int", "int_list") and k not in FIXED_STEP_KEYS
+)
+
+
+def _spec_of(schedule: Schedule | str) -> str:
+    return schedule.spec if isinstance(schedule, Schedule) else schedule
+
+
+def _parse_items(spec: str) -> tuple[str, dict[str, Any]]:
+    """``family`` and the typed keyword values of a (valid) spec."""
+    family, _, rest = spec.partition(":")
+    family = family.strip()
+    if family == "phases":
+        raise ScheduleError(f"cannot rescale {spec!r}: phases schedules are not supported")
+    if family not in FAMILIES:
+        raise ScheduleError(f"cannot rescale {spec!r}: unknown family {family!r}")
+    names, _ = _family_keys(FAMILIES[family])
+    kwargs: dict[str, Any] = {}
+    for item in _split_top(rest) if rest.strip() else []:
+        key, _, text = item.strip().partition("=")
+        key = key.strip()
+        if key not in names:
+            raise ScheduleError(f"cannot rescale {spec!r}: unknown key {key!r}")
+        kwargs[key] = _parse_value(key, _KEY_TYPES[key], text.strip())
+    return family, kwargs
+
+
+def rescale(schedule_spec: Schedule | str, total: int) -> Schedule:
+    """The schedule ``schedule_spec`` stretched (or shrunk) to ``total`` steps.
+
+    Every step-count key in :data:`SCALED_STEP_KEYS` (``total``,
+    ``decay_start``, ``milestones``, ...) is multiplied by ``total / T`` and
+    rounded to an integer; ``warmup`` (and the other keys in
+    :data:`FIXED_STEP_KEYS`) stays fixed; float keys are unchanged.
+
+    Example:
+        >>> s = rescale("wsd:peak=1.0,warmup=100,total=1000,decay_start=800", 2000)
+        >>> s.spec
+        'wsd:peak=1.0,warmup=100,total=2000,decay_start=1600'
+
+    Raises:
+        ScheduleError: the spec is invalid, has no ``total``, is a ``phases``
+            spec, or the rescaled schedule is invalid (e.g. ``total`` no
+            longer exceeds ``warmup``).
+    """
+    spec = _spec_of(schedule_spec)
+    parse_schedule(spec)  # validate first: errors quote the spec
+    family, kwargs = _parse_items(spec)
+    old = kwargs.get("total")
+    if old is None:
+        raise ScheduleError(f"cannot rescale {spec!r}: it has no total")
+    if isinstance(total, bool) or not isinstance(total, (int, np.integer)) or total < 1:
+        raise ScheduleError(f"total={total!r} must be a positive integer")
+    factor = int(total) / old
+    for key, value in kwargs.items():
+        if key == "total":
+            kwargs[key] = int(total)
+        elif key in SCALED_STEP_KEYS:
+            if isinstance(value, list):
+                kwargs[key] = [max(1, round(v * factor)) for v in value]
+            else:
+                kwargs[key] = max(0, round(value * factor))
+    try:
+        return FAMILIES[family](**kwargs)
+    except ScheduleError as e:
+        raise ScheduleError(f"cannot rescale {spec!r} to total={total}: {e}") from e
+
+
+@dataclass(frozen=True)
+class ComparisonRow:
+    """One candidate schedule in a :class:`ScheduleComparison`.
+
+    ``match_pct`` is ``100 (T' / total - 1)`` where ``T'`` (``match_steps``,
+    fractional: interpolated between the two integer lengths that bracket
+    the target) is the length at which the rescaled best schedule predicts
+    this row's final loss; negative means the best schedule needs fewer
+    steps.  ``None`` when ``T'`` lies outside the search bracket.
+    """
+
+    rank: int
+    name: str
+    spec: str
+    total: int
+    final_loss: float
+    band_lo: float
+    band_hi: float
+    gap: float
+    gap_pct: float
+    match_steps: float | None
+    match_pct: float | None
+
+
+@dataclass(frozen=True)
+class ScheduleComparison:
+    """Candidate schedules ranked by predicted final loss (best first)."""
+
+    rows: tuple[ComparisonRow, ...]
+    schedules: tuple[Schedule, ...]  # in the order of ``rows``
+    level: float
+    has_band: bool
+    law: str
+    bracket: tuple[float, float]
+
+    @property
+    def best(self) -> ComparisonRow:
+        return self.rows[0]
+
+    def to_frame(self) -> pd.DataFrame:
+        """One row per candidate (ranked), columns as in :class:`ComparisonRow`."""
+        import pandas as pd
+
+        frame = pd.DataFrame([r.__dict__ for r in self.rows])
+        return frame.astype({"match_steps": float, "match_pct": float})
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain-JSON dictionary (NaN and missing values become ``None``)."""
+
+        def clean(v: Any) -> Any:
+            return None if isinstance(v, float) and not math.isfinite(v) else v
+
+        return {
+            "law": self.law,
+            "level": self.level,
+            "best": self.best.name,
+            "rows": [{k: clean(v) for k, v in r.__dict__.items()} for r in self.rows],
+        }
+
+    def table(self) -> str:
+        """Plain-text table ranked by predicted final loss."""
+        best = self.best.name
+        pct = f"{100 * self.level:.0f} %"
+        header = ["rank", "schedule", "steps", "final loss"]
+        if self.has_band:
+            header.append(f"{pct} band")
+        header += ["gap", "gap %", f"{best} needs"]
+        lines = []
+        for r in self.rows:
+            cells = [str(r.rank), r.name, str(r.total), f"{r.final_loss:.4f}"]
+            if self.has_band:
+                cells.append(f"{r.band_lo:.4f}-{r.band_hi:.4f}")
+            if r.rank == 1:
+                cells += ["-", "-", "(best)"]
+            else:
+                match = "out of range" if r.match_pct is None else f"{r.match_pct:+.1f} % steps"
+                cells += [f"+{r.gap:.4f}", f"+{r.gap_pct:.2f} %", match]
+            lines.append(cells)
+        widths = [max(len(x[i]) for x in [header, *lines]) for i in range(len(header))]
+
+        def fmt(cells: list[str]) -> str:
+            left = {1}
+            return "  ".join(
+                c.ljust(w) if i in left else c.rjust(w)
+                for i, (c, w) in enumerate(zip(cells, widths))
+            ).rstrip()
+
+        lo, hi = self.bracket
+        note = [
+            f"Predicted final loss ({self.law} law) at each schedule's own total; "
+            "ranked best first.",
+            f"'{best} needs': steps the best schedule ({best}, rescaled; warmup fixed) needs to "
+            "reach that schedule's final loss, relative to that schedule's length "
+            f"(negative: fewer steps; searched over {lo:g}x-{hi:g}x).",
+        ]
+        return "\n".join([fmt(header), *(fmt(c) for c in lines), "", *note])
+
+
+def _lr(schedule: Schedule) -> np.ndarray:
+    """``schedule.values()`` (steps ``0..T``), evaluated on a padded grid of steps.
+
+    Schedules hold their final value after ``total``, so evaluating on
+    ``bucket(T + 1)`` steps and slicing gives the same values while JAX reuses
+    its compiled operations across the lengths tried by the bisection.
+    """
+    from lrlaw.laws.base import bucket
+
+    n = schedule.total + 1
+    return schedule.values(bucket(n, 1024))[:n]
+
+
+def _final(fit: FitResult, schedule: Schedule) -> float:
+    return float(fit.predict(_lr(schedule), np.array([schedule.total]))[0])
+
+
+def _match_steps(
+    fit: FitResult, best: Schedule, target: float, bracket: tuple[float, float], ref: int
+) -> float | None:
+    """Fractional length ``T'`` at which the rescaled ``best`` predicts ``target``.
+
+    Integer bisection for the smallest ``T'`` in ``[lo, hi]`` (``bracket`` times
+    ``ref``) whose predicted final loss is <= ``target``, then linear
+    interpolation between ``T' - 1`` and ``T'``.  ``None`` outside the bracket.
+    """
+    lo = max(best.warmup + 2, math.floor(bracket[0] * ref))
+    hi = max(lo + 1, math.ceil(bracket[1] * ref))
+
+    def f(t: int) -> float:
+        return _final(fit, rescale(best, t))
+
+    f_lo, f_hi = f(lo), f(hi)
+    if not (f_lo > target >= f_hi):
+        return None
+    while hi - lo > 1:
+        mid = (lo + hi) // 2
+        f_mid = f(mid)
+        if f_mid > target:
+            lo, f_lo = mid, f_mid
+        else:
+            hi, f_hi = mid, f_mid
+    return lo + (f_lo - target) / (f_lo - f_hi) if f_lo != f_hi else float(hi)
+
+
+def compare_schedules(
+    fit: FitResult,
+    schedules: Sequence[Schedule],
+    *,
+    level: float = 0.9,
+    names: Sequence[str] | None = None,
+    bracket: tuple[float, float] = (0.2, 5.0),
+) -> ScheduleComparison:
+    """Rank ``schedules`` by the final loss ``fit`` predicts for them.
+
+    Args:
+        fit: a fitted law (:class:`~lrlaw.fit.FitResult`).
+        schedules: candidates; each needs a ``total`` (the final loss is at
+            each schedule's own ``total``).
+        level: level of the prediction band (used when the fit has a bootstrap;
+            otherwise ``band_lo``/``band_hi`` are NaN).
+        names: display names (default: ``<family>-<i>``, 1-based).
+        bracket: search range of the rescaled best schedule's length, as
+            multiples of each other schedule's length.
+
+    Raises:
+        LrlawError: no schedules, a schedule without total, bad names or level.
+    """
+    scheds = list(schedules)
+    if not scheds:
+        raise LrlawError("no schedules to compare")
+    if not 0 < level < 1:
+        raise LrlawError(f"level={level} must be in (0, 1)")
+    for s in scheds:
+        if not isinstance(s, Schedule):
+            raise LrlawError(f"expected a Schedule, got {s!r}")
+        if s.total is None:
+            raise LrlawError(f"schedule {s.spec!r} has no total; give total= to compare it")
+    if names is None:
+        names = [f"{s.spec.split(':', 1)[0]}-{i}" for i, s in enumerate(scheds, start=1)]
+    names = list(names)
+    if len(names) != len(scheds):
+        raise LrlawError(f"{len(names)} names for {len(scheds)} schedules")
+    dupes = sorted({n for n in names if names.count(n) > 1})
+    if dupes:
+        raise LrlawError(f"schedule name(s) {', '.join(dupes)} appear more than once")
+
+    finals = np.array([_final(fit, s) for s in scheds])
+    has_band = fit.uncertainty is not None and fit.uncertainty.n_boot > 0
+    bands = []
+    for s in scheds:
+        if has_band:
+            lo, hi = fit.predict_band(_lr(s), np.array([s.total]), level)
+            bands.append((float(lo[0]), float(hi[0])))
+        else:
+            bands.append((math.nan, math.nan))
+    order = np.argsort(finals, kind="stable")
+    best_i = int(order[0])
+    best, best_loss = scheds[best_i], float(finals[best_i])
+    rows = []
+    for rank, i in enumerate(order, start=1):
+        s, loss = scheds[i], float(finals[i])
+        if i == best_i:
+            steps, pct = float(best.total), 100.0 * (best.total / s.total - 1)
+        else:
+            steps = _match_steps(fit, best, loss, bracket, s.total)
+            pct = None if steps is None else 100.0 * (steps / s.total - 1)
+        rows.append(
+            ComparisonRow(
+                rank=rank,
+                name=names[i],
+                spec=s.spec,
+                total=int(s.total),
+                final_loss=loss,
+                band_lo=bands[i][0],
+                band_hi=bands[i][1],
+                gap=loss - best_loss,
+                gap_pct=100.0 * (loss - best_loss) / best_loss,
+                match_steps=steps,
+                match_pct=pct,
+            )
+        )
+    return ScheduleComparison(
+        rows=tuple(rows),
+        schedules=tuple(scheds[i] for i in order),
+        level=level,
+        has_band=has_band,
+        law=fit.law,
+        bracket=(float(bracket[0]), float(bracket[1])),
+    )
+
+
+def plot_schedule_comparison(comparison: ScheduleComparison, fit: FitResult) -> Figure:
+    """Two panels: the candidates' LR schedules and their predicted loss curves.
+
+    Bands at ``comparison.level`` are shaded when the fit has a bootstrap;
+    curves are drawn from step 1 (the laws are undefined at step 0).
+    """
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(9, 7), layout="constrained")
+    ax_lr, ax_loss = fig.subplots(2, 1, sharex=True, gridspec_kw={"height_ratios": [1, 2]})
+    lo, hi = np.inf, -np.inf
+    for k, (row, s) in enumerate(zip(comparison.rows, comparison.schedules)):
+        color = f"C{k % 10}"
+        lr = _lr(s)
+        ax_lr.plot(np.arange(lr.size), lr, color=color, lw=1.3)
+        grid = np.unique(np.linspace(1, s.total, 600).astype(np.int64))
+        pred = fit.predict(lr, grid)
+        label = f"{row.rank}. {row.name}: {row.final_loss:.4f}"
+        ax_loss.plot(grid, pred, color=color, lw=1.4, label=label)
+        if comparison.has_band:
+            band_lo, band_hi = fit.predict_band(lr, grid, comparison.level)
+            ax_loss.fill_between(grid, band_lo, band_hi, color=color, alpha=0.15, lw=0)
+        tail = pred[grid >= max(s.warmup, 1)]
+        if tail.size:
+            lo, hi = min(lo, tail.min()), max(hi, tail.max())
+    if np.isfinite(lo):
+        pad = 0.08 * (hi - lo) if hi > lo else 0.05
+        ax_loss.set_ylim(lo - pad, hi + pad)
+    ax_lr.set_ylabel("learning rate")
+    ax_loss.set_ylabel("predicted loss")
+    ax_loss.set_xlabel("step")
+    for ax in (ax_lr, ax_loss):
+        ax.grid(alpha=0.3)
+    ax_loss.legend(fontsize=8, title="rank. name: final loss", title_fontsize=8)
+    band = (
+        f"; shaded: {100 * comparison.level:.0f} % prediction band" if comparison.has_band else ""
+    )
+    fig.suptitle(f"Schedule comparison ({comparison.law} law){band}", fontsize=10)
+    return fig

@@ -1,0 +1,223 @@
+"""Tests for schedule planning: ``lrlaw.planning`` and ``lrlaw compare``."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from mpl import DATA, MPL_TRAIN, mpl_curves
+from typer.testing import CliRunner
+
+from lrlaw.cli import app
+from lrlaw.errors import ScheduleError
+from lrlaw.fit import fit
+from lrlaw.io import read_schedules_file
+from lrlaw.planning import _final, compare_schedules, plot_schedule_comparison, rescale
+from lrlaw.schedules import parse_schedule
+
+SCHEDULES = DATA / "schedules.txt"
+CANDIDATES = ("cosine_24000", "constant_24000", "wsd_20000_24000", "wsdld_20000_24000")
+PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+
+
+@pytest.fixture(scope="module")
+def mpl_fit():
+    """The momentum law fitted once on the paper's 100M training split, with a bootstrap."""
+    return fit(mpl_curves("100m", MPL_TRAIN), bootstrap=50)
+
+
+@pytest.fixture(scope="module")
+def specs() -> dict[str, str]:
+    return read_schedules_file(SCHEDULES)
+
+
+@pytest.fixture(scope="module")
+def comparison(mpl_fit, specs):
+    scheds = [parse_schedule(specs[n]) for n in CANDIDATES]
+    return compare_schedules(mpl_fit, scheds, names=list(CANDIDATES))
+
+
+@pytest.fixture(scope="module")
+def fit_json(mpl_fit, tmp_path_factory) -> Path:
+    path = tmp_path_factory.mktemp("compare") / "fit.json"
+    mpl_fit.save(path)
+    return path
+
+
+def run(*args: object):
+    return CliRunner().invoke(app, [str(a) for a in args])
+
+
+def measured_final(name: str) -> float:
+    table = pd.read_csv(DATA / "mpl" / "100m" / f"{name}.csv")
+    return float(table["loss"].dropna().iloc[-1])
+
+
+# --------------------------------------------------------------------------- #
+# rescale
+# --------------------------------------------------------------------------- #
+
+
+def test_rescale_keeps_warmup_and_scales_step_keys():
+    s = rescale("wsd:peak=3e-4,total=24000,decay_start=20000,final=3e-5,warmup=2160", 12000)
+    assert (s.total, s.warmup) == (12000, 2160)
+    assert "decay_start=10000" in s.spec
+    m = rescale("multistep:peak=1.0,milestones=[400,800],values=[0.5,0.1],total=1000", 3000)
+    assert "milestones=[1200,2400]" in m.spec and m.total == 3000
+    same = parse_schedule("cosine:peak=3e-4,total=24000,final=3e-5,warmup=2160")
+    assert rescale(same, 24000) == same
+
+
+def test_rescale_errors_name_the_spec():
+    with pytest.raises(ScheduleError, match="no total"):
+        rescale("constant:peak=1.0", 100)
+    with pytest.raises(ScheduleError, match="warmup"):
+        rescale("cosine:peak=1.0,total=1000,warmup=100", 50)
+    with pytest.raises(ScheduleError, match="phases"):
+        rescale("phases:[constant:peak=1.0,total=10@0;constant:peak=0.5,total=10@10]", 40)
+
+
+# --------------------------------------------------------------------------- #
+# compare_schedules on the MPL 100M fit
+# --------------------------------------------------------------------------- #
+
+
+def test_predicted_ranking_matches_measured(comparison):
+    measured = {n: measured_final(n) for n in CANDIDATES}
+    predicted = [r.name for r in comparison.rows]
+    by_measured = sorted(CANDIDATES, key=measured.get)
+    # Measured: wsd 2.9514 < wsdld 2.9535 < cosine 2.9791 < constant 3.0354.  The
+    # two WSD runs differ by 0.07 % (a near-tie within 0.1 %, below the run-to-run
+    # noise), so only their joint place is asserted; the rest must match exactly.
+    a, b = by_measured[:2]
+    assert abs(measured[a] - measured[b]) / measured[a] < 1e-3
+    assert set(predicted[:2]) == {a, b}
+    assert predicted[2:] == by_measured[2:] == ["cosine_24000", "constant_24000"]
+    # In fact the predicted order also gets the near-tie right.
+    assert predicted == by_measured
+
+
+def test_rows_bands_and_gaps(comparison):
+    rows = comparison.rows
+    assert [r.rank for r in rows] == [1, 2, 3, 4]
+    losses = [r.final_loss for r in rows]
+    assert losses == sorted(losses)
+    assert comparison.has_band
+    for r in rows:
+        assert r.total == 24000
+        assert r.band_lo < r.final_loss < r.band_hi
+        assert r.gap == pytest.approx(r.final_loss - losses[0])
+        assert r.gap_pct == pytest.approx(100 * r.gap / losses[0])
+    assert rows[0].match_pct == 0.0
+    frame = comparison.to_frame()
+    assert list(frame["name"]) == [r.name for r in rows]
+    assert "final loss" in comparison.table() and "90 % band" in comparison.table()
+
+
+def test_compute_to_match_is_consistent(mpl_fit, comparison):
+    best = comparison.schedules[0]
+    const = next(r for r in comparison.rows if r.name == "constant_24000")
+    assert const.match_pct is not None and const.match_pct < 0  # best needs fewer steps
+    t = const.match_steps
+    assert t == pytest.approx(const.total * (1 + const.match_pct / 100))
+    # T' is interpolated between the integer lengths that bracket the target:
+    # the predictions there straddle constant's final loss, and interpolating
+    # them reproduces it.
+    lo, hi = math.floor(t), math.floor(t) + 1
+    f_lo, f_hi = _final(mpl_fit, rescale(best, lo)), _final(mpl_fit, rescale(best, hi))
+    assert f_lo > const.final_loss >= f_hi
+    assert f_lo + (t - lo) * (f_hi - f_lo) == pytest.approx(const.final_loss, abs=1e-6)
+    assert abs(_final(mpl_fit, rescale(best, round(t))) - const.final_loss) < abs(f_lo - f_hi)
+
+
+def test_different_lengths_and_no_band(mpl_fit, specs):
+    from dataclasses import replace
+
+    no_boot = replace(mpl_fit, uncertainty=None)
+    short = parse_schedule(specs["cosine_24000"])
+    long = parse_schedule(specs["cosine_72000"])
+    c = compare_schedules(no_boot, [short, long])
+    assert [r.name for r in c.rows] == ["cosine-2", "cosine-1"]
+    assert not c.has_band and math.isnan(c.rows[0].band_lo)
+    # The long cosine rescaled to 24000 steps is exactly the short one.
+    assert c.rows[1].match_pct == pytest.approx(0.0, abs=0.01)
+    assert "band" not in c.table()
+    fig = plot_schedule_comparison(c, no_boot)
+    assert len(fig.axes) == 2
+
+
+# --------------------------------------------------------------------------- #
+# CLI
+# --------------------------------------------------------------------------- #
+
+
+def test_cli_table_csv_json_plot(fit_json, specs, tmp_path):
+    out, plot = tmp_path / "table.csv", tmp_path / "compare.png"
+    args = ["compare", fit_json, "--out", out, "--plot", plot]
+    for n in CANDIDATES:
+        args += ["--schedule", f"{n}={specs[n]}"]
+    result = run(*args)
+    assert result.exit_code == 0, result.output
+    lines = result.stdout.splitlines()
+    assert lines[0].split()[:4] == ["rank", "schedule", "steps", "final"]
+    assert lines[1].split()[1] == "wsd_20000_24000"
+    assert "(best)" in lines[1]
+    table = pd.read_csv(out)
+    assert list(table["name"]) == [
+        "wsd_20000_24000",
+        "wsdld_20000_24000",
+        "cosine_24000",
+        "constant_24000",
+    ]
+    assert np.all(np.diff(table["final_loss"]) > 0)
+    assert plot.read_bytes()[:8] == PNG_MAGIC
+
+    bare = run("compare", fit_json, "-s", specs["cosine_24000"], "-s", specs["constant_24000"])
+    assert bare.exit_code == 0, bare.output
+    assert "cosine-1" in bare.stdout and "constant-2" in bare.stdout
+
+    js = run("compare", fit_json, "-s", specs["cosine_24000"], "--json")
+    assert js.exit_code == 0, js.output
+    data = json.loads(js.stdout)
+    assert data["best"] == "cosine-1" and data["rows"][0]["match_pct"] == 0.0
+
+
+def test_cli_schedules_file(fit_json, tmp_path, specs):
+    file = tmp_path / "cands.txt"
+    file.write_text(f"# candidates\ncos={specs['cosine_24000']}\nwsd={specs['wsd_20000_24000']}\n")
+    result = run("compare", fit_json, "--schedules", file, "--json")
+    assert result.exit_code == 0, result.output
+    assert [r["name"] for r in json.loads(result.stdout)["rows"]] == ["wsd", "cos"]
+
+
+@pytest.mark.parametrize(
+    ("args", "fragment"),
+    [
+        (["-s", "wsd:peak=3e-4,bad=1"], "'wsd:peak=3e-4,bad=1'"),
+        (["-s", "x=cosine:peak=3e-4,total=100", "-s", "x=cosine:peak=3e-4,total=200"], "x"),
+        (["-s", "constant:peak=3e-4"], "'constant:peak=3e-4'"),
+        ([], "no schedules"),
+        (["-s", "constant:peak=3e-4,total=100", "--plot", "{tmp}/p.txt"], "unsupported plot"),
+    ],
+)
+def test_cli_errors(fit_json, tmp_path, args, fragment):
+    out, plot = tmp_path / "t.csv", tmp_path / "p.png"
+    args = [a.replace("{tmp}", str(tmp_path)) for a in args]
+    extra = [] if "--plot" in args else ["--plot", plot]
+    result = run("compare", fit_json, *args, "--out", out, *extra)
+    assert result.exit_code == 2, (result.output, result.exception)
+    lines = result.stderr.splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: "), result.stderr
+    assert fragment in lines[0]
+    assert "Traceback" not in result.output
+    assert sorted(p.name for p in tmp_path.iterdir()) == []
+
+
+def test_cli_missing_fit(tmp_path):
+    result = run("compare", tmp_path / "nope.json", "-s", "constant:peak=3e-4,total=100")
+    assert result.exit_code == 2
+    assert result.stderr.startswith("error: ") and len(result.stderr.splitlines()) == 1
