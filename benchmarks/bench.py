@@ -14,7 +14,7 @@ timed region.
 Sections:
 
 1. Fit of the momentum law to the three Multi-Power-Law 100M curves
-   (cosine_24000, constant_24000, wsdcon_9): ``lrlaw.fit.fit`` (first call in a
+   (cosine_24000, constant_24000, wsdcon_9): ``lrlaw.fitting.fit`` (first call in a
    fresh process, i.e. including JIT compilation, and warm calls) against the
    plain numpy/scipy implementation in ``baseline_scipy.py``.  Both objectives
    and the held-out mean PredE on the six other 100M curves are printed so that
@@ -257,7 +257,7 @@ def listen(event, duration, **kw):
     names[name] += duration
 mon.register_event_duration_secs_listener(listen)
 from lrlaw.io import load_curves
-from lrlaw.fit import fit
+from lrlaw.fitting import fit
 curves = load_curves(sys.argv[1:-1], schedules_file=sys.argv[-1])
 t1 = time.perf_counter()
 r = fit(curves)
@@ -286,7 +286,7 @@ def prede(observed: np.ndarray, predicted: np.ndarray) -> float:
 
 
 def section_fit(table: Table, quick: bool) -> dict[str, float]:
-    from lrlaw.fit import fit
+    from lrlaw.fitting import fit
     from lrlaw.io import load_curves
 
     files = [str(MPL_DIR / f"{r}.csv") for r in FIT_RUNS]

@@ -14,7 +14,7 @@ the same size.
 What is timed (``time.perf_counter``, one measurement each; the CPU time of the
 process, all threads, is printed next to it):
 
-- *lrlaw cold*: ``lrlaw.fit.fit(curves, "multipower")``, the first call in a
+- *lrlaw cold*: ``lrlaw.fitting.fit(curves, "multipower")``, the first call in a
   fresh ``python`` subprocess (so it includes JAX's tracing and compilation;
   importing and loading the curves is excluded and printed separately).
 - *lrlaw warm*: the second, identical call in that same subprocess.
@@ -81,7 +81,7 @@ _LRLAW = r"""
 import json, sys, time
 t0 = time.perf_counter()
 from lrlaw.io import load_curves
-from lrlaw.fit import fit
+from lrlaw.fitting import fit
 curves = load_curves(sys.argv[1:-1], schedules_file=sys.argv[-1])
 t1, c1 = time.perf_counter(), time.process_time()
 r = fit(curves, "multipower")
@@ -89,7 +89,7 @@ t2, c2 = time.perf_counter(), time.process_time()
 r2 = fit(curves, "multipower")
 t3, c3 = time.perf_counter(), time.process_time()
 from lrlaw._x64 import x64
-from lrlaw.fit import _Problem
+from lrlaw.fitting import _Problem
 from lrlaw.laws import get_law
 law = get_law("multipower")
 with x64():

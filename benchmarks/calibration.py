@@ -19,7 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
-from lrlaw.fit import fit
+from lrlaw.fitting import fit
 from lrlaw.io import load_curves
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -13,9 +13,9 @@ __version__ = "0.1.0"
 
 _EXPORTS = {
     "Curve": "lrlaw.curves",
-    "FitResult": "lrlaw.fit",
-    "fit": "lrlaw.fit",
-    "predict_curve": "lrlaw.fit",
+    "FitResult": "lrlaw.fitting",
+    "fit": "lrlaw.fitting",
+    "predict_curve": "lrlaw.fitting",
     "load_curves": "lrlaw.io",
     "compare_laws": "lrlaw.compare",
     "MultiPowerLaw": "lrlaw.laws",

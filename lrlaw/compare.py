@@ -1,7 +1,7 @@
 r"""Comparing loss-curve laws on held-out runs.
 
 :func:`compare_laws` fits every law jointly to the same training runs (with
-:func:`lrlaw.fit.fit`: the robust objective ``sum Huber_delta(log L_obs - log
+:func:`lrlaw.fitting.fit`: the robust objective ``sum Huber_delta(log L_obs - log
 L_pred)``, delta = 1e-3) and scores each fit on the held-out runs with the
 metrics of :mod:`lrlaw.metrics` (R², MAE, RMSE, PredE, WorstE, final-loss
 error), each held-out run on its default window (steps after its warmup, or
@@ -36,7 +36,7 @@ import numpy as np
 
 from lrlaw.curves import Curve
 from lrlaw.errors import LrlawError
-from lrlaw.fit import FitResult, fit
+from lrlaw.fitting import FitResult, fit
 from lrlaw.laws import Law, get_law
 from lrlaw.metrics import curve_metrics, mean_metrics
 
@@ -54,7 +54,7 @@ class LawScore:
         label: name shown in tables and plots (the law's name, plus its options when
             the comparison holds the same law twice with different options).
         fit: the fit on the training runs (parameters, objective, in-sample metrics).
-        fit_seconds: wall-clock time of :func:`lrlaw.fit.fit`, JIT compilation included.
+        fit_seconds: wall-clock time of :func:`lrlaw.fitting.fit`, JIT compilation included.
         runs: per held-out run: ``{"name", "source", "metrics"}`` (see
             :func:`lrlaw.metrics.curve_metrics`).
         mean: plain mean over the held-out runs of each metric
@@ -180,7 +180,7 @@ def compare_laws(
 ) -> LawComparison:
     """Fit each law to ``train`` and score it on ``test``.
 
-    Each law is fitted jointly to all training runs with :func:`lrlaw.fit.fit`
+    Each law is fitted jointly to all training runs with :func:`lrlaw.fitting.fit`
     (parameters shared by the runs; objective ``sum Huber_delta(log L_obs - log
     L_pred)``, delta = 1e-3, as in Tissue et al. 2024 and Luo et al. 2025).  Each
     held-out run is then predicted from its schedule alone and scored with

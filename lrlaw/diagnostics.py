@@ -1,7 +1,7 @@
 """Fit-quality diagnostics: parameters at the edge of their range, parameters the
 curves do not determine, and structure left in the residuals.
 
-Each check returns plain-language warnings; :func:`lrlaw.fit.fit` stores them in
+Each check returns plain-language warnings; :func:`lrlaw.fitting.fit` stores them in
 the result (``FitResult.warnings``), the report prints them and the command
 line repeats them on stderr.
 """

@@ -45,7 +45,7 @@ if TYPE_CHECKING:
     import pandas as pd
     from matplotlib.figure import Figure
 
-    from lrlaw.fit import FitResult
+    from lrlaw.fitting import FitResult
 
 __all__ = [
     "FIXED_STEP_KEYS",
@@ -283,7 +283,7 @@ def compare_schedules(
     """Rank ``schedules`` by the final loss ``fit`` predicts for them.
 
     Args:
-        fit: a fitted law (:class:`~lrlaw.fit.FitResult`).
+        fit: a fitted law (:class:`~lrlaw.fitting.FitResult`).
         schedules: candidates; each needs a ``total`` (the final loss is at
             each schedule's own ``total``).
         level: level of the prediction band (used when the fit has a bootstrap;

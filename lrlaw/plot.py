@@ -16,7 +16,7 @@ if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
     from lrlaw.curves import Curve
-    from lrlaw.fit import FitResult
+    from lrlaw.fitting import FitResult
 
 __all__ = ["plot_fit"]
 

@@ -20,7 +20,7 @@ import numpy as np
 from lrlaw.metrics import METRICS, mean_metrics, metrics_table
 
 if TYPE_CHECKING:
-    from lrlaw.fit import FitResult
+    from lrlaw.fitting import FitResult
 
 __all__ = ["information_criteria", "report_dict", "report_html", "report_text"]
 

@@ -14,7 +14,7 @@ import pytest
 from typer.testing import CliRunner
 
 from lrlaw.cli import app
-from lrlaw.fit import FitResult
+from lrlaw.fitting import FitResult
 
 ROOT = Path(__file__).resolve().parent.parent
 DATA = ROOT / "data"

@@ -19,7 +19,7 @@ import lrlaw.compare
 from lrlaw.cli import app
 from lrlaw.compare import LawComparison, compare_laws, plot_law_comparison
 from lrlaw.errors import LrlawError
-from lrlaw.fit import FitResult, fit
+from lrlaw.fitting import FitResult, fit
 from lrlaw.io import load_curves
 from lrlaw.metrics import curve_metrics, mean_metrics
 

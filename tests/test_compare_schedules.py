@@ -14,7 +14,7 @@ from typer.testing import CliRunner
 
 from lrlaw.cli import app
 from lrlaw.errors import ScheduleError
-from lrlaw.fit import fit
+from lrlaw.fitting import fit
 from lrlaw.io import read_schedules_file
 from lrlaw.planning import _final, compare_schedules, plot_schedule_comparison, rescale
 from lrlaw.schedules import parse_schedule

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 from mpl import mpl_curves
 
-from lrlaw.fit import fit, predict_curve
+from lrlaw.fitting import fit, predict_curve
 from lrlaw.laws import MomentumLaw, MultiPowerLaw
 from lrlaw.schedules import parse_schedule
 

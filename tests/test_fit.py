@@ -11,7 +11,7 @@ from mpl import MPL_TEST, MPL_TRAIN, mpl_curves
 from lrlaw import schedules
 from lrlaw.curves import Curve
 from lrlaw.errors import FitError, LrlawError
-from lrlaw.fit import FitResult, fit, huber, predict_curve
+from lrlaw.fitting import FitResult, fit, huber, predict_curve
 from lrlaw.io import load_curves
 from lrlaw.laws import MomentumLaw, get_law
 from lrlaw.metrics import mean_metrics
@@ -223,3 +223,19 @@ def test_fitting_lambda_recovers_it() -> None:
     for k, v in true.items():
         assert result.params[k] == pytest.approx(v, rel=0.05), k
     assert FitResult.from_json(result.to_json()) == result
+
+
+def test_package_attribute_fit_is_the_function() -> None:
+    """Regression: a submodule named like the function shadowed ``lrlaw.fit`` once
+    another module had imported it (``lrlaw.fit`` was then a module, not callable)."""
+    import subprocess
+    import sys
+
+    code = (
+        "import lrlaw\n"
+        "lrlaw.compare_laws\n"  # imports the fitting machinery first
+        "assert callable(lrlaw.fit), type(lrlaw.fit)\n"
+        "assert lrlaw.fit.__module__ == 'lrlaw.fitting'\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr

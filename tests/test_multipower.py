@@ -9,7 +9,7 @@ from mpl import MPL_TEST, MPL_TRAIN, mpl_curves
 
 from lrlaw import schedules
 from lrlaw.curves import Curve
-from lrlaw.fit import fit, huber, predict_curve
+from lrlaw.fitting import fit, huber, predict_curve
 from lrlaw.laws import MultiPowerLaw, get_law
 from lrlaw.metrics import curve_metrics, mean_metrics
 

@@ -103,7 +103,7 @@ def compare_cmd(
     """
     inputs = [fit_file] + ([schedules] if schedules is not None else [])
     check_outputs(inputs, out, plot)
-    from lrlaw.fit import FitResult
+    from lrlaw.fitting import FitResult
     from lrlaw.io import atomic_output
     from lrlaw.planning import compare_schedules, plot_schedule_comparison
 

@@ -67,7 +67,7 @@ def fit_cmd(
 ) -> None:
     """Fit a law jointly to one or more curves and print a report."""
     check_outputs(files, out, plot)
-    from lrlaw.fit import fit
+    from lrlaw.fitting import fit
     from lrlaw.laws import get_law
 
     curves = load(files, schedule, schedules, warmup)
@@ -140,7 +140,7 @@ def predict_cmd(
     import pandas as pd
 
     check_outputs([*files, fit_file], out, plot)
-    from lrlaw.fit import FitResult
+    from lrlaw.fitting import FitResult
     from lrlaw.io import atomic_output
 
     result = FitResult.load(fit_file)

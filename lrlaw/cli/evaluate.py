@@ -170,7 +170,7 @@ def _score_saved_fit(
     as_json: bool,
 ) -> None:
     """Score the fit saved in ``fit_file`` on the curves in ``files``."""
-    from lrlaw.fit import FitResult
+    from lrlaw.fitting import FitResult
     from lrlaw.metrics import curve_metrics, mean_metrics, metrics_table
 
     if not files:
