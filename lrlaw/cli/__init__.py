@@ -14,6 +14,7 @@ import typer
 from lrlaw.cli import compare as _compare
 from lrlaw.cli import curves as _curves
 from lrlaw.cli import evaluate as _evaluate
+from lrlaw.cli import schedule as _schedule
 
 app = typer.Typer(
     name="lrlaw",
@@ -26,6 +27,7 @@ app = typer.Typer(
 _curves.register(app)
 _evaluate.register(app)
 _compare.register(app)
+_schedule.register(app)
 
 
 @app.callback()
