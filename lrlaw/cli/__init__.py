@@ -14,6 +14,7 @@ import typer
 from lrlaw.cli import compare as _compare
 from lrlaw.cli import curves as _curves
 from lrlaw.cli import evaluate as _evaluate
+from lrlaw.cli import optimize as _optimize
 from lrlaw.cli import schedule as _schedule
 
 app = typer.Typer(
@@ -28,6 +29,7 @@ _curves.register(app)
 _evaluate.register(app)
 _compare.register(app)
 _schedule.register(app)
+_optimize.register(app)
 
 
 @app.callback()

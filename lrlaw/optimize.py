@@ -1,0 +1,422 @@
+r"""Schedule optimisation: the LR schedule that minimises a fitted law's final loss.
+
+Two ways:
+
+* ``family="free"``: the whole per-step schedule after a fixed linear warmup
+  (0 -> peak over ``W`` steps) is optimised by gradient descent (Adam, written
+  here in JAX, run as one ``lax.scan`` inside one ``jit``) through the law's
+  predicted loss at step ``T``.  The constraints hold exactly by construction:
+
+  - non-increasing (``monotone=True``): ``eta_t = f + (peak - f) *
+    exp(cumsum(log_sigmoid(z)))_t`` for ``t = W..T``, so ``eta`` stays in
+    ``[f, peak]`` and never rises;
+  - otherwise: ``eta_t = f + (peak - f) * sigmoid(z_t)``;
+  - ``final_max``: the last value is ``min(eta_T, final_max)``.
+
+  ``f = final_min``.  The objective is O(T) and differentiable: for the
+  momentum law ``L0 + A S1(T)^-alpha - C S2(T)`` with the closed form
+  ``S2(T) = sum_k d_k (1 - lam^(T-k+1)) / (1 - lam)``; for the multi-power
+  law ``LD(T)`` summed over all ``k = 1..T``.
+* ``family="wsd"`` / ``"cosine"``: a grid over the family's parameters (WSD:
+  decay fraction x decay shape x final LR; cosine: final LR), then a bounded
+  scalar refinement of the best decay fraction and final LR.
+
+Every result also carries the predicted final losses of two references on the
+same ``T``/peak/warmup: cosine to ``peak / 10`` and WSD with a 20 % linear
+decay to 0.
+"""
+
+from __future__ import annotations
+
+import functools
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from lrlaw import schedules
+from lrlaw._x64 import with_x64
+from lrlaw.areas import lr_changes
+from lrlaw.errors import LrlawError
+from lrlaw.laws import get_law
+from lrlaw.laws.base import Law
+from lrlaw.schedules import WSD_SHAPES, Schedule, from_array
+
+__all__ = ["OptimizedSchedule", "final_loss", "optimize"]
+
+FAMILIES = ("free", "wsd", "cosine")
+
+
+@dataclass
+class OptimizedSchedule:
+    """Result of :func:`optimize`."""
+
+    schedule: Schedule
+    loss: float  # predicted final loss of ``schedule``
+    cosine_loss: float  # cosine to peak/10, same T/peak/warmup
+    wsd_loss: float  # WSD, 20 % linear decay to 0
+    family: str
+    info: dict[str, Any]
+
+    @property
+    def gain_over_cosine(self) -> float:
+        """Predicted final-loss reduction against the cosine reference (positive: better)."""
+        return self.cosine_loss - self.loss
+
+    @property
+    def gain_over_wsd(self) -> float:
+        """Predicted final-loss reduction against WSD-20 % (positive: better)."""
+        return self.wsd_loss - self.loss
+
+    def summary(self) -> str:
+        """Human-readable table of the predicted final losses and gains."""
+        rows = [
+            f"optimum ({self.family}):  predicted final loss {self.loss:.5f}",
+            f"cosine (final=peak/10): predicted final loss {self.cosine_loss:.5f}"
+            f"   gain {self.gain_over_cosine:+.5f}",
+            f"wsd (20% linear to 0): predicted final loss {self.wsd_loss:.5f}"
+            f"   gain {self.gain_over_wsd:+.5f}",
+        ]
+        if self.schedule.spec and not self.schedule.spec.startswith("array"):
+            rows.insert(1, f"schedule: {self.schedule.spec}")
+        return "\n".join(rows)
+
+
+# --------------------------------------------------------------------------- objective
+
+
+def _law_final_loss(law: Law, params: jax.Array, lr: jax.Array) -> jax.Array:
+    """Predicted loss at the last step ``T = len(lr) - 1``; pure JAX, O(T), differentiable."""
+    name = law.name
+    if name == "momentum":
+        l0, a, alpha, c = params[0], params[1], params[2], params[3]
+        lam = params[4] if getattr(law, "fit_lam", False) else law.lam
+        d = lr_changes(lr, law.warmup)
+        n = lr.shape[0]
+        # S2(T) = sum_k d_k sum_{i=k..T} lam^(i-k) = sum_k d_k (1 - lam^(T-k+1)) / (1 - lam)
+        expo = (n - jnp.arange(n)).astype(lr.dtype)
+        weight = -jnp.expm1(expo * jnp.log(lam)) / (1.0 - lam)
+        s2 = jnp.sum(d * weight)
+        s1 = jnp.sum(lr[1:])
+        return l0 + a * s1 ** (-alpha) - c * s2
+    if name == "multipower":
+        l0, a, alpha, b, c, beta, gamma = (params[i] for i in range(7))
+        cum = jnp.cumsum(lr)
+        p_t = cum[-1]
+        d = lr[:-1] - lr[1:]  # k = 1..T
+        area = p_t - cum[:-1]  # S_k(T) = P_T - P_{k-1}
+        eta_k = jnp.maximum(lr[1:], 1e-12 * jnp.max(lr))
+        scale = c * jnp.exp(-gamma * jnp.log(eta_k))
+        g = 1.0 - jnp.exp(-beta * jnp.log1p(scale * area))
+        return l0 + a * p_t ** (-alpha) - b * jnp.sum(d * g)
+    raise LrlawError(f"optimize supports the momentum and multipower laws, not {name!r}")
+
+
+@with_x64
+def final_loss(law: Law, params: np.ndarray, lr: np.ndarray) -> float:
+    """Predicted loss at the last step of the per-step schedule ``lr``."""
+    return float(_final_jit(law, jnp.asarray(params, jnp.float64), jnp.asarray(lr, jnp.float64)))
+
+
+@functools.partial(jax.jit, static_argnames=("law",))
+def _final_jit(law: Law, params: jax.Array, lr: jax.Array) -> jax.Array:
+    return _law_final_loss(law, params, lr)
+
+
+# --------------------------------------------------------------------------- free-form
+
+
+def _free_lr(
+    z: jax.Array, head: jax.Array, peak: float, fmin: float, fmax: float, monotone: bool
+) -> jax.Array:
+    if monotone:
+        frac = jnp.exp(jnp.cumsum(jax.nn.log_sigmoid(z)))
+    else:
+        frac = jax.nn.sigmoid(z)
+    tail = fmin + (peak - fmin) * frac
+    tail = tail.at[-1].set(jnp.minimum(tail[-1], fmax))
+    return jnp.concatenate([head, tail])
+
+
+@functools.partial(jax.jit, static_argnames=("law", "monotone", "iters"))
+def _adam_free(
+    law: Law,
+    params: jax.Array,
+    z0: jax.Array,
+    head: jax.Array,
+    peak: float,
+    fmin: float,
+    fmax: float,
+    lr: float,
+    monotone: bool,
+    iters: int,
+) -> tuple[jax.Array, jax.Array]:
+    def objective(z: jax.Array) -> jax.Array:
+        return _law_final_loss(law, params, _free_lr(z, head, peak, fmin, fmax, monotone))
+
+    grad = jax.value_and_grad(objective)
+    b1, b2 = 0.9, 0.999
+
+    def step(state, i):
+        z, m, v = state
+        val, g = grad(z)
+        m = b1 * m + (1 - b1) * g
+        v = b2 * v + (1 - b2) * g * g
+        t = (i + 1).astype(z.dtype)
+        mhat = m / (1 - b1**t)
+        vhat = v / (1 - b2**t)
+        # eps tiny: the gradients of a final loss w.r.t. one step's logit are small.
+        z = z - lr * mhat / (jnp.sqrt(vhat) + 1e-300)
+        return (z, m, v), val
+
+    zeros = jnp.zeros_like(z0)
+    (z, _, _), history = jax.lax.scan(step, (z0, zeros, zeros), jnp.arange(iters))
+    return z, history
+
+
+def _init_logits(target: np.ndarray, peak: float, fmin: float, monotone: bool) -> np.ndarray:
+    """Logits ``z`` whose parameterisation reproduces ``target`` (tail after warmup)."""
+    frac = np.clip((target - fmin) / (peak - fmin), 1e-12, 1.0)
+    if monotone:
+        prev = np.concatenate([[1.0], frac[:-1]])
+        r = frac / prev
+    else:
+        r = frac
+    r = np.clip(r, 1e-9, 1.0 - 1e-8)
+    return np.log(r) - np.log1p(-r)
+
+
+# --------------------------------------------------------------------------- main entry
+
+
+def _resolve(model: Any, params: Any) -> tuple[Law, np.ndarray]:
+    from lrlaw.fitting import FitResult
+
+    if isinstance(model, FitResult):
+        return model.law_object, np.asarray(model.param_vector, dtype=np.float64)
+    law = get_law(model) if isinstance(model, str) else model
+    if not isinstance(law, Law):
+        raise LrlawError("optimize needs a FitResult, or a law (name or object) and params")
+    if params is None:
+        raise LrlawError("params are required when optimising with a law instead of a fit")
+    params = np.asarray(params, dtype=np.float64).reshape(-1)
+    if params.size != len(law.param_names):
+        raise LrlawError(
+            f"{law.name} has {len(law.param_names)} parameters {law.param_names}, got {params.size}"
+        )
+    return law, params
+
+
+def _check(total: int, peak: float, warmup: int, final_min: float, final_max: float | None):
+    if int(total) != total or total < 2:
+        raise LrlawError(f"total={total} must be an integer >= 2")
+    if not peak > 0:
+        raise LrlawError(f"peak={peak} must be > 0")
+    if int(warmup) != warmup or warmup < 0:
+        raise LrlawError(f"warmup={warmup} must be an integer >= 0")
+    if warmup >= total:
+        raise LrlawError(f"warmup={warmup} must be smaller than total={total}")
+    if not 0 <= final_min < peak:
+        raise LrlawError(f"final_min={final_min} must be in [0, peak={peak})")
+    if final_max is not None and not final_min <= final_max:
+        raise LrlawError(f"final_max={final_max} must be >= final_min={final_min}")
+
+
+def reference_schedules(total: int, peak: float, warmup: int) -> dict[str, Schedule]:
+    """The two references of the gain report: cosine to peak/10, WSD 20 % linear to 0."""
+    return {
+        "cosine": schedules.cosine(peak, total, final=peak / 10, warmup=warmup),
+        "wsd": schedules.wsd(
+            peak, total, decay_start=max(warmup, total - round(0.2 * total)), warmup=warmup
+        ),
+    }
+
+
+@with_x64
+def optimize(
+    model: Any,
+    total: int,
+    peak: float,
+    warmup: int,
+    *,
+    params: Any = None,
+    family: str = "free",
+    monotone: bool = True,
+    final_min: float = 0.0,
+    final_max: float | None = None,
+    iters: int = 2000,
+    learning_rate: float = 0.1,
+) -> OptimizedSchedule:
+    """Optimise the LR schedule of a ``total``-step run for the predicted final loss.
+
+    Args:
+        model: a :class:`~lrlaw.fitting.FitResult`, or a law (name or object)
+            with ``params`` (vector in the law's ``param_names`` order).
+        total, peak, warmup: run length ``T``, peak LR (cap), linear warmup
+            steps from 0 (fixed, not optimised).
+        family: ``"free"`` (per-step, gradient descent), ``"wsd"`` or ``"cosine"``.
+        monotone: free-form only: keep the LR non-increasing after warmup.
+        final_min, final_max: bounds on the LR after warmup (``final_min``
+            bounds every step, ``final_max`` the last one).
+        iters, learning_rate: Adam iterations and step size (free-form; the
+            step is in logit space).
+    """
+    law, theta = _resolve(model, params)
+    total, warmup, peak = int(total), int(warmup), float(peak)
+    _check(total, peak, warmup, float(final_min), final_max)
+    if family not in FAMILIES:
+        raise LrlawError(f"family={family!r} must be one of {', '.join(FAMILIES)}")
+    refs = reference_schedules(total, peak, warmup)
+    ref_loss = {k: final_loss(law, theta, s.values()) for k, s in refs.items()}
+    start = time.perf_counter()
+    if family == "free":
+        sched, info = _optimize_free(
+            law,
+            theta,
+            total,
+            peak,
+            warmup,
+            monotone,
+            float(final_min),
+            final_max,
+            iters,
+            learning_rate,
+        )
+    else:
+        sched, info = _optimize_family(law, theta, total, peak, warmup, family, final_min)
+    info["seconds"] = time.perf_counter() - start
+    loss = final_loss(law, theta, sched.values())
+    return OptimizedSchedule(sched, loss, ref_loss["cosine"], ref_loss["wsd"], family, info)
+
+
+def _optimize_free(
+    law: Law,
+    theta: np.ndarray,
+    total: int,
+    peak: float,
+    warmup: int,
+    monotone: bool,
+    fmin: float,
+    fmax: float | None,
+    iters: int,
+    learning_rate: float,
+) -> tuple[Schedule, dict[str, Any]]:
+    base = schedules.constant(peak, total=total, warmup=warmup).values()
+    head = base[:warmup]
+    # Start: WSD-like, 20 % decay (linear) towards final_min (or a bit above it).
+    init = schedules.wsd(
+        peak,
+        total,
+        decay_start=max(warmup, total - round(0.2 * total)),
+        final=fmin + 0.01 * (peak - fmin),
+        warmup=warmup,
+    ).values()[warmup:]
+    z0 = _init_logits(init, peak, fmin, monotone)
+    cap = peak if fmax is None else min(float(fmax), peak)
+    z, history = _adam_free(
+        law,
+        jnp.asarray(theta),
+        jnp.asarray(z0),
+        jnp.asarray(head),
+        peak,
+        fmin,
+        cap,
+        float(learning_rate),
+        bool(monotone),
+        int(iters),
+    )
+    lr = np.asarray(_free_lr(z, jnp.asarray(head), peak, fmin, cap, bool(monotone)))
+    hist = np.asarray(history)
+    spec = f"array:n={lr.size}"
+    return from_array(lr, spec=spec), {
+        "iters": iters,
+        "initial_loss": float(hist[0]),
+        "loss_history": hist[:: max(1, iters // 50)].tolist(),
+    }
+
+
+def _optimize_family(
+    law: Law,
+    theta: np.ndarray,
+    total: int,
+    peak: float,
+    warmup: int,
+    family: str,
+    final_min: float,
+) -> tuple[Schedule, dict[str, Any]]:
+    from scipy.optimize import minimize_scalar
+
+    finals = sorted({float(final_min), *(peak * f for f in (0.0, 0.01, 0.03, 0.1, 0.3))})
+    finals = [f for f in finals if f >= final_min]
+    max_frac = (total - warmup) / total
+
+    def make(frac: float, shape: str, final: float) -> Schedule:
+        if family == "cosine":
+            return schedules.cosine(peak, total, final=final, warmup=warmup)
+        frac = float(np.clip(frac, 1.0 / total, max_frac))
+        return schedules.wsd(peak, total, decay_frac=frac, final=final, shape=shape, warmup=warmup)
+
+    def loss(frac: float, shape: str, final: float) -> float:
+        return final_loss(law, theta, make(frac, shape, final).values())
+
+    if family == "cosine":
+        cands = [(0.0, "linear", f) for f in finals]
+    else:
+        fracs = [f for f in (0.05, 0.1, 0.15, 0.2, 0.3, 0.4, 0.5, 0.7, 0.9) if f <= max_frac]
+        cands = [
+            (fr, sh, fi)
+            for fr in fracs
+            for sh in WSD_SHAPES
+            for fi in finals
+            if not (sh == "exp" and fi <= 0)
+        ]
+    # One compiled objective, evaluated for every candidate (same array shape).
+    losses = [loss(*c) for c in cands]
+    frac, shape, final = cands[int(np.argmin(losses))]
+    best = min(losses)
+    # Local refinement: final LR (log scale between neighbours), then decay fraction.
+    lo_f = max(final_min, final / 3.0) if final > 0 else final_min
+    hi_f = min(peak * 0.99, final * 3.0 if final > 0 else peak * 0.01)
+    if hi_f > lo_f:
+        r = minimize_scalar(
+            lambda f: loss(frac, shape, f),
+            bounds=(lo_f, hi_f),
+            method="bounded",
+            options={"xatol": 1e-3 * peak},
+        )
+        if r.fun < best and not (shape == "exp" and r.x <= 0):
+            final, best = float(r.x), float(r.fun)
+    if family == "wsd":
+        r = minimize_scalar(
+            lambda x: loss(x, shape, final),
+            bounds=(max(1.0 / total, frac / 2), min(max_frac, frac * 1.5)),
+            method="bounded",
+            options={"xatol": 1e-3},
+        )
+        if r.fun < best:
+            frac, best = float(r.x), float(r.fun)
+    sched = make(frac, shape, final)
+    return sched, {"candidates": len(cands), "decay_frac": frac, "shape": shape, "final": final}
+
+
+def _bench(total: int = 100_000) -> None:
+    law = get_law("momentum")
+    theta = np.array([2.693, 0.553, 0.524, 0.475])  # momentum fit of the MPL 100M curves
+    for run in (1, 2):
+        t0 = time.perf_counter()
+        res = optimize(law, total, 3e-4, 2000, params=theta)
+        print(
+            f"run {run}: free-form momentum law, T={total}: {time.perf_counter() - t0:.1f} s "
+            f"(incl. compile on run 1); gain over cosine {res.gain_over_cosine:+.5f}, "
+            f"over WSD-20% {res.gain_over_wsd:+.5f}"
+        )
+
+
+if __name__ == "__main__":
+    import sys
+
+    if "--bench" in sys.argv:
+        _bench()

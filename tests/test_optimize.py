@@ -1,0 +1,117 @@
+"""Schedule optimisation (lrlaw.optimize, ``lrlaw optimize``)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from mpl import MPL_TRAIN, mpl_curves
+from typer.testing import CliRunner
+
+from lrlaw import schedules
+from lrlaw.cli import app
+from lrlaw.fitting import fit, predict_curve
+from lrlaw.laws import MomentumLaw, MultiPowerLaw
+from lrlaw.optimize import final_loss, optimize
+
+MPL_100M = np.array([2.651, 0.601, 0.453, 437.9, 2.132, 0.598, 0.655])
+T, PEAK, W = 24_000, 3e-4, 2160
+
+
+@pytest.fixture(scope="module")
+def mpl_free():
+    return optimize(MultiPowerLaw(), T, PEAK, W, params=MPL_100M)
+
+
+@pytest.fixture(scope="module")
+def momentum_fit():
+    return fit(mpl_curves("100m", MPL_TRAIN))
+
+
+def test_final_loss_matches_predict_curve() -> None:
+    lr = schedules.wsd(PEAK, T, decay_start=20_000, final=3e-5, shape="exp", warmup=W).values()
+    for law, theta in ((MultiPowerLaw(), MPL_100M), (MomentumLaw(), [2.7, 0.5, 0.5, 0.4])):
+        ref = predict_curve(law, np.asarray(theta), lr, np.array([T]))[0]
+        assert final_loss(law, np.asarray(theta), lr) == pytest.approx(ref, rel=1e-10)
+
+
+def test_mpl_published_free_optimum_beats_wsd_and_cosine(mpl_free) -> None:
+    law = MultiPowerLaw()
+    wsd_exp = schedules.wsd(PEAK, T, decay_start=20_000, final=3e-5, shape="exp", warmup=W)
+    cos = schedules.cosine(PEAK, T, final=3e-5, warmup=W)
+    assert mpl_free.loss < final_loss(law, MPL_100M, wsd_exp.values()) - 1e-3
+    assert mpl_free.loss < final_loss(law, MPL_100M, cos.values()) - 1e-2
+    assert mpl_free.gain_over_cosine > 0 and mpl_free.gain_over_wsd > 0
+
+
+def test_mpl_published_free_optimum_is_wsd_like(mpl_free) -> None:
+    lr = mpl_free.schedule.values()
+    steps = np.arange(lr.size)
+    assert np.all(lr[W : int(0.7 * T)] >= 0.9 * PEAK)
+    low = steps[(lr < 0.5 * PEAK) & (steps >= W)]
+    assert low.min() >= 0.7 * T
+    assert lr[-1] < 0.1 * PEAK
+
+
+@pytest.mark.parametrize("monotone", [True, False])
+def test_constraints_hold_exactly(monotone: bool) -> None:
+    fmin, fmax = 2e-5, 5e-5
+    res = optimize(
+        MomentumLaw(),
+        3000,
+        PEAK,
+        300,
+        params=[2.7, 0.5, 0.5, 0.4],
+        monotone=monotone,
+        final_min=fmin,
+        final_max=fmax,
+        iters=300,
+    )
+    lr = res.schedule.values()
+    warm = schedules.constant(PEAK, total=3000, warmup=300).values()[:300]
+    np.testing.assert_array_equal(lr[:300], warm)
+    tail = lr[300:]
+    assert np.all(tail >= fmin) and np.all(tail <= PEAK)
+    assert lr[-1] <= fmax
+    if monotone:
+        assert np.all(np.diff(tail) <= 0)
+
+
+def test_momentum_fit_optimum_beats_cosine_and_families(momentum_fit) -> None:
+    free = optimize(momentum_fit, T, PEAK, W)
+    assert free.gain_over_cosine > 0.01 and free.gain_over_wsd > 0
+    wsd = optimize(momentum_fit, T, PEAK, W, family="wsd")
+    assert wsd.loss <= wsd.wsd_loss + 1e-12 and wsd.loss < wsd.cosine_loss
+    cos = optimize(momentum_fit, T, PEAK, W, family="cosine")
+    assert cos.loss <= cos.cosine_loss + 1e-12
+    assert free.loss <= wsd.loss + 1e-6
+
+
+def test_bad_arguments() -> None:
+    from lrlaw.errors import LrlawError
+
+    with pytest.raises(LrlawError):
+        optimize(MomentumLaw(), 100, 1e-3, 100, params=[2.7, 0.5, 0.5, 0.4])
+    with pytest.raises(LrlawError):
+        optimize(MomentumLaw(), 100, 0.0, 10, params=[2.7, 0.5, 0.5, 0.4])
+    with pytest.raises(LrlawError):
+        optimize(MomentumLaw(), 100, 1e-3, 10)
+
+
+def test_cli_writes_schedule_and_prints_gains(momentum_fit, tmp_path) -> None:
+    fit_file = tmp_path / "fit.json"
+    momentum_fit.save(fit_file)
+    out, png = tmp_path / "opt.csv", tmp_path / "opt.png"
+    args = ["optimize", str(fit_file), "--total-steps", "6000", "--peak", "3e-4"]
+    r = CliRunner().invoke(
+        app, [*args, "--warmup", "500", "--iters", "300", "--out", str(out), "--plot", str(png)]
+    )
+    assert r.exit_code == 0, r.output
+    assert "gain" in r.output and "cosine" in r.output and "wsd" in r.output
+    assert out.read_text().startswith("step,lr\n0,0.0\n")
+    assert len(out.read_text().splitlines()) == 6002
+    assert png.stat().st_size > 0
+    for bad in (["--warmup", "6000"], ["--warmup", "10", "--peak", "-1"]):
+        r = CliRunner().invoke(app, [*args, *bad, "--out", str(tmp_path / "x.csv")])
+        assert r.exit_code == 2
+        lines = [ln for ln in r.output.splitlines() if ln.strip()]
+        assert len(lines) == 1 and lines[0].startswith("error:")
