@@ -426,6 +426,35 @@ def constant(
     )
 
 
+def _decay_family(
+    family: str,
+    shape: Callable[[jax.Array], jax.Array],
+    peak: Any,
+    total: Any,
+    final: Any,
+    warmup: Any,
+    warmup_start: Any,
+    *,
+    extra: Sequence[tuple[str, Any, Any]] = (),
+) -> Schedule:
+    """A decay from ``peak`` to ``final`` over the progress ``q`` after warmup:
+    ``final + (peak - final) * shape(q)`` with ``shape(0) = 1``, ``shape(1) = 0``.
+
+    Shared by the families that differ only in ``shape`` (validation, spec, warmup).
+    """
+    p = _check_peak(peak)
+    total = _check_total(total, optional=False)
+    _check_final(final, p)
+    warmup = _check_warmup(warmup, warmup_start, total, p)
+    items = [*_common_items(peak, warmup, warmup_start, total), *extra, ("final", final, 0.0)]
+    spec = _make_spec(family, items)
+
+    def body(t: jax.Array) -> jax.Array:
+        return final + (peak - final) * shape(_progress(t, warmup, total))
+
+    return _build(body, spec=spec, total=total, warmup=warmup, warmup_start=warmup_start, peak=peak)
+
+
 def cosine(
     peak: ArrayLike,
     total: int,
@@ -447,18 +476,15 @@ def cosine(
         >>> float(s(0)), float(s(5)), float(s(10))
         (0.0, 0.5, 1.0)
     """
-    p = _check_peak(peak)
-    total = _check_total(total, optional=False)
-    _check_final(final, p)
-    warmup = _check_warmup(warmup, warmup_start, total, p)
-    items = [*_common_items(peak, warmup, warmup_start, total), ("final", final, 0.0)]
-    spec = _make_spec("cosine", items)
-
-    def body(t: jax.Array) -> jax.Array:
-        q = _progress(t, warmup, total)
-        return final + (peak - final) * (1.0 + jnp.cos(jnp.pi * q)) / 2.0
-
-    return _build(body, spec=spec, total=total, warmup=warmup, warmup_start=warmup_start, peak=peak)
+    return _decay_family(
+        "cosine",
+        lambda q: (1.0 + jnp.cos(jnp.pi * q)) / 2.0,
+        peak,
+        total,
+        final,
+        warmup,
+        warmup_start,
+    )
 
 
 def linear(
@@ -480,17 +506,7 @@ def linear(
         >>> float(s(0)), float(s(50)), float(s(100)), float(s(200))
         (1.0, 0.5, 0.0, 0.0)
     """
-    p = _check_peak(peak)
-    total = _check_total(total, optional=False)
-    _check_final(final, p)
-    warmup = _check_warmup(warmup, warmup_start, total, p)
-    items = [*_common_items(peak, warmup, warmup_start, total), ("final", final, 0.0)]
-    spec = _make_spec("linear", items)
-
-    def body(t: jax.Array) -> jax.Array:
-        return peak + (final - peak) * _progress(t, warmup, total)
-
-    return _build(body, spec=spec, total=total, warmup=warmup, warmup_start=warmup_start, peak=peak)
+    return _decay_family("linear", lambda q: 1.0 - q, peak, total, final, warmup, warmup_start)
 
 
 def _safe_sqrt(q: jax.Array) -> jax.Array:
@@ -751,18 +767,9 @@ def rex(
         >>> float(s(0)), round(float(s(50)), 6), float(s(100))
         (1.0, 0.666667, 0.0)
     """
-    p = _check_peak(peak)
-    total = _check_total(total, optional=False)
-    _check_final(final, p)
-    warmup = _check_warmup(warmup, warmup_start, total, p)
-    items = [*_common_items(peak, warmup, warmup_start, total), ("final", final, 0.0)]
-    spec = _make_spec("rex", items)
-
-    def body(t: jax.Array) -> jax.Array:
-        q = _progress(t, warmup, total)
-        return final + (peak - final) * (1.0 - q) / (1.0 - q / 2.0)
-
-    return _build(body, spec=spec, total=total, warmup=warmup, warmup_start=warmup_start, peak=peak)
+    return _decay_family(
+        "rex", lambda q: (1.0 - q) / (1.0 - q / 2.0), peak, total, final, warmup, warmup_start
+    )
 
 
 _ONECYCLE_ANNEAL: tuple[str, ...] = ("cos", "linear")
@@ -931,25 +938,19 @@ def polynomial(
         >>> float(s(50)), float(s(100))
         (0.25, 0.0)
     """
-    p = _check_peak(peak)
-    total = _check_total(total, optional=False)
-    _check_final(final, p)
-    warmup = _check_warmup(warmup, warmup_start, total, p)
     pw = _float_arg("power", power)
     if pw is not None and pw <= 0:
         raise ScheduleError(f"power={pw!r} must be > 0")
-    items = [
-        *_common_items(peak, warmup, warmup_start, total),
-        ("power", power, 1.0),
-        ("final", final, 0.0),
-    ]
-    spec = _make_spec("polynomial", items)
-
-    def body(t: jax.Array) -> jax.Array:
-        q = _progress(t, warmup, total)
-        return final + (peak - final) * (1.0 - q) ** power
-
-    return _build(body, spec=spec, total=total, warmup=warmup, warmup_start=warmup_start, peak=peak)
+    return _decay_family(
+        "polynomial",
+        lambda q: (1.0 - q) ** power,
+        peak,
+        total,
+        final,
+        warmup,
+        warmup_start,
+        extra=[("power", power, 1.0)],
+    )
 
 
 def exponential(
