@@ -13,10 +13,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from typer.testing import CliRunner
+from cli_helpers import PNG_MAGIC, assert_user_error, run
 
 import lrlaw.compare
-from lrlaw.cli import app
 from lrlaw.compare import LawComparison, compare_laws, plot_law_comparison
 from lrlaw.errors import LrlawError
 from lrlaw.fitting import FitResult, fit
@@ -37,22 +36,6 @@ TEST = (
 )
 FILES = sorted(MPL.glob("*.csv"))
 TRAIN_ARGS = [a for name in TRAIN for a in ("--train", name)]
-PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
-
-
-def run(*args: object):
-    return CliRunner().invoke(app, [str(a) for a in args])
-
-
-def assert_user_error(result, *fragments: str) -> None:
-    """Exit code 2, exactly one line on stderr starting with 'error:', no traceback."""
-    assert result.exit_code == 2, (result.exit_code, result.output, result.exception)
-    lines = result.stderr.splitlines()
-    assert len(lines) == 1, result.stderr
-    assert lines[0].startswith("error: ")
-    assert "Traceback" not in result.output
-    for fragment in fragments:
-        assert fragment in lines[0], (fragment, lines[0])
 
 
 @pytest.fixture(scope="module")

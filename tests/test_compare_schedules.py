@@ -9,10 +9,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from cli_helpers import PNG_MAGIC, run
 from mpl import DATA, MPL_TRAIN, mpl_curves
-from typer.testing import CliRunner
 
-from lrlaw.cli import app
 from lrlaw.errors import ScheduleError
 from lrlaw.fitting import fit
 from lrlaw.io import read_schedules_file
@@ -21,7 +20,6 @@ from lrlaw.schedules import parse_schedule
 
 SCHEDULES = DATA / "schedules.txt"
 CANDIDATES = ("cosine_24000", "constant_24000", "wsd_20000_24000", "wsdld_20000_24000")
-PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
 
 @pytest.fixture(scope="module")
@@ -46,10 +44,6 @@ def fit_json(mpl_fit, tmp_path_factory) -> Path:
     path = tmp_path_factory.mktemp("compare") / "fit.json"
     mpl_fit.save(path)
     return path
-
-
-def run(*args: object):
-    return CliRunner().invoke(app, [str(a) for a in args])
 
 
 def measured_final(name: str) -> float:

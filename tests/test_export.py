@@ -10,9 +10,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
-from typer.testing import CliRunner
+from cli_helpers import PNG_MAGIC, run
 
-from lrlaw.cli import app
 from lrlaw.errors import DataError, LrlawError, ScheduleError
 from lrlaw.export import as_lambda_lr, as_optax, read_schedule_table, to_table, write_schedule
 from lrlaw.schedules import from_array, parse_schedule
@@ -22,11 +21,6 @@ SPECS = [
     "wsd:peak=0.001,warmup=20,total=300,decay_frac=0.2,final=1e-05,shape=exp",
     "multistep:peak=0.1,total=200,milestones=[80,150],factor=0.1",
 ]
-PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
-
-
-def run(*args: object):
-    return CliRunner().invoke(app, [str(a) for a in args])
 
 
 @pytest.mark.parametrize("spec", SPECS)
