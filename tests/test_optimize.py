@@ -50,6 +50,39 @@ def test_mpl_published_free_optimum_is_wsd_like(mpl_free) -> None:
     low = steps[(lr < 0.5 * PEAK) & (steps >= W)]
     assert low.min() >= 0.7 * T
     assert lr[-1] < 0.1 * PEAK
+    # Long stable phase, decay in the last ~5-25 % of the run.
+    shape = mpl_free.shape()
+    assert 0.75 * T <= shape["stable_until"] <= 0.95 * T
+    assert shape["stable_until"] <= shape["half_at"] < T
+    assert "shape: at peak until step" in mpl_free.summary()
+
+
+def test_free_form_stops_when_converged_and_reports_the_cap(mpl_free) -> None:
+    assert mpl_free.info["converged"] and mpl_free.info["iters"] < mpl_free.info["max_iters"]
+    hist = np.asarray(mpl_free.info["loss_history"])
+    assert hist[-1] <= hist[0] < mpl_free.info["initial_loss"]
+    assert mpl_free.loss == pytest.approx(hist[-1], rel=1e-8)  # before the last step
+    capped = optimize(MultiPowerLaw(), T, PEAK, W, params=MPL_100M, iters=250)
+    assert not capped.info["converged"] and capped.info["iters"] == 250
+    assert "iteration cap (250)" in capped.summary()
+    assert mpl_free.loss < capped.loss
+
+
+def test_family_grid_is_vmapped_and_matches_one_at_a_time() -> None:
+    from lrlaw.optimize import _final_many
+
+    law = MultiPowerLaw()
+    scheds = [
+        schedules.wsd(PEAK, 3000, decay_frac=f, shape=sh, final=fi, warmup=200).values()
+        for f in (0.1, 0.3)
+        for sh in ("linear", "cosine", "sqrt")
+        for fi in (0.0, 3e-6)
+    ]
+    many = np.asarray(_final_many(law, MPL_100M, np.stack(scheds)))
+    one = [final_loss(law, MPL_100M, lr) for lr in scheds]
+    np.testing.assert_allclose(many, one, rtol=1e-12)
+    res = optimize(law, 3000, PEAK, 200, params=MPL_100M, family="wsd")
+    assert res.loss <= min(one) + 1e-12
 
 
 @pytest.mark.parametrize("monotone", [True, False])

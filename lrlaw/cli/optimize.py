@@ -70,8 +70,13 @@ def optimize_cmd(
         typer.Option("--final-max", help="Upper bound of the final LR.", show_default=False),
     ] = None,
     iters: Annotated[
-        int, typer.Option("--iters", min=1, help="Free-form: Adam iterations.")
-    ] = 2000,
+        int,
+        typer.Option(
+            "--iters",
+            min=1,
+            help="Free-form: at most this many Adam steps (stops earlier once converged).",
+        ),
+    ] = 10_000,
     plot: Annotated[
         Path | None,
         typer.Option("--plot", help="Save a figure of the schedules and predicted curves."),
