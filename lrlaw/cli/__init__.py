@@ -14,7 +14,9 @@ import typer
 from lrlaw.cli import compare as _compare
 from lrlaw.cli import curves as _curves
 from lrlaw.cli import evaluate as _evaluate
+from lrlaw.cli import hparams as _hparams
 from lrlaw.cli import optimize as _optimize
+from lrlaw.cli import plan as _plan
 from lrlaw.cli import schedule as _schedule
 
 app = typer.Typer(
@@ -30,6 +32,8 @@ _evaluate.register(app)
 _compare.register(app)
 _schedule.register(app)
 _optimize.register(app)
+_hparams.register(app)
+_plan.register(app)
 
 
 @app.callback()
