@@ -110,14 +110,19 @@ def schedule_from_table(
     last_step: int,
     *,
     warmup: int | None = None,
+    initial_lr: float | None = None,
     where: str = "",
+    column: str = "lr",
 ) -> np.ndarray:
     """Per-step LR for steps ``0..last_step`` from LRs listed at some steps.
 
     Linear interpolation between listed steps (exact when every step is
-    listed).  ``warmup=W`` supplies a missing warmup: linear from 0 at step 0
-    to the first listed LR at step ``W`` (requires ``W <= first listed step``);
-    without it the listed steps must start at 0.
+    listed).  When the listed steps start after 0, the start must be
+    supplied: ``warmup=W`` is a linear warmup from ``initial_lr`` (default 0)
+    at step 0 to the first listed LR at step ``W`` (requires
+    ``W <= first listed step``; held until the first listed step);
+    ``initial_lr`` alone is the LR at step 0, interpolated linearly to the
+    first listed LR (W&B logs the LR from its first logging step on).
 
     Raises:
         DataError: the listed LRs do not cover ``0..last_step``.
@@ -126,29 +131,41 @@ def schedule_from_table(
     lrs = np.asarray(lrs, dtype=np.float64)
     prefix = f"{where}: " if where else ""
     if steps.size == 0:
-        raise DataError(f"{prefix}column 'lr' has no values; pass --schedule SPEC")
+        raise DataError(f"{prefix}column '{column}' has no values; pass --schedule SPEC")
+    if initial_lr is not None and not (np.isfinite(initial_lr) and initial_lr >= 0):
+        raise DataError(f"{prefix}--initial-lr {initial_lr}: expected a finite LR >= 0")
     first = int(steps[0])
     if first > 0:
+        if warmup is None and initial_lr is None:
+            raise DataError(
+                f"{prefix}column '{column}' starts at step {first}, so the schedule before it "
+                "is unknown; pass --schedule SPEC for this run (or --schedules FILE), "
+                "--warmup STEPS for a linear warmup from 0, --initial-lr LR for the LR at "
+                "step 0, or --base FILE for a branch resumed from another run's checkpoint"
+            )
         if warmup is None:
-            raise DataError(
-                f"{prefix}column 'lr' starts at step {first}, so the schedule before it "
-                "is unknown; pass --schedule SPEC for this run (or --schedules FILE), or "
-                "--warmup STEPS for a linear warmup from 0"
-            )
-        if not 0 <= warmup <= first:
-            raise DataError(
-                f"{prefix}--warmup {warmup} must be between 0 and the first step "
-                f"with an lr ({first})"
-            )
-        head = [0] if warmup == 0 else [0, warmup]
-        head_lr = [lrs[0]] if warmup == 0 else [0.0, lrs[0]]
-        if warmup == first:
-            head, head_lr = head[:-1], head_lr[:-1]
+            head, head_lr = [0], [float(initial_lr)]
+        else:
+            if not 0 <= warmup <= first:
+                raise DataError(
+                    f"{prefix}--warmup {warmup} must be between 0 and the first step "
+                    f"with an lr ({first})"
+                )
+            if warmup == 0 and initial_lr is not None:
+                raise DataError(
+                    f"{prefix}--initial-lr needs a warmup: with --warmup 0 the LR at step 0 "
+                    "is the first listed LR"
+                )
+            start = 0.0 if initial_lr is None else float(initial_lr)
+            head = [0] if warmup == 0 else [0, warmup]
+            head_lr = [lrs[0]] if warmup == 0 else [start, lrs[0]]
+            if warmup == first:
+                head, head_lr = head[:-1], head_lr[:-1]
         steps = np.concatenate([np.asarray(head, dtype=np.int64), steps])
         lrs = np.concatenate([np.asarray(head_lr), lrs])
     if steps[-1] < last_step:
         raise DataError(
-            f"{prefix}column 'lr' ends at step {int(steps[-1])} but losses go to step "
+            f"{prefix}column '{column}' ends at step {int(steps[-1])} but losses go to step "
             f"{last_step}; pass --schedule SPEC or list the lr up to the last step"
         )
     grid = np.arange(max(last_step, int(steps[-1])) + 1)

@@ -1,6 +1,13 @@
-"""Reading curve tables and writing outputs safely.
+"""Reading curve files, resolving their schedules, and writing outputs safely.
 
-Canonical curve table (CSV or parquet), one row per logged step:
+:func:`load_curves` reads training logs in every format of
+:mod:`lrlaw.readers` (CSV/TSV, parquet, JSONL, W&B exports, TensorBoard),
+cleans them (:mod:`lrlaw.cleaning`: resumed runs, NaN/inf, gaps, optional
+smoothing, resampling), joins cooldown branches to their base run, and
+resolves each run's per-step schedule (a spec, or the lr column).
+
+:func:`read_table` reads the canonical curve table (CSV or parquet) strictly,
+one row per logged step:
 
 =======  ========================================================
 column   meaning
@@ -25,9 +32,8 @@ from __future__ import annotations
 import contextlib
 import os
 import tempfile
-import warnings
 from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -59,16 +65,24 @@ class RunTable:
     loss: np.ndarray  # float64, NaN where empty
     lr: np.ndarray | None  # float64, NaN where empty; None if the file has no lr column
     line: np.ndarray  # line (CSV) / row (parquet) numbers, for messages
+    kind: str = ""  # 'line' | 'row' | 'entry' | 'event' (default: from the file suffix)
+    lr_col: str = "lr"  # the lr column's name in messages
+    from_base: np.ndarray | None = None  # rows taken from a base run (branch merging)
+    base_source: str | None = None
+    meta: dict = field(default_factory=dict)  # passed on to the Curve (summary line, ...)
 
     def loc(self, i: int) -> str:
         """Human position of row ``i``: 'line N' (CSV) or 'row N' (parquet)."""
-        kind = "row" if self.source.endswith((".parquet", ".pq")) else "line"
-        return f"{kind} {int(self.line[i])}"
+        kind = self.kind or ("row" if self.source.endswith((".parquet", ".pq")) else "line")
+        where = f"{kind} {int(self.line[i])}"
+        if self.from_base is not None and self.from_base[i]:
+            where += f" of {self.base_source}"
+        return where
 
 
 def _read_frame(path: Path):
     """Read a table; return it (all cells as read) and the file line/row of each row."""
-    import pandas as pd
+    from lrlaw.readers import read_csv_frame, read_parquet_frame
 
     suffix = path.suffix.lower()
     if suffix not in _SUFFIXES:
@@ -77,55 +91,9 @@ def _read_frame(path: Path):
         )
     if not path.is_file():
         raise DataError(f"{path}: no such file")
-    try:
-        if suffix in (".parquet", ".pq"):
-            frame = pd.read_parquet(path)
-            lines = np.arange(1, len(frame) + 1)
-        else:
-            if path.stat().st_size == 0:
-                raise DataError(f"{path}: empty file; expected a header with columns step, loss")
-            with warnings.catch_warnings():
-                # index_col=False: a row with more fields than the header is an
-                # error, not silently turned into an index (pandas' default).
-                warnings.simplefilter("error", pd.errors.ParserWarning)
-                frame = pd.read_csv(
-                    path,
-                    sep="\t" if suffix == ".tsv" else ",",
-                    dtype=str,
-                    keep_default_na=False,
-                    skipinitialspace=True,
-                    skip_blank_lines=False,
-                    index_col=False,
-                )
-            # Blank lines are no data but keep their place in the line numbering.
-            blank = (frame == "").all(axis=1).to_numpy()
-            lines = np.arange(2, 2 + len(frame))[~blank]
-            frame = frame[~blank].reset_index(drop=True)
-    except DataError:
-        raise
-    except pd.errors.ParserWarning:
-        raise DataError(_wide_row_message(path, "\t" if suffix == ".tsv" else ",")) from None
-    except Exception as exc:  # pandas/pyarrow parse errors
-        msg = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise DataError(f"{path}: cannot be read as a table: {msg}") from None
-    frame.columns = [str(c).strip() for c in frame.columns]
-    return frame, lines
-
-
-def _wide_row_message(path: Path, sep: str) -> str:
-    """Message for a row with more fields than the header, naming its line."""
-    import csv
-
-    with path.open(newline="") as fh:
-        rows = csv.reader(fh, delimiter=sep)
-        header = next(rows)
-        for n, row in enumerate(rows, start=2):
-            if len(row) > len(header):
-                return (
-                    f"{path}: line {n}: {len(row)} fields but the header has {len(header)} "
-                    f"columns ({', '.join(header)}); expected one value per column"
-                )
-    return f"{path}: some rows have more fields than the header has columns"
+    if suffix in (".parquet", ".pq"):
+        return read_parquet_frame(path)
+    return read_csv_frame(path, "\t" if suffix == ".tsv" else ",")
 
 
 def _show(value: object) -> str:
@@ -137,26 +105,10 @@ def _show(value: object) -> str:
 
 def _numeric(path: Path, frame, col: str, lines: np.ndarray, kind: str) -> np.ndarray:
     """Column as float64; empty cells -> NaN; anything non-numeric -> DataError."""
-    values = frame[col].to_numpy()
-    out = np.empty(len(values), dtype=np.float64)
-    for i, v in enumerate(values):
-        if v is None:
-            out[i] = np.nan
-            continue
-        if isinstance(v, (int, float, np.integer, np.floating)):
-            out[i] = float(v)
-            continue
-        text = str(v).strip()
-        if text == "" or text.lower() in ("nan", "na", "null", "none"):
-            out[i] = np.nan
-            continue
-        try:
-            out[i] = float(text)
-        except ValueError:
-            raise DataError(
-                f"{path}: column '{col}', {kind} {int(lines[i])}: expected a number, got {text!r}"
-            ) from None
-    return out
+    from lrlaw.readers import to_float
+
+    values, _ = to_float(frame[col], col, lines, kind, str(path))
+    return values
 
 
 def read_table(
@@ -281,10 +233,15 @@ def parse_schedule_assignments(specs: Sequence[str], run_names: Sequence[str]) -
 
 def read_schedules_file(path: str | os.PathLike) -> dict[str, str]:
     """Read a schedules file: one ``RUN=SPEC`` per line; ``#`` starts a comment."""
+    return {run: spec for run, (spec, _) in _schedules_file_lines(path).items()}
+
+
+def _schedules_file_lines(path: str | os.PathLike) -> dict[str, tuple[str, int]]:
+    """``run -> (spec, line number)`` of a schedules file."""
     path = Path(path)
     if not path.is_file():
         raise DataError(f"{path}: no such file")
-    out: dict[str, str] = {}
+    out: dict[str, tuple[str, int]] = {}
     for n, raw in enumerate(path.read_text().splitlines(), start=1):
         line = raw.split("#", 1)[0].strip()
         if not line:
@@ -293,7 +250,7 @@ def read_schedules_file(path: str | os.PathLike) -> dict[str, str]:
         if "=" not in head:
             raise DataError(f"{path}: line {n}: expected RUN=SPEC, got {line!r}")
         run, spec = line.split("=", 1)
-        out[run.strip()] = spec.strip()
+        out[run.strip()] = (spec.strip(), n)
     return out
 
 
@@ -313,41 +270,173 @@ def _check_against_column(table: RunTable, lr: np.ndarray, spec: str) -> None:
     if bad.size:
         i = np.flatnonzero(has)[bad[0]]
         raise DataError(
-            f"{table.source}: column 'lr', {table.loc(i)}: lr {table.lr[i]:.6g} at step "
-            f"{table.step[i]} disagrees with schedule {spec!r} ({expected[bad[0]]:.6g}); "
+            f"{table.source}: column '{table.lr_col}', {table.loc(i)}: lr {table.lr[i]:.6g} at "
+            f"step {table.step[i]} disagrees with schedule {spec!r} ({expected[bad[0]]:.6g}); "
             "fix the spec or drop the column"
         )
 
 
-def curve_from_table(table: RunTable, spec: str | None = None, warmup: int | None = None) -> Curve:
-    """Resolve a run's schedule (spec, or its lr column) and build a :class:`Curve`."""
+def curve_from_table(
+    table: RunTable,
+    spec: str | None = None,
+    warmup: int | None = None,
+    *,
+    initial_lr: float | None = None,
+    spec_origin: str | None = None,
+) -> Curve:
+    """Resolve a run's schedule (spec, or its lr column) and build a :class:`Curve`.
+
+    ``warmup`` and ``initial_lr`` only fill in the start of an lr column that
+    begins after step 0 (see :func:`lrlaw.curves.schedule_from_table`).
+    ``spec_origin`` (e.g. ``"schedules.txt, line 3"``) is named in spec errors.
+    """
     from lrlaw.schedules import parse_schedule
 
     has_loss = np.isfinite(table.loss)
     steps, loss = table.step[has_loss], table.loss[has_loss]
     where = f"{table.source}: run {table.name!r}"
     last = int(steps[-1])
+    meta = dict(table.meta)
     if spec is not None:
         try:
             schedule = parse_schedule(spec)
         except LrlawError as exc:
-            raise type(exc)(f"{where}: {exc}") from None
+            origin = f" (spec from {spec_origin})" if spec_origin else ""
+            raise type(exc)(f"{where}: {exc}{origin}") from None
         total = schedule.total if schedule.total is not None else 0
         lr = schedule.values(max(total, last, int(table.step[-1])) + 1)
         _check_against_column(table, lr, spec)
-        return Curve(table.name, steps, loss, lr, schedule.warmup, table.source, schedule.spec)
+        return Curve(
+            table.name, steps, loss, lr, schedule.warmup, table.source, schedule.spec, meta
+        )
     if table.lr is None:
-        raise DataError(f"{where}: the file has no 'lr' column; pass --schedule SPEC for this run")
+        looked = meta.get("lr_names", "")
+        raise DataError(
+            f"{where}: the file has no 'lr' column; pass --schedule SPEC for this run"
+            + (
+                f", or name the learning-rate column with --lr-col (looked for {looked})"
+                if looked
+                else ""
+            )
+        )
     has_lr = np.isfinite(table.lr)
-    lr = schedule_from_table(table.step[has_lr], table.lr[has_lr], last, warmup=warmup, where=where)
+    lr = schedule_from_table(
+        table.step[has_lr],
+        table.lr[has_lr],
+        last,
+        warmup=warmup,
+        initial_lr=initial_lr,
+        where=where,
+        column=table.lr_col,
+    )
     late = bool(has_lr.any()) and int(table.step[has_lr][0]) > 0
     supplied = warmup if late else None  # --warmup only fills in a missing start
     exact = bool(has_lr.sum() == lr.size)
-    how = "lr column (every step)" if exact else "lr column (linear interpolation)"
+    how = (
+        f"{table.lr_col} column (every step)"
+        if exact
+        else (f"{table.lr_col} column (linear interpolation)")
+    )
     if supplied is not None:
-        how += f", linear warmup over {supplied} steps supplied"
+        start = "" if not initial_lr else f" from {initial_lr:g}"
+        how += f", linear warmup{start} over {supplied} steps supplied"
+    elif late and initial_lr is not None:
+        how += f", lr {initial_lr:g} at step 0 supplied"
     w = detect_warmup(lr) if supplied is None else supplied
-    return Curve(table.name, steps, loss, lr, w, table.source, how)
+    return Curve(table.name, steps, loss, lr, w, table.source, how, meta)
+
+
+def _table_from_run(run) -> RunTable:
+    """A :class:`RunTable` (all steps with a loss or an lr) from a cleaned run."""
+    from lrlaw.cleaning import union_sorted
+    from lrlaw.readers import LR_NAMES
+
+    loss, lr = run.loss, run.lr
+    steps = loss.step if lr is None else union_sorted(loss.step, lr.step)
+    loss_col = np.full(steps.size, np.nan)
+    at = np.searchsorted(steps, loss.step)
+    loss_col[at] = loss.value
+    line = np.zeros(steps.size, dtype=np.int64)
+    line[at] = loss.pos
+    base = None
+    if loss.from_base is not None or (lr is not None and lr.from_base is not None):
+        base = np.zeros(steps.size, dtype=bool)
+        if loss.from_base is not None:
+            base[at] = loss.from_base
+    lr_col = None
+    if lr is not None:
+        lr_col = np.full(steps.size, np.nan)
+        at_lr = np.searchsorted(steps, lr.step)
+        lr_col[at_lr] = lr.value
+        line[at_lr] = lr.pos  # the lr's position wins: messages about rows name the lr
+        if base is not None:
+            base[at_lr] = False if lr.from_base is None else lr.from_base
+    meta = {"summary": run.summary(), "loss_column": loss.label}
+    if lr is None:
+        meta["lr_names"] = ", ".join(LR_NAMES)
+    return RunTable(
+        name=run.name,
+        source=run.source,
+        step=steps,
+        loss=loss_col,
+        lr=lr_col,
+        line=line,
+        kind=run.pos_kind,
+        lr_col="lr" if lr is None else lr.label,
+        from_base=base,
+        base_source=run.base_source,
+        meta=meta,
+    )
+
+
+def _base_requests(
+    base: str | os.PathLike | Mapping[str, str | os.PathLike] | Sequence[str] | None,
+    names: Sequence[str],
+) -> tuple[Path | None, dict[str, Path]]:
+    """``--base`` values: a bare FILE (for every run that starts after step 0) and RUN=FILE."""
+    if base is None:
+        return None, {}
+    if isinstance(base, (str, os.PathLike)):
+        base = [os.fspath(base)]
+    if isinstance(base, Mapping):
+        named = {str(k): Path(v) for k, v in base.items()}
+        bare: list[Path] = []
+    else:
+        named, bare = {}, []
+        for text in base:
+            text = os.fspath(text)
+            run, sep, file = text.partition("=")
+            if sep and run.strip() in names and not Path(text).exists():
+                named[run.strip()] = Path(file.strip())
+            elif sep and not Path(text).exists():
+                raise LrlawError(
+                    f"--base {text!r}: no run named {run.strip()!r}; runs: {', '.join(names)}"
+                )
+            else:
+                bare.append(Path(text))
+    unknown = sorted(set(named) - set(names))
+    if unknown:
+        raise LrlawError(
+            f"--base given for unknown run(s) {', '.join(unknown)}; runs: {', '.join(names)}"
+        )
+    if len(bare) > 1:
+        raise LrlawError(
+            f"{len(bare)} --base files without a run name; give one, or name them RUN=FILE"
+        )
+    return (bare[0] if bare else None), named
+
+
+def _read_base(path: Path, options) -> tuple[str, object]:
+    """The single run of a base file, cleaned."""
+    from lrlaw.readers import prepare_run, read_runs
+
+    runs = read_runs(path, options)
+    if len(runs) != 1:
+        raise DataError(
+            f"{path}: a --base file must hold one run; it holds {len(runs)} "
+            f"({', '.join(r.name for r in runs)})"
+        )
+    return runs[0].name, prepare_run(runs[0], options)
 
 
 def load_curves(
@@ -356,26 +445,79 @@ def load_curves(
     *,
     warmup: int | None = None,
     schedules_file: str | os.PathLike | None = None,
+    initial_lr: float | None = None,
+    base: str | os.PathLike | Mapping[str, str | os.PathLike] | Sequence[str] | None = None,
+    options=None,
 ) -> list[Curve]:
-    """Read curve files and resolve each run's schedule.
+    """Read training logs, clean them and resolve each run's schedule.
 
     Args:
-        paths: canonical tables (CSV/TSV/parquet).
+        paths: logs in any format of :mod:`lrlaw.readers` (CSV/TSV, parquet,
+            JSONL, W&B JSON/CSV exports, TensorBoard event files).
         schedules: ``--schedule`` values (``RUN=SPEC`` or bare specs given to
             runs in order), or a mapping run name -> spec.
         warmup: linear warmup length supplied for runs whose ``lr`` column
             starts after step 0 (ignored for runs with a spec).
         schedules_file: a ``RUN=SPEC`` file; its entries apply to runs of
             those names that have no ``schedules`` entry.
+        initial_lr: the LR at step 0 for runs whose ``lr`` column starts
+            after step 0 (W&B logs the LR from the first logging step on):
+            the schedule goes linearly from it to the first logged LR (at step
+            ``warmup`` when given).
+        base: branch merging (:func:`lrlaw.cleaning.join_base`): a log whose
+            single run every run that starts after step 0 is joined to, or a
+            mapping run name -> base log, or ``--base`` values (``FILE`` or
+            ``RUN=FILE``).
+        options: :class:`lrlaw.readers.ReadOptions` (columns, loss kind,
+            cleaning, smoothing, resampling; default: detect and resample to
+            at most :data:`lrlaw.cleaning.DEFAULT_MAX_POINTS` losses per run).
+
+    Each curve's ``meta["summary"]`` is a one-line report of what was read and cleaned.
     """
-    tables = [t for p in paths for t in read_table(p)]
-    names = [t.name for t in tables]
+    from lrlaw.cleaning import join_base
+    from lrlaw.readers import ReadOptions, finish_run, prepare_run, read_runs
+
+    options = options or ReadOptions()
+    runs = [prepare_run(r, options) for p in paths for r in read_runs(p, options)]
+    names = [r.name for r in runs]
     dupes = sorted({n for n in names if names.count(n) > 1})
     if dupes:
         raise LrlawError(
             f"run name(s) {', '.join(dupes)} appear more than once; runs need unique names "
             "(rename the files or use a 'run' column)"
         )
+    bare, named = _base_requests(base, names)
+    if bare is not None or named:
+        cache: dict[Path, tuple[str, object]] = {}
+
+        def get(path: Path):
+            key = path.resolve() if path.exists() else path
+            if key not in cache:
+                cache[key] = _read_base(path, options)
+            return cache[key]
+
+        joined = 0
+        for i, run in enumerate(runs):
+            path = named.get(run.name, bare)
+            if path is None:
+                continue
+            if run.first_step == 0:
+                if run.name in named:
+                    raise LrlawError(
+                        f"--base for run {run.name!r}: it starts at step 0, so there is nothing "
+                        "to join; a base run is joined to a run that starts later (a cooldown "
+                        "branch)"
+                    )
+                continue
+            base_name, base_run = get(path)
+            runs[i] = join_base(run, base_run, base_name)
+            joined += 1
+        if bare is not None and not joined:
+            raise LrlawError(
+                f"--base {bare}: no run starts after step 0, so none is joined to it; a base "
+                "run is joined to runs that hold only their last segment (a cooldown branch)"
+            )
+    runs = [finish_run(r, options) for r in runs]
     if isinstance(schedules, Mapping):
         assigned = dict(schedules)
         unknown = sorted(set(assigned) - set(names))
@@ -385,11 +527,22 @@ def load_curves(
             )
     else:
         assigned = parse_schedule_assignments(list(schedules), names)
+    origins: dict[str, str] = {}
     if schedules_file is not None:
-        for run, spec in read_schedules_file(schedules_file).items():
-            if run in names:
-                assigned.setdefault(run, spec)
-    return [curve_from_table(t, assigned.get(t.name), warmup) for t in tables]
+        for run, (spec, line) in _schedules_file_lines(schedules_file).items():
+            if run in names and run not in assigned:
+                assigned[run] = spec
+                origins[run] = f"{schedules_file}, line {line}"
+    return [
+        curve_from_table(
+            _table_from_run(r),
+            assigned.get(r.name),
+            warmup,
+            initial_lr=initial_lr,
+            spec_origin=origins.get(r.name),
+        )
+        for r in runs
+    ]
 
 
 def check_output(path: str | os.PathLike, inputs: Sequence[str | os.PathLike] = ()) -> Path:

@@ -240,6 +240,9 @@ def test_not_a_fit_result(tmp_path, command, text, fragment):
     bad.write_text(text)
     extra = ["--out", tmp_path / "pred.csv"] if command == "predict" else []
     result = run(command, bad, MPL / "wsdcon_3.csv", "--schedules", SCHEDULES, *extra)
+    if command == "evaluate" and text == '{"a": 1}':
+        # evaluate also takes JSON training logs, so a JSON that is no fit is read as one
+        fragment = "unrecognised JSON layout"
     assert_user_error(result, str(bad), fragment)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["bad.json"]
 
@@ -326,3 +329,24 @@ def test_help_does_not_import_heavy_modules():
     assert proc.returncode == 0, proc.stderr
     assert "Usage" in proc.stdout
     assert proc.stdout.strip().splitlines()[-1] == "[]"
+
+
+def test_evaluate_takes_a_wandb_json_export_as_first_curve_file(data_dir) -> None:
+    """Regression: evaluate treated any .json given first as a saved fit."""
+    d = data_dir / "schaipp-124m"
+    r = run(
+        "evaluate",
+        d / "stable-124m-lr0.001.json",
+        d / "cos-zero-124m-lr0.001.json",
+        d / "ann124-0.2-lr0.001.json",
+        "--base",
+        d / "stable-124m-lr0.001.json",
+        "--initial-lr",
+        "1e-5",
+        "--train",
+        "stable-124m-lr0.001",
+        "--train",
+        "cos-zero-124m-lr0.001",
+    )
+    assert r.exit_code == 0, r.output
+    assert "held out  1 run(s)" in r.stdout and "ann124-0.2-lr0.001" in r.stdout

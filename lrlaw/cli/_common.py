@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import functools
+import inspect
 import sys
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated, ParamSpec, TypeVar
+from typing import Annotated, Any, ParamSpec, TypeVar
 
 import typer
 
@@ -18,7 +20,9 @@ R = TypeVar("R")
 Files = Annotated[
     list[Path],
     typer.Argument(
-        help="Curve tables (CSV/TSV/parquet): columns step, loss[, lr][, run].", show_default=False
+        help="Training logs: CSV/TSV/parquet tables (step, loss[, lr][, run]), JSONL, W&B exports "
+        "(JSON or panel CSV), Hugging Face trainer_state.json, TensorBoard event files or folders.",
+        show_default=False,
     ),
 ]
 ScheduleOpt = Annotated[
@@ -76,11 +80,221 @@ def user_errors(fn: Callable[P, R]) -> Callable[P, R]:
     return wrapper
 
 
-def load(files: list[Path], schedule: list[str] | None, schedules: Path | None, warmup: int | None):
+@dataclass(frozen=True)
+class Reading:
+    """The reading options of a command (see :func:`reading_options`)."""
+
+    options: Any = None  # lrlaw.readers.ReadOptions; None: the defaults
+    base: tuple[str, ...] = ()
+    initial_lr: float | None = None
+
+    def inputs(self) -> list[Path]:
+        """The base files (outputs must not overwrite them either)."""
+        return [Path(b.split("=", 1)[1]) if _named_base(b) else Path(b) for b in self.base]
+
+
+def _named_base(text: str) -> bool:
+    return "=" in text and not Path(text).exists()
+
+
+_READ_OPTIONS: list[tuple[str, Any, Any]] = [
+    (
+        "step_col",
+        Annotated[
+            str | None,
+            typer.Option(
+                "--step-col",
+                help="Step column (default: found by name: step, global_step, "
+                "trainer/global_step, iter, _step, ...).",
+                show_default=False,
+            ),
+        ],
+        None,
+    ),
+    (
+        "loss_col",
+        Annotated[
+            str | None,
+            typer.Option(
+                "--loss-col",
+                help="Loss column (default: found by name: val/loss, val_loss, eval/loss, ...; "
+                "then train/loss, train_loss, loss).",
+                show_default=False,
+            ),
+        ],
+        None,
+    ),
+    (
+        "lr_col",
+        Annotated[
+            str | None,
+            typer.Option(
+                "--lr-col",
+                help="Learning-rate column (default: found by name: lr, learning_rate, "
+                "train/lr, train_lr, ...).",
+                show_default=False,
+            ),
+        ],
+        None,
+    ),
+    (
+        "tokens_col",
+        Annotated[
+            str | None,
+            typer.Option(
+                "--tokens-col",
+                help="Token-count column (default: found by name: tokens, num_tokens, ...).",
+                show_default=False,
+            ),
+        ],
+        None,
+    ),
+    (
+        "loss_kind",
+        Annotated[
+            str,
+            typer.Option(
+                "--loss-kind",
+                help="Which loss to fit when a log has both: auto (validation if logged) | val "
+                "| train.",
+            ),
+        ],
+        "auto",
+    ),
+    (
+        "tokens_per_step",
+        Annotated[
+            float | None,
+            typer.Option(
+                "--tokens-per-step",
+                min=0,
+                help="For logs whose x axis is a token count (no step column): "
+                "step = tokens / this.",
+                show_default=False,
+            ),
+        ],
+        None,
+    ),
+    (
+        "sort_steps",
+        Annotated[
+            bool,
+            typer.Option(
+                "--sort-steps",
+                help="Accept rows whose step goes back to a step never logged before, and sort "
+                "them (repeated steps of resumed runs are always accepted: the last wins).",
+            ),
+        ],
+        False,
+    ),
+    (
+        "smooth",
+        Annotated[
+            str | None,
+            typer.Option(
+                "--smooth",
+                help="Smooth the loss before fitting: ema:BETA (debiased EMA) or window:K "
+                "(centred mean over K points, K odd).",
+                show_default=False,
+            ),
+        ],
+        None,
+    ),
+    (
+        "max_points",
+        Annotated[
+            int,
+            typer.Option(
+                "--max-points",
+                min=0,
+                help="Average each run's loss into at most this many points in equal step bins "
+                "(0: keep every point). The lr is always used at every step.",
+            ),
+        ],
+        1000,  # lrlaw.cleaning.DEFAULT_MAX_POINTS (not imported: --help stays light)
+    ),
+    (
+        "base",
+        Annotated[
+            list[str] | None,
+            typer.Option(
+                "--base",
+                help="Join runs that start after step 0 (WSD cooldowns resumed from a "
+                "checkpoint) to this base run's log: [RUN=]FILE, repeatable.",
+                show_default=False,
+            ),
+        ],
+        None,
+    ),
+    (
+        "initial_lr",
+        Annotated[
+            float | None,
+            typer.Option(
+                "--initial-lr",
+                min=0,
+                help="LR at step 0 for logs whose lr column starts later (W&B logs it from the "
+                "first logging step); interpolated linearly to the first logged LR.",
+                show_default=False,
+            ),
+        ],
+        None,
+    ),
+]
+
+
+def reading_options(fn: Callable[..., R]) -> Callable[..., R]:
+    """Give a command the log-reading options; it receives them as ``reading: Reading``."""
+    signature = inspect.signature(fn, eval_str=True)
+    params = [p for p in signature.parameters.values() if p.name != "reading"]
+    params += [
+        inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, default=default, annotation=kind)
+        for name, kind, default in _READ_OPTIONS
+    ]
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> R:
+        from lrlaw.readers import ReadOptions
+
+        values = {name: kwargs.pop(name, default) for name, _, default in _READ_OPTIONS}
+        base, initial_lr = values.pop("base"), values.pop("initial_lr")
+        options = ReadOptions(max_points=values.pop("max_points") or None, **values)
+        reading = Reading(options, tuple(base or ()), initial_lr)
+        return fn(*args, reading=reading, **kwargs)
+
+    wrapper.__signature__ = signature.replace(parameters=params)  # type: ignore[attr-defined]
+    wrapper.__annotations__ = {p.name: p.annotation for p in params}
+    return wrapper
+
+
+def load(
+    files: list[Path],
+    schedule: list[str] | None,
+    schedules: Path | None,
+    warmup: int | None,
+    reading: Reading | None = None,
+):
     """Read curve files and resolve their schedules (see :func:`lrlaw.io.load_curves`)."""
     from lrlaw.io import load_curves
 
-    return load_curves(files, schedule or (), warmup=warmup, schedules_file=schedules)
+    reading = reading or Reading()
+    return load_curves(
+        files,
+        schedule or (),
+        warmup=warmup,
+        schedules_file=schedules,
+        initial_lr=reading.initial_lr,
+        base=list(reading.base) or None,
+        options=reading.options,
+    )
+
+
+def report_reading(curves) -> None:
+    """One summary line per curve on stderr: what was read and cleaned."""
+    for c in curves:
+        summary = c.meta.get("summary")
+        if summary:
+            info(f"read {summary}")
 
 
 PLOT_FORMATS = ("png", "pdf", "svg", "jpg", "jpeg", "eps", "ps", "tif", "tiff", "webp")

@@ -11,15 +11,19 @@ import typer
 from lrlaw.cli._common import (
     Files,
     MinStepOpt,
+    Reading,
     ScheduleOpt,
     SchedulesFileOpt,
     WarmupOpt,
     check_outputs,
     info,
     load,
+    reading_options,
+    report_reading,
     save_figure,
     user_errors,
 )
+from lrlaw.errors import FitError
 
 LawOpt = Annotated[str, typer.Option("--law", help="Law to fit: momentum | multipower.")]
 FitArg = Annotated[
@@ -28,6 +32,7 @@ FitArg = Annotated[
 
 
 @user_errors
+@reading_options
 def fit_cmd(
     files: Files,
     out: Annotated[
@@ -64,18 +69,30 @@ def fit_cmd(
     ] = None,
     seed: Annotated[int, typer.Option("--seed", help="Seed of the bootstrap.")] = 0,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Do not print the report.")] = False,
+    reading: Reading | None = None,
 ) -> None:
-    """Fit a law jointly to one or more curves and print a report."""
-    check_outputs(files, out, plot)
+    """Fit a law jointly to one or more curves and print a report.
+
+    Logs are read in any supported format, cleaned (repeated steps of resumed
+    runs: the last wins; NaN/inf losses dropped) and resampled to at most
+    --max-points losses per run; one summary line per run goes to stderr.
+    """
+    reading = reading or Reading()
+    inputs = [*files, *reading.inputs()]
+    check_outputs(inputs, out, plot)
     from lrlaw.fitting import fit
     from lrlaw.laws import get_law
 
-    curves = load(files, schedule, schedules, warmup)
+    curves = load(files, schedule, schedules, warmup, reading)
     options = {"lam": lam, "warmup": s2_warmup, "fit_lam": fit_lam} if law == "momentum" else {}
     law_obj = get_law(law, **options)
     if bootstrap is None:
         bootstrap = 200 if law_obj.parallel_starts else 0
-    result = fit(curves, law_obj, min_step=min_step, bootstrap=bootstrap, seed=seed)
+    try:
+        result = fit(curves, law_obj, min_step=min_step, bootstrap=bootstrap, seed=seed)
+    except FitError as exc:
+        runs = ", ".join(f"{c.source} (run {c.name!r})" for c in curves)
+        raise FitError(f"cannot fit {runs}: {exc}") from None
     if quiet:
         for w in result.warnings:
             info(f"warning: {w}")
@@ -83,17 +100,19 @@ def fit_cmd(
         typer.echo(result.report())
         for c in curves:
             info(f"schedule of {c.name}: {c.schedule}")
+        report_reading(curves)
     if out is not None:
-        result.save(out, inputs=files)
+        result.save(out, inputs=inputs)
         info(f"wrote {out}")
     if plot is not None:
         from lrlaw.plot import plot_fit
 
-        save_figure(plot_fit(result, curves, level=0.9), plot, inputs=files)
+        save_figure(plot_fit(result, curves, level=0.9), plot, inputs=inputs)
         info(f"wrote {plot}")
 
 
 @user_errors
+@reading_options
 def predict_cmd(
     fit_file: FitArg,
     files: Files,
@@ -128,23 +147,27 @@ def predict_cmd(
             "--level", min=0.01, max=0.99, help="Level of the prediction band (pred_lo, pred_hi)."
         ),
     ] = 0.9,
+    reading: Reading | None = None,
 ) -> None:
     """Predict loss curves for runs with a fitted law.
 
     Writes columns run, step, lr, loss, pred, and pred_lo, pred_hi (the
     prediction band at --level) when the fit has a bootstrap; loss is empty
     at steps without an observation, pred is empty at step 0 (the laws are
-    undefined there).
+    undefined there).  With --tokens-per-step a tokens column follows step.
     """
     import numpy as np
     import pandas as pd
 
-    check_outputs([*files, fit_file], out, plot)
+    reading = reading or Reading()
+    inputs = [*files, fit_file, *reading.inputs()]
+    check_outputs(inputs, out, plot)
     from lrlaw.fitting import FitResult
     from lrlaw.io import atomic_output
 
     result = FitResult.load(fit_file)
-    curves = load(files, schedule, schedules, warmup)
+    curves = load(files, schedule, schedules, warmup, reading)
+    per_step = None if reading.options is None else reading.options.tokens_per_step
     frames = []
     for c in curves:
         if every is None:
@@ -158,7 +181,10 @@ def predict_cmd(
         idx = np.searchsorted(c.steps, steps)
         hit = (idx < c.steps.size) & (c.steps[np.minimum(idx, c.steps.size - 1)] == steps)
         loss[hit] = c.loss[idx[hit]]
-        columns = {"run": c.name, "step": steps, "lr": c.lr[steps], "loss": loss, "pred": pred}
+        columns = {"run": c.name, "step": steps}
+        if per_step is not None:
+            columns["tokens"] = steps * per_step
+        columns |= {"lr": c.lr[steps], "loss": loss, "pred": pred}
         if result.uncertainty is not None:
             lo, hi = np.full(steps.size, np.nan), np.full(steps.size, np.nan)
             lo[ok], hi[ok] = result.predict_band(c.lr, steps[ok], level)
@@ -174,11 +200,12 @@ def predict_cmd(
     if out is None:
         table.to_csv(sys.stdout, index=False, float_format="%.10g")
     else:
-        with atomic_output(out, [*files, fit_file]) as tmp:
+        with atomic_output(out, inputs) as tmp:
             table.to_csv(tmp, index=False, float_format="%.10g")
         info(f"wrote {out} ({len(table)} rows)")
+    report_reading(curves)
     if fig is not None:
-        save_figure(fig, plot, inputs=[*files, fit_file])
+        save_figure(fig, plot, inputs=inputs)
         info(f"wrote {plot}")
 
 

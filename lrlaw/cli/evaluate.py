@@ -10,12 +10,14 @@ import typer
 
 from lrlaw.cli._common import (
     MinStepOpt,
+    Reading,
     ScheduleOpt,
     SchedulesFileOpt,
     WarmupOpt,
     check_outputs,
     info,
     load,
+    reading_options,
     save_figure,
     user_errors,
 )
@@ -59,6 +61,7 @@ PlotOpt = Annotated[
 
 
 @user_errors
+@reading_options
 def evaluate_cmd(
     files: EvalFiles,
     train: TrainOpt = None,
@@ -69,6 +72,7 @@ def evaluate_cmd(
     min_step: MinStepOpt = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of tables.")] = False,
     plot: PlotOpt = None,
+    reading: Reading | None = None,
 ) -> None:
     """Compare laws on held-out runs, or score a saved fit: R2, MAE, RMSE, PredE, WorstE, final.
 
@@ -81,8 +85,8 @@ def evaluate_cmd(
     Metrics use the steps after each run's warmup (or from --min-step);
     PredE/WorstE/final are relative errors.
     """
-    saved = files[0].suffix.lower() == ".json"
-    check_outputs(files, plot=plot)
+    saved = _is_saved_fit(files[0])
+    check_outputs([*files, *(reading or Reading()).inputs()], plot=plot)
     if saved:
         if train or law:
             used = " and ".join(o for o, v in (("--train", train), ("--law", law)) if v)
@@ -95,10 +99,26 @@ def evaluate_cmd(
                 "--plot needs --train (to plot a saved fit use 'lrlaw predict FIT.json FILES "
                 "--plot')"
             )
-        _score_saved_fit(files[0], files[1:], schedule, schedules, warmup, min_step, as_json)
+        _score_saved_fit(
+            files[0], files[1:], schedule, schedules, warmup, min_step, as_json, reading
+        )
         return
     laws = law or ["momentum"]
-    _compare(files, train or [], laws, schedule, schedules, warmup, min_step, as_json, plot)
+    _compare(
+        files, train or [], laws, schedule, schedules, warmup, min_step, as_json, plot, reading
+    )
+
+
+def _is_saved_fit(path: Path) -> bool:
+    """True for a fit saved by ``lrlaw fit --out`` (JSON whose "format" is lrlaw.fit/...),
+    False for any other file (a W&B JSON export is a curve file)."""
+    if path.suffix.lower() != ".json" or not path.is_file():
+        return False
+    try:
+        data = json.loads(path.read_text())
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError):
+        return False
+    return isinstance(data, dict) and str(data.get("format", "")).startswith("lrlaw.fit/")
 
 
 def _compare(
@@ -111,6 +131,7 @@ def _compare(
     min_step: int | None,
     as_json: bool,
     plot: Path | None,
+    reading: Reading | None = None,
 ) -> None:
     """Fit ``laws`` on the runs named by ``train``, score them on the others."""
     from lrlaw.laws import get_law
@@ -119,7 +140,7 @@ def _compare(
     dupes = sorted({name for name in laws if laws.count(name) > 1})
     if dupes:
         raise LrlawError(f"--law {', '.join(dupes)} given more than once")
-    curves = load(files, schedule, schedules, warmup)
+    curves = load(files, schedule, schedules, warmup, reading)
     names = [c.name for c in curves]
     if not train:
         raise LrlawError(
@@ -168,6 +189,7 @@ def _score_saved_fit(
     warmup: int | None,
     min_step: int | None,
     as_json: bool,
+    reading: Reading | None = None,
 ) -> None:
     """Score the fit saved in ``fit_file`` on the curves in ``files``."""
     from lrlaw.fitting import FitResult
@@ -176,7 +198,7 @@ def _score_saved_fit(
     if not files:
         raise LrlawError(f"no curve files to score the fit in {fit_file} on")
     result = FitResult.load(fit_file)
-    curves = load(files, schedule, schedules, warmup)
+    curves = load(files, schedule, schedules, warmup, reading)
     rows = []
     for c in curves:
         mask = c.window(min_step)
