@@ -25,6 +25,8 @@ _EXPORTS = {
     "annealing_area": "lrlaw.areas",
     "get_law": "lrlaw.laws",
     "MomentumLaw": "lrlaw.laws",
+    "ConvexLaw": "lrlaw.laws",
+    "refine_schedule": "lrlaw.refine",
     "curve_metrics": "lrlaw.metrics",
     "read_grid": "lrlaw.hparams",
     "fit_hparams": "lrlaw.hparams",

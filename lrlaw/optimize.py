@@ -122,7 +122,11 @@ class OptimizedSchedule:
 
 
 def _law_final_loss(law: Law, params: jax.Array, lr: jax.Array) -> jax.Array:
-    """Predicted loss at the last step ``T = len(lr) - 1``; pure JAX, O(T), differentiable."""
+    """Predicted loss at the last step ``T = len(lr) - 1``; pure JAX, O(T), differentiable.
+
+    A law may provide its own ``final_loss(params, lr)`` (e.g. the convex bound)."""
+    if hasattr(law, "final_loss"):
+        return law.final_loss(params, lr)
     name = law.name
     if name == "momentum":
         l0, a, alpha, c = params[0], params[1], params[2], params[3]
@@ -145,7 +149,7 @@ def _law_final_loss(law: Law, params: jax.Array, lr: jax.Array) -> jax.Array:
         scale = c * jnp.exp(-gamma * jnp.log(eta_k))
         g = 1.0 - jnp.exp(-beta * jnp.log1p(scale * area))
         return l0 + a * p_t ** (-alpha) - b * jnp.sum(d * g)
-    raise LrlawError(f"optimize supports the momentum and multipower laws, not {name!r}")
+    raise LrlawError(f"optimize supports the momentum, multipower and convex laws, not {name!r}")
 
 
 @with_x64

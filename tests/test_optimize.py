@@ -148,3 +148,16 @@ def test_cli_writes_schedule_and_prints_gains(momentum_fit, tmp_path) -> None:
         assert r.exit_code == 2
         lines = [ln for ln in r.output.splitlines() if ln.strip()]
         assert len(lines) == 1 and lines[0].startswith("error:")
+
+
+def test_convex_law_optimum_is_a_decay_to_zero() -> None:
+    """Laws with their own final_loss (the convex bound) optimise too."""
+    from lrlaw.laws import ConvexLaw
+
+    law = ConvexLaw()
+    theta = np.array([2.5, 0.02, 50.0])  # C, M*D^2, M*G^2
+    res = optimize(law, 3000, 1e-3, 100, params=theta, iters=3000)
+    lr = res.schedule.values()
+    assert res.loss < res.cosine_loss and res.loss < res.wsd_loss
+    assert res.loss == pytest.approx(final_loss(law, theta, lr), rel=1e-12)
+    assert lr[-1] < 0.05 * 1e-3 and lr[1500] > lr[2500]

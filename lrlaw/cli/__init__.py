@@ -17,6 +17,7 @@ from lrlaw.cli import evaluate as _evaluate
 from lrlaw.cli import hparams as _hparams
 from lrlaw.cli import optimize as _optimize
 from lrlaw.cli import plan as _plan
+from lrlaw.cli import refine as _refine
 from lrlaw.cli import schedule as _schedule
 
 app = typer.Typer(
@@ -34,6 +35,7 @@ _schedule.register(app)
 _optimize.register(app)
 _hparams.register(app)
 _plan.register(app)
+_refine.register(app)
 
 
 @app.callback()

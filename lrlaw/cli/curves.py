@@ -25,7 +25,7 @@ from lrlaw.cli._common import (
 )
 from lrlaw.errors import FitError
 
-LawOpt = Annotated[str, typer.Option("--law", help="Law to fit: momentum | multipower.")]
+LawOpt = Annotated[str, typer.Option("--law", help="Law to fit: momentum | multipower | convex.")]
 FitArg = Annotated[
     Path, typer.Argument(help="Fit result written by 'lrlaw fit --out'.", show_default=False)
 ]

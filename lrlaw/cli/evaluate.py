@@ -44,7 +44,7 @@ LawsOpt = Annotated[
     list[str] | None,
     typer.Option(
         "--law",
-        help="Law to fit and compare: momentum | multipower; repeat to compare several "
+        help="Law to fit and compare: momentum | multipower | convex; repeat to compare several "
         "(default: momentum).",
         show_default=False,
     ),
