@@ -28,7 +28,7 @@ Loss Curve Prediction Across Learning Rate Schedules", ICLR 2025 (arXiv
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -40,9 +40,13 @@ from lrlaw.fitting import fit
 from lrlaw.laws import Law, get_law
 from lrlaw.metrics import curve_metrics
 
-__all__ = ["CrossValidation", "Fold", "cross_validate"]
+__all__ = ["AUTO_LAWS", "CrossValidation", "Fold", "cross_validate", "fit_auto"]
 
 SUMMARY_KEYS = ("prede", "worste", "final", "coverage")
+
+#: Candidates of ``--law auto``.  The convex bound is left out: it cross-validates
+#: 5-10x worse than both on every shipped dataset (README, "The laws").
+AUTO_LAWS: tuple[str, ...] = ("momentum", "multipower")
 
 
 @dataclass(frozen=True)
@@ -221,6 +225,30 @@ def _forward_split(curve: Curve, min_step: int | None) -> tuple[Curve, np.ndarra
     return head, rest
 
 
+def _fold(
+    law: Law,
+    label: str,
+    fit_on: list[Curve],
+    held: list[tuple[Curve, np.ndarray]],
+    min_step: int | None,
+    bootstrap: int,
+    seed: int,
+    level: float,
+) -> Fold:
+    """Fit ``law`` on ``fit_on`` and score the held-out (curve, mask) pairs."""
+    train = tuple(c.name for c in fit_on)
+    start = time.perf_counter()
+    try:
+        result = fit(fit_on, law, min_step=min_step, bootstrap=bootstrap, seed=seed)
+    except FitError as exc:
+        empty = curve_metrics(np.array([]), np.array([])) | {"coverage": float("nan")}
+        runs = tuple({"name": c.name, "metrics": empty} for c, _ in held)
+        return Fold(label, train, runs, {}, time.perf_counter() - start, error=str(exc))
+    seconds = time.perf_counter() - start
+    runs = tuple({"name": c.name, "metrics": _score(result, c, m, level)} for c, m in held)
+    return Fold(label, train, runs, dict(result.params), seconds)
+
+
 def cross_validate(
     curves: Sequence[Curve],
     laws: Sequence[str | Law] = ("momentum", "multipower"),
@@ -230,6 +258,7 @@ def cross_validate(
     level: float = 0.9,
     min_step: int | None = None,
     seed: int = 0,
+    progress: Callable[[Fold, int, int], None] | None = None,
 ) -> CrossValidation:
     r"""Cross-validate ``laws`` on ``curves``: fit without a run, predict that run.
 
@@ -251,6 +280,7 @@ def cross_validate(
         level: level of the bands whose coverage is reported.
         min_step: first step used for fitting and scoring.
         seed: seed of the bootstrap draws.
+        progress: called after each fold as ``progress(fold, done, total)``.
 
     Raises:
         LrlawError: no curves or laws, a repeated law, ``train`` naming unknown runs
@@ -314,26 +344,74 @@ def cross_validate(
             others = [o for j, o in enumerate(curves) if j != i]
             folds_spec.append((others, [(c, c.window(min_step))]))
 
-    folds = []
+    folds: list[Fold] = []
+    total = len(built) * len(folds_spec)
     for law, label in zip(built, labels):
         for fit_on, held in folds_spec:
-            start = time.perf_counter()
-            try:
-                result = fit(fit_on, law, min_step=min_step, bootstrap=bootstrap, seed=seed)
-            except FitError as exc:
-                runs = tuple(
-                    {"name": c.name, "metrics": curve_metrics(np.array([]), np.array([]))}
-                    for c, _ in held
-                )
-                folds.append(
-                    Fold(label, tuple(c.name for c in fit_on), runs, {}, 0.0, error=str(exc))
-                )
-                continue
-            seconds = time.perf_counter() - start
-            runs = tuple(
-                {"name": c.name, "metrics": _score(result, c, mask, level)} for c, mask in held
-            )
-            folds.append(
-                Fold(label, tuple(c.name for c in fit_on), runs, dict(result.params), seconds)
-            )
+            folds.append(_fold(law, label, fit_on, held, min_step, bootstrap, seed, level))
+            if progress is not None:
+                progress(folds[-1], len(folds), total)
     return CrossValidation(scheme=scheme, laws=tuple(labels), folds=tuple(folds), level=level)
+
+
+def fit_auto(
+    curves: Sequence[Curve],
+    laws: Sequence[str | Law] = AUTO_LAWS,
+    *,
+    metric: str = "prede",
+    train: Sequence[str] | None = None,
+    min_step: int | None = None,
+    bootstrap: int | None = 0,
+    seed: int = 0,
+    progress: Callable[[Fold, int, int], None] | None = None,
+) -> Any:
+    r"""Choose the law by cross-validation on ``curves``, then fit it to all of them.
+
+    Every law in ``laws`` is cross-validated with :func:`cross_validate` (leave-one-
+    curve-out; a forward split for a single curve; the ``train`` split when given;
+    no bootstrap), and the one with the lowest mean held-out ``metric`` (PredE by
+    default; ``"final"`` for the final-loss error) is fitted to all the curves.  The
+    returned :class:`~lrlaw.fitting.FitResult` records the choice in
+    ``selection`` (chosen law, metric, scheme, the per-law table), and its report
+    prints it.
+
+    ``bootstrap`` applies to the final fit (``None``: 200 replicates for laws that
+    solve in parallel, 0 for the others, as ``lrlaw fit`` does).
+
+    Cost: one fit per law and fold (``len(laws) * len(curves)`` fits) before the
+    final fit.
+    """
+    from dataclasses import replace as _replace
+
+    cv = cross_validate(
+        curves, laws, train=train, bootstrap=0, min_step=min_step, seed=seed, progress=progress
+    )
+    if metric not in SUMMARY_KEYS[:3]:
+        raise LrlawError(f"metric={metric!r} must be one of {', '.join(SUMMARY_KEYS[:3])}")
+    chosen = cv.best(metric)
+    law = next(
+        law_obj
+        for law_obj, label in zip([get_law(x) if isinstance(x, str) else x for x in laws], cv.laws)
+        if label == chosen
+    )
+    if bootstrap is None:
+        bootstrap = 200 if law.parallel_starts else 0
+    result = fit(curves, law, min_step=min_step, bootstrap=bootstrap, seed=seed)
+    summary = cv.summary()
+    names = {"prede": "PredE", "worste": "WorstE", "final": "final-loss error"}
+    others = ", ".join(
+        f"{label} {100 * summary[label][metric]:.3f} %" for label in cv.laws if label != chosen
+    )
+    reason = (
+        f"law chosen by --law auto: {chosen}, the lowest mean held-out {names[metric]} in "
+        f"{cv.scheme} cross-validation over {summary[chosen]['runs']} run(s): "
+        f"{100 * summary[chosen][metric]:.3f} %" + (f" (vs {others})" if others else "")
+    )
+    selection = {
+        "chosen": chosen,
+        "metric": metric,
+        "scheme": cv.scheme,
+        "summary": summary,
+        "report": reason + "\n" + cv.table(),
+    }
+    return _replace(result, selection=selection)

@@ -254,6 +254,7 @@ class FitResult:
     screened: bool = False
     uncertainty: Uncertainty | None = None
     warnings: list[str] = field(default_factory=list)
+    selection: dict[str, Any] | None = None  # how --law auto chose the law (lrlaw.crossval)
 
     @property
     def law_object(self) -> Law:
@@ -329,7 +330,7 @@ class FitResult:
         if data.get("format") != _FORMAT:
             raise LrlawError(f"not an lrlaw fit result (format {data.get('format')!r})")
         names = set(cls.__dataclass_fields__)
-        optional = ("curves", "min_step", "screened", "uncertainty", "warnings")
+        optional = ("curves", "min_step", "screened", "uncertainty", "warnings", "selection")
         missing = sorted(n for n in names if n not in data and n not in optional)
         if missing:
             raise LrlawError(f"fit result is missing {', '.join(missing)}")

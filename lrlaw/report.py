@@ -110,6 +110,8 @@ def report_text(result: FitResult) -> str:
             )
         )
     lines.append(metrics_table(result.curves, "in-sample metrics"))
+    if result.selection:
+        lines.append(result.selection.get("report", ""))
     lines += [f"warning: {w}" for w in result.warnings]
     return "\n".join(lines)
 

@@ -25,7 +25,14 @@ from lrlaw.cli._common import (
 )
 from lrlaw.errors import FitError
 
-LawOpt = Annotated[str, typer.Option("--law", help="Law to fit: momentum | multipower | convex.")]
+LawOpt = Annotated[
+    str,
+    typer.Option(
+        "--law",
+        help="Law to fit: momentum | multipower | convex | auto (the law with the lowest "
+        "leave-one-run-out PredE on these runs; the report says which and why).",
+    ),
+]
 FitArg = Annotated[
     Path, typer.Argument(help="Fit result written by 'lrlaw fit --out'.", show_default=False)
 ]
@@ -83,13 +90,37 @@ def fit_cmd(
     from lrlaw.fitting import fit
     from lrlaw.laws import get_law
 
+    momentum = {"lam": lam, "warmup": s2_warmup, "fit_lam": fit_lam}
+    if law != "auto":
+        law_obj = get_law(law, **(momentum if law == "momentum" else {}))
     curves = load(files, schedule, schedules, warmup, reading)
-    options = {"lam": lam, "warmup": s2_warmup, "fit_lam": fit_lam} if law == "momentum" else {}
-    law_obj = get_law(law, **options)
-    if bootstrap is None:
-        bootstrap = 200 if law_obj.parallel_starts else 0
     try:
-        result = fit(curves, law_obj, min_step=min_step, bootstrap=bootstrap, seed=seed)
+        if law == "auto":
+            from lrlaw.crossval import AUTO_LAWS, fit_auto
+
+            candidates = [get_law(n, **(momentum if n == "momentum" else {})) for n in AUTO_LAWS]
+            info(
+                f"--law auto: cross-validating {', '.join(AUTO_LAWS)} on {len(curves)} run(s) "
+                f"({len(AUTO_LAWS) * max(len(curves), 1)} fits) to choose the law"
+            )
+
+            def progress(fold, done: int, total: int) -> None:
+                held = ", ".join(r["name"] for r in fold.runs)
+                status = f"failed: {fold.error}" if fold.error else f"{fold.seconds:.1f} s"
+                info(f"fold {done}/{total}: {fold.law}, predicting {held}: {status}")
+
+            result = fit_auto(
+                curves,
+                candidates,
+                min_step=min_step,
+                bootstrap=bootstrap,
+                seed=seed,
+                progress=None if quiet else progress,
+            )
+        else:
+            if bootstrap is None:
+                bootstrap = 200 if law_obj.parallel_starts else 0
+            result = fit(curves, law_obj, min_step=min_step, bootstrap=bootstrap, seed=seed)
     except FitError as exc:
         runs = ", ".join(f"{c.source} (run {c.name!r})" for c in curves)
         raise FitError(f"cannot fit {runs}: {exc}") from None

@@ -72,6 +72,28 @@ def evaluate_cmd(
     min_step: MinStepOpt = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of tables.")] = False,
     plot: PlotOpt = None,
+    cv: Annotated[
+        bool,
+        typer.Option(
+            "--cv",
+            help="Cross-validate every --law: leave each run out in turn (or, with --train, "
+            "fit those runs and predict the rest); per-fold and mean PredE, WorstE, "
+            "final-loss error and band coverage.",
+        ),
+    ] = False,
+    bootstrap: Annotated[
+        int,
+        typer.Option(
+            "--bootstrap",
+            min=0,
+            help="With --cv: bootstrap replicates per fold for the prediction bands "
+            "(0: no bands, fastest).",
+        ),
+    ] = 50,
+    level: Annotated[
+        float,
+        typer.Option("--level", help="With --cv: level of the bands whose coverage is reported."),
+    ] = 0.9,
     reading: Reading | None = None,
 ) -> None:
     """Compare laws on held-out runs, or score a saved fit: R2, MAE, RMSE, PredE, WorstE, final.
@@ -80,6 +102,11 @@ def evaluate_cmd(
     from its schedule, and print one row per law (training objective, fit time, mean
     held-out metrics) and the PredE / final-loss error of each held-out run per law.
 
+    With --cv: cross-validate every --law (default momentum and multipower):
+    leave-one-run-out over all the runs, or with --train one fold that fits those
+    runs; prints per-run and mean PredE, WorstE, final-loss error and the share of
+    held-out points inside each fold's prediction band.
+
     With a saved fit first (FIT.json FILES...): score that fit on the curves.
 
     Metrics use the steps after each run's warmup (or from --min-step);
@@ -87,6 +114,24 @@ def evaluate_cmd(
     """
     saved = _is_saved_fit(files[0])
     check_outputs([*files, *(reading or Reading()).inputs()], plot=plot)
+    if saved and cv:
+        raise LrlawError(
+            f"--cv fits laws on curves, so it cannot be combined with a saved fit ({files[0]})"
+        )
+    if cv:
+        if plot is not None:
+            raise LrlawError("--plot is not available with --cv; use --train without --cv")
+        _cross_validate(
+            files,
+            train,
+            law or ["momentum", "multipower"],
+            (schedule, schedules, warmup, reading),
+            min_step,
+            bootstrap,
+            level,
+            as_json,
+        )
+        return
     if saved:
         if train or law:
             used = " and ".join(o for o, v in (("--train", train), ("--law", law)) if v)
@@ -107,6 +152,49 @@ def evaluate_cmd(
     _compare(
         files, train or [], laws, schedule, schedules, warmup, min_step, as_json, plot, reading
     )
+
+
+def _cross_validate(
+    files: list[Path],
+    train: list[str] | None,
+    laws: list[str],
+    loading: tuple,
+    min_step: int | None,
+    bootstrap: int,
+    level: float,
+    as_json: bool,
+) -> None:
+    """Cross-validate ``laws`` on the runs in ``files`` (lrlaw.crossval)."""
+    from lrlaw.laws import get_law
+
+    for name in laws:
+        get_law(name)  # unknown law: error before loading or fitting
+    dupes = sorted({name for name in laws if laws.count(name) > 1})
+    if dupes:
+        raise LrlawError(f"--law {', '.join(dupes)} given more than once")
+    if not 0 < level < 1:
+        raise LrlawError(f"--level {level}: expected a level between 0 and 1")
+    curves = load(files, *loading)
+    from lrlaw.crossval import cross_validate
+
+    def progress(fold, done: int, total: int) -> None:
+        held = ", ".join(r["name"] for r in fold.runs)
+        status = f"failed: {fold.error}" if fold.error else f"{fold.seconds:.1f} s"
+        info(f"fold {done}/{total}: {fold.law}, predicting {held}: {status}")
+
+    result = cross_validate(
+        curves,
+        laws,
+        train=train or None,
+        bootstrap=bootstrap,
+        level=level,
+        min_step=min_step,
+        progress=progress,
+    )
+    if as_json:
+        typer.echo(json.dumps(result.to_dict(), indent=2))
+    else:
+        typer.echo(result.table())
 
 
 def _is_saved_fit(path: Path) -> bool:
