@@ -39,6 +39,7 @@ from lrlaw.errors import LrlawError
 from lrlaw.fitting import FitResult, fit
 from lrlaw.laws import Law, get_law
 from lrlaw.metrics import curve_metrics, mean_metrics
+from lrlaw.plot import focus_top
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -276,7 +277,14 @@ def plot_law_comparison(
     held_out = {c.name for c in test}
     windows = {c.name: c.window(comparison.min_step) for c in curves}
     lo = min((c.loss[windows[c.name]].min() for c in curves if windows[c.name].any()), default=0)
-    hi = max((c.loss[windows[c.name]].max() for c in curves if windows[c.name].any()), default=1)
+    hi = max(
+        (
+            focus_top(c.steps[windows[c.name]], c.loss[windows[c.name]])
+            for c in curves
+            if windows[c.name].any()
+        ),
+        default=1,
+    )
     for j, score in enumerate(comparison.laws):
         ax_loss, ax_err = axes[0, j], axes[1, j]
         for c in curves:

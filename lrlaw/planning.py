@@ -31,6 +31,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from lrlaw.errors import LrlawError, ScheduleError
+from lrlaw.plot import FOCUS_SKIP
 from lrlaw.schedules import (
     _KEY_TYPES,
     FAMILIES,
@@ -381,7 +382,7 @@ def plot_schedule_comparison(comparison: ScheduleComparison, fit: FitResult) -> 
         if comparison.has_band:
             band_lo, band_hi = fit.predict_band(lr, grid, comparison.level)
             ax_loss.fill_between(grid, band_lo, band_hi, color=color, alpha=0.15, lw=0)
-        tail = pred[grid >= max(s.warmup, 1)]
+        tail = pred[grid >= max(s.warmup, 1, FOCUS_SKIP * grid[-1])]
         if tail.size:
             lo, hi = min(lo, tail.min()), max(hi, tail.max())
     if np.isfinite(lo):

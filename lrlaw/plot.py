@@ -21,6 +21,17 @@ if TYPE_CHECKING:
 __all__ = ["plot_fit"]
 
 
+#: Share of each run the loss axis skips at the start: the early transient would
+#: otherwise squash the part where schedules differ into the bottom of the panel.
+FOCUS_SKIP = 0.15
+
+
+def focus_top(steps: np.ndarray, loss: np.ndarray) -> float:
+    """Highest loss after the first ``FOCUS_SKIP`` of the run: the top of the loss axis."""
+    keep = steps >= steps[0] + FOCUS_SKIP * (steps[-1] - steps[0])
+    return float(np.max(loss[keep])) if keep.any() else float(np.max(loss))
+
+
 def plot_fit(
     fit: FitResult,
     curves: Sequence[Curve],
@@ -61,7 +72,7 @@ def plot_fit(
             pred = fit.predict(c.lr, c.steps[mask])
             rel = 100 * (pred - c.loss[mask]) / c.loss[mask]
             ax_err.plot(c.steps[mask], rel, style, color=color, lw=1)
-            lo, hi = min(lo, c.loss[mask].min()), max(hi, c.loss[mask].max())
+            lo, hi = min(lo, c.loss[mask].min()), max(hi, focus_top(c.steps[mask], c.loss[mask]))
     if np.isfinite(lo):
         pad = 0.08 * (hi - lo)
         ax_loss.set_ylim(lo - pad, hi + 3 * pad)
