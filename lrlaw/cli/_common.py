@@ -332,3 +332,10 @@ def save_figure(fig, path: Path, inputs: list[Path]) -> None:
 def info(message: str) -> None:
     """A status line on stderr (keeps stdout for tables and JSON)."""
     print(message, file=sys.stderr)
+
+
+def fold_progress(fold, done: int, total: int) -> None:
+    """Progress line on stderr after each cross-validation fold (lrlaw.crossval)."""
+    held = ", ".join(r["name"] for r in fold.runs)
+    status = f"failed: {fold.error}" if fold.error else f"{fold.seconds:.1f} s"
+    info(f"fold {done}/{total}: {fold.law}, predicting {held}: {status}")

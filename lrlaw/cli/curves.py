@@ -16,6 +16,7 @@ from lrlaw.cli._common import (
     SchedulesFileOpt,
     WarmupOpt,
     check_outputs,
+    fold_progress,
     info,
     load,
     reading_options,
@@ -104,18 +105,13 @@ def fit_cmd(
                 f"({len(AUTO_LAWS) * max(len(curves), 1)} fits) to choose the law"
             )
 
-            def progress(fold, done: int, total: int) -> None:
-                held = ", ".join(r["name"] for r in fold.runs)
-                status = f"failed: {fold.error}" if fold.error else f"{fold.seconds:.1f} s"
-                info(f"fold {done}/{total}: {fold.law}, predicting {held}: {status}")
-
             result = fit_auto(
                 curves,
                 candidates,
                 min_step=min_step,
                 bootstrap=bootstrap,
                 seed=seed,
-                progress=None if quiet else progress,
+                progress=None if quiet else fold_progress,
             )
         else:
             if bootstrap is None:

@@ -15,6 +15,7 @@ from lrlaw.cli._common import (
     SchedulesFileOpt,
     WarmupOpt,
     check_outputs,
+    fold_progress,
     info,
     load,
     reading_options,
@@ -177,11 +178,6 @@ def _cross_validate(
     curves = load(files, *loading)
     from lrlaw.crossval import cross_validate
 
-    def progress(fold, done: int, total: int) -> None:
-        held = ", ".join(r["name"] for r in fold.runs)
-        status = f"failed: {fold.error}" if fold.error else f"{fold.seconds:.1f} s"
-        info(f"fold {done}/{total}: {fold.law}, predicting {held}: {status}")
-
     result = cross_validate(
         curves,
         laws,
@@ -189,7 +185,7 @@ def _cross_validate(
         bootstrap=bootstrap,
         level=level,
         min_step=min_step,
-        progress=progress,
+        progress=fold_progress,
     )
     if as_json:
         typer.echo(json.dumps(result.to_dict(), indent=2))
