@@ -176,7 +176,7 @@ class Plan:
             has_band = any(math.isfinite(r["band"][0]) for r in ranking)
             level = f"{100 * self.level:.0f} %"
             head = ["rank", "schedule", "final loss"] + ([f"{level} band"] if has_band else [])
-            ref = None if self.comparison is None else self.comparison.best.name
+            ref = None if self.comparison is None else self.comparison.reference
             head += ["gap %"] + ([f"{ref} needs"] if ref else [])
             body = []
             for r in ranking:

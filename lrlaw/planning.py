@@ -7,7 +7,9 @@ length).  For each candidate it also reports the gap to the best one and the
 *compute to match*: how many steps the best schedule, stretched or shrunk
 with :func:`rescale`, needs to reach that candidate's predicted final loss,
 relative to the candidate's own length (``-23 %``: the best schedule gets
-there with 23 % fewer steps).
+there with 23 % fewer steps).  Per-step array schedules and ``phases`` specs
+cannot be rescaled: when one ranks best, the best spec schedule is the
+reference instead (:attr:`ScheduleComparison.reference`).
 
 Rescaling (:func:`rescale`) keeps the shape of a schedule and changes its
 length: every step-count key is multiplied by ``T' / T`` and rounded --
@@ -164,6 +166,9 @@ class ScheduleComparison:
     has_band: bool
     law: str
     bracket: tuple[float, float]
+    #: Name of the schedule rescaled for the compute-to-match column: the best
+    #: candidate that can be rescaled (a spec schedule); ``None`` when none can.
+    reference: str | None = None
 
     @property
     def best(self) -> ComparisonRow:
@@ -186,27 +191,32 @@ class ScheduleComparison:
             "law": self.law,
             "level": self.level,
             "best": self.best.name,
+            "reference": self.reference,
             "rows": [{k: clean(v) for k, v in r.__dict__.items()} for r in self.rows],
         }
 
     def table(self) -> str:
         """Plain-text table ranked by predicted final loss."""
-        best = self.best.name
+        ref = self.reference
         pct = f"{100 * self.level:.0f} %"
         header = ["rank", "schedule", "steps", "final loss"]
         if self.has_band:
             header.append(f"{pct} band")
-        header += ["gap", "gap %", f"{best} needs"]
+        header += ["gap", "gap %"] + ([f"{ref} needs"] if ref else [])
         lines = []
         for r in self.rows:
             cells = [str(r.rank), r.name, str(r.total), f"{r.final_loss:.4f}"]
             if self.has_band:
                 cells.append(f"{r.band_lo:.4f}-{r.band_hi:.4f}")
-            if r.rank == 1:
-                cells += ["-", "-", "(best)"]
+            cells += ["-", "-"] if r.rank == 1 else [f"+{r.gap:.4f}", f"+{r.gap_pct:.2f} %"]
+            if ref is None:
+                pass
+            elif r.name == ref:
+                cells.append("(best)" if r.rank == 1 else "(reference)")
             else:
-                match = "out of range" if r.match_pct is None else f"{r.match_pct:+.1f} % steps"
-                cells += [f"+{r.gap:.4f}", f"+{r.gap_pct:.2f} %", match]
+                cells.append(
+                    "out of range" if r.match_pct is None else f"{r.match_pct:+.1f} % steps"
+                )
             lines.append(cells)
         widths = [max(len(x[i]) for x in [header, *lines]) for i in range(len(header))]
 
@@ -220,11 +230,20 @@ class ScheduleComparison:
         lo, hi = self.bracket
         note = [
             f"Predicted final loss ({self.law} law) at each schedule's own total; "
-            "ranked best first.",
-            f"'{best} needs': steps the best schedule ({best}, rescaled; warmup fixed) needs to "
-            "reach that schedule's final loss, relative to that schedule's length "
-            f"(negative: fewer steps; searched over {lo:g}x-{hi:g}x).",
+            "ranked best first."
         ]
+        which = "the best schedule" if ref == self.best.name else "the best spec schedule"
+        if ref is None:
+            note.append(
+                "No compute-to-match column: no candidate is a spec schedule that can be "
+                "rescaled (per-step arrays and phases schedules cannot)."
+            )
+        else:
+            note.append(
+                f"'{ref} needs': steps {which} ({ref}, rescaled; warmup fixed) needs to "
+                "reach that schedule's final loss, relative to that schedule's length "
+                f"(negative: fewer steps; searched over {lo:g}x-{hi:g}x)."
+            )
         return "\n".join([fmt(header), *(fmt(c) for c in lines), "", *note])
 
 
@@ -243,6 +262,15 @@ def _lr(schedule: Schedule) -> np.ndarray:
 
 def _final(fit: FitResult, schedule: Schedule) -> float:
     return float(fit.predict(_lr(schedule), np.array([schedule.total]))[0])
+
+
+def _rescalable(schedule: Schedule) -> bool:
+    """Whether :func:`rescale` can stretch ``schedule`` (a spec schedule with a total)."""
+    try:
+        rescale(schedule, int(schedule.total))
+    except ScheduleError:
+        return False
+    return True
 
 
 def _match_steps(
@@ -325,15 +353,20 @@ def compare_schedules(
         else:
             bands.append((math.nan, math.nan))
     order = np.argsort(finals, kind="stable")
-    best_i = int(order[0])
-    best, best_loss = scheds[best_i], float(finals[best_i])
+    best_loss = float(finals[order[0]])
+    # The compute-to-match reference: the best candidate that can be rescaled
+    # (per-step arrays and phases schedules cannot).
+    ref_i = next((int(i) for i in order if _rescalable(scheds[i])), None)
     rows = []
     for rank, i in enumerate(order, start=1):
         s, loss = scheds[i], float(finals[i])
-        if i == best_i:
-            steps, pct = float(best.total), 100.0 * (best.total / s.total - 1)
+        steps: float | None
+        if ref_i is None:
+            steps = pct = None
+        elif i == ref_i:
+            steps, pct = float(s.total), 0.0
         else:
-            steps = _match_steps(fit, best, loss, bracket, s.total)
+            steps = _match_steps(fit, scheds[ref_i], loss, bracket, s.total)
             pct = None if steps is None else 100.0 * (steps / s.total - 1)
         rows.append(
             ComparisonRow(
@@ -357,6 +390,7 @@ def compare_schedules(
         has_band=has_band,
         law=fit.law,
         bracket=(float(bracket[0]), float(bracket[1])),
+        reference=None if ref_i is None else names[ref_i],
     )
 
 

@@ -144,6 +144,32 @@ def test_different_lengths_and_no_band(mpl_fit, specs):
     assert len(fig.axes) == 2
 
 
+def test_array_schedule_ranked_best_uses_best_spec_as_reference(mpl_fit, specs):
+    """Regression: an array schedule ranked best made compare_schedules raise (it
+    tried to rescale the array); the best spec schedule is now the reference."""
+    from lrlaw.schedules import from_array
+
+    wsd = parse_schedule(specs["wsd_20000_24000"])
+    cos = parse_schedule(specs["cosine_24000"])
+    boosted = from_array(np.asarray(wsd.values()) * 1.05)  # more LR area: lower loss
+    c = compare_schedules(mpl_fit, [cos, boosted, wsd], names=["cos", "arr", "wsd"])
+    assert [r.name for r in c.rows] == ["arr", "wsd", "cos"]
+    assert c.best.name == "arr" and c.reference == "wsd"
+    arr, ref, cos_row = c.rows
+    # wsd needs more steps than the array schedule's run to reach its loss, fewer for cosine.
+    assert arr.match_pct is not None and arr.match_pct > 0
+    assert ref.match_pct == 0.0
+    assert cos_row.match_pct is not None and cos_row.match_pct < 0
+    text = c.table()
+    assert "wsd needs" in text and "(reference)" in text and "best spec schedule" in text
+    assert c.to_dict()["reference"] == "wsd"
+    # No rescalable candidate at all: no compute-to-match column, and it says why.
+    only = compare_schedules(mpl_fit, [boosted], names=["arr"])
+    assert only.reference is None and only.rows[0].match_pct is None
+    assert "needs" not in only.table().splitlines()[0]
+    assert "cannot" in only.table()
+
+
 # --------------------------------------------------------------------------- #
 # CLI
 # --------------------------------------------------------------------------- #
