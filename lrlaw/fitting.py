@@ -390,6 +390,16 @@ class FitResult:
 
         return report_text(self)
 
+    def __repr__(self) -> str:
+        """One line: law, parameters, objective and sizes (the arrays are summarised)."""
+        params = ", ".join(f"{k}={v:.6g}" for k, v in self.params.items())
+        boot = 0 if self.uncertainty is None else self.uncertainty.n_boot
+        return (
+            f"FitResult(law={self.law!r}, params={{{params}}}, objective={self.objective:.6g}, "
+            f"converged={self.converged}, curves={len(self.curves)}, "
+            f"n_points={self.n_points}, bootstrap={boot}, warnings={len(self.warnings)})"
+        )
+
     def _repr_html_(self) -> str:
         from lrlaw.report import report_html
 

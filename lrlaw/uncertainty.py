@@ -117,6 +117,15 @@ class Uncertainty:
     error_source: str
     seed: int
 
+    def __repr__(self) -> str:
+        """One line: the scheme and the sizes of the arrays (not their values)."""
+        return (
+            f"Uncertainty(scheme={self.scheme!r}, n_boot={self.n_boot}, "
+            f"converged={self.converged:.3g}, blocks={self.blocks}, "
+            f"errors=<{self.errors.size} values>, error_source={self.error_source!r}, "
+            f"seed={self.seed})"
+        )
+
     @property
     def n_boot(self) -> int:
         """Number of bootstrap replicates."""

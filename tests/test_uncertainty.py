@@ -95,6 +95,19 @@ def test_report_has_errors_correlations_and_criteria(mpl_fit) -> None:
     assert html.startswith("<div>") and "<table>" in html and "alpha" in html
 
 
+def test_repr_is_one_short_line(mpl_fit) -> None:
+    """Regression: repr(FitResult) printed every bootstrap array (hundreds of kB)."""
+    _, result, _ = mpl_fit
+    text = repr(result)
+    assert "\n" not in text and len(text) < 400
+    assert text.startswith("FitResult(law='momentum'") and "bootstrap=200" in text
+    for name, value in result.params.items():
+        assert f"{name}={value:.6g}" in text
+    unc = repr(result.uncertainty)
+    assert "n_boot=200" in unc and f"<{result.uncertainty.errors.size} values>" in unc
+    assert len(unc) < 400
+
+
 def test_information_criteria_prefer_the_true_model() -> None:
     assert information_criteria(1.0, 100, 4)["aic"] < information_criteria(1.0, 100, 7)["aic"]
     assert np.isnan(information_criteria(0.0, 100, 4)["aic"])
