@@ -38,6 +38,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from lrlaw import progress
 from lrlaw._x64 import with_x64
 from lrlaw.curves import Curve
 from lrlaw.diagnostics import (
@@ -58,6 +59,7 @@ HUBER_DELTA = 1e-3
 _FORMAT = "lrlaw.fit/1"
 _MIN_POINTS = 64  # observed steps are padded to a bucket size >= this
 _SCREEN_STEPS = 12  # iterations per start when starts are screened before polishing
+_REFIT_CHUNK = 25  # bootstrap refits per solver call (progress is reported per call)
 
 
 def huber(r: jax.Array, delta: float = HUBER_DELTA) -> jax.Array:
@@ -485,12 +487,19 @@ def fit(
     else:
         guesses = law.initial_guesses(problem.prepared, problem.losses)
     starts = law.to_unconstrained(jnp.asarray(guesses))
-    values, objectives, ok, nsteps = problem.solve(starts, delta, max_steps)
-    if not law.parallel_starts and len(starts) > 1:
-        # Screened starts (a few iterations each): polish the best one.
-        first = int(np.argmin(np.where(np.isfinite(objectives), objectives, np.inf)))
-        v, o, k, n = problem.solve(values[first : first + 1], delta, max_steps)
-        values[first], objectives[first], ok[first], nsteps[first] = v[0], o[0], k[0], n[0]
+    screened = not law.parallel_starts and len(starts) > 1
+    with progress.task(
+        f"fitting the {law.name} law ({len(starts)} starts, {problem.n_points} points)",
+        total=2 if screened else 1,
+    ) as bar:
+        values, objectives, ok, nsteps = problem.solve(starts, delta, max_steps)
+        bar.advance()
+        if screened:
+            # Screened starts (a few iterations each): polish the best one.
+            first = int(np.argmin(np.where(np.isfinite(objectives), objectives, np.inf)))
+            v, o, k, n = problem.solve(values[first : first + 1], delta, max_steps)
+            values[first], objectives[first], ok[first], nsteps[first] = v[0], o[0], k[0], n[0]
+            bar.advance()
     objectives = np.where(np.isfinite(objectives), objectives, np.inf)
     best = int(np.argmin(objectives))
     if not np.isfinite(objectives[best]):
@@ -525,7 +534,7 @@ def fit(
         num_steps=int(nsteps[best]),
         curves=per_curve,
         min_step=min_step,
-        screened=not law.parallel_starts and len(starts) > 1,
+        screened=screened,
         warnings=[
             *schedule_warnings(
                 {
@@ -575,6 +584,7 @@ def _refit(
     delta: float,
     *,
     exact: bool = False,
+    bar: progress.Task | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Refit from ``theta`` once per row of point ``weights``; (parameters, converged).
 
@@ -586,10 +596,27 @@ def _refit(
     fit and Marquardt damping ``mu = 1e-3`` on the diagonal ``D`` of ``J^T W_b J``.
     """
     if law.parallel_starts or exact:
-        values, _, ok, _ = problem.solve(
-            np.tile(theta, (len(weights), 1)), delta, 200, weights=weights, screen=False
-        )
-        return np.asarray(law.from_unconstrained(jnp.asarray(values))), ok.astype(bool)
+        # In chunks of equal size (the last one padded; one compilation), so that
+        # a progress bar can follow; each row's refit does not depend on the others.
+        n = len(weights)
+        chunk = -(-n // -(-n // _REFIT_CHUNK))  # near-equal chunks of at most _REFIT_CHUNK
+        padded = np.concatenate([weights, np.repeat(weights[-1:], -n % chunk, axis=0)])
+        values, ok = [], []
+        for lo in range(0, n, chunk):
+            v, _, k, _ = problem.solve(
+                np.tile(theta, (chunk, 1)),
+                delta,
+                200,
+                weights=padded[lo : lo + chunk],
+                screen=False,
+            )
+            values.append(v)
+            ok.append(k)
+            if bar is not None:
+                bar.advance(min(chunk, n - lo))
+        values_arr = np.concatenate(values)[:n]
+        params = np.asarray(law.from_unconstrained(jnp.asarray(values_arr)))
+        return params, np.concatenate(ok)[:n].astype(bool)
     r, jac = _jacobian(
         law, problem.prepared, problem.log_obs, jnp.asarray(problem.mask), jnp.asarray(theta), delta
     )
@@ -605,6 +632,8 @@ def _refit(
             step = np.stack([np.linalg.lstsq(m, -v, rcond=None)[0] for m, v in zip(damped, g)])
     values = theta[None, :] + step
     params = np.asarray(law.from_unconstrained(jnp.asarray(values)))
+    if bar is not None:
+        bar.advance(len(weights))
     return params, np.all(np.isfinite(params), axis=1)
 
 
@@ -634,8 +663,6 @@ def _uncertainty(
     weights = np.zeros((n_boot, problem.mask.size))
     for idx, cnt in zip(points, counts):
         weights[:, idx] = cnt
-    boot, ok = _refit(problem, law, theta, weights, delta)
-    keep = np.all(np.isfinite(boot), axis=1)
     # Out-of-sample errors: refit with one curve's points weighted 0 (or, with a
     # single curve, with its last 40 % weighted 0) and predict what was left out.
     held_out = []
@@ -651,9 +678,14 @@ def _uncertainty(
         w = problem.mask.copy()
         w[points[0][cut:]] = 0.0
         held_out.append((w, 0, slice(cut, None)))
-    sub_params, _ = _refit(
-        problem, law, theta, np.stack([h[0] for h in held_out]), delta, exact=True
-    )
+    with progress.task(
+        f"bootstrap: {n_boot} refits + {len(held_out)} held-out", total=n_boot + len(held_out)
+    ) as bar:
+        boot, ok = _refit(problem, law, theta, weights, delta, bar=bar)
+        sub_params, _ = _refit(
+            problem, law, theta, np.stack([h[0] for h in held_out]), delta, exact=True, bar=bar
+        )
+    keep = np.all(np.isfinite(boot), axis=1)
     errors = []
     for (_, i, part), p in zip(held_out, sub_params):
         c = fitted[i]

@@ -1292,7 +1292,7 @@ def plot_landscape(grid: Grid, fit: HParamFit) -> Figure:
     Ns = sorted({c.N for c in fit.cells})
     rows = {n: [c for c in fit.cells if c.N == n] for n in Ns}
     ncols = max(len(v) for v in rows.values())
-    fig = Figure(figsize=(3.1 * ncols + 1.2, 2.5 * len(Ns) + 0.8), layout="constrained")
+    fig = Figure(figsize=(3.6 * ncols + 1.4, 2.9 * len(Ns) + 0.9), layout="constrained")
     axes = np.atleast_2d(fig.subplots(len(Ns), ncols, squeeze=False))
     norm = LogNorm(grid.batch.min(), grid.batch.max())
     cmap = "viridis"
@@ -1322,22 +1322,22 @@ def plot_landscape(grid: Grid, fit: HParamFit) -> Figure:
             span = 4 * max(fit.settings.get("window", 0.02), 0.01) * c.best_loss
             ax.set_ylim(c.best_loss - 0.15 * span, c.best_loss + span)
             status = "" if c.located else f" - NOT LOCATED ({c.status})"
-            ax.set_title(f"N={c.N:.3g}, D={c.D:.3g}{status}", fontsize=8, color=color)
-            ax.tick_params(labelsize=7)
+            ax.set_title(f"N={c.N:.3g}, D={c.D:.3g}{status}", fontsize=10, color=color)
+            ax.tick_params(labelsize=9)
             ax.grid(alpha=0.3)
             if r == len(Ns) - 1 or k >= len(rows.get(Ns[min(r + 1, len(Ns) - 1)], [])):
-                ax.set_xlabel("learning rate", fontsize=8)
+                ax.set_xlabel("learning rate", fontsize=10)
             if k == 0:
-                ax.set_ylabel("final loss", fontsize=8)
+                ax.set_ylabel("final loss", fontsize=10)
     from matplotlib.cm import ScalarMappable
 
     sm = ScalarMappable(norm=norm, cmap=cmap)
     label = "batch size (tokens" + (f" = sequences × {seq})" if seq else ")")
     cb = fig.colorbar(sm, ax=axes.ravel().tolist(), shrink=0.6, pad=0.01)
-    cb.set_label(label, fontsize=8)
+    cb.set_label(label, fontsize=10)
     fig.suptitle(
         f"Loss landscape per cell ({fit.settings['method']}); star: located optimum",
-        fontsize=10,
+        fontsize=12,
     )
     return fig
 
@@ -1420,7 +1420,7 @@ def plot_power_laws(fit: HParamFit, *, published: bool = True) -> Figure:
             fontsize=9,
         )
         ax.grid(alpha=0.3, which="both")
-        ax.legend(fontsize=7)
+        ax.legend(fontsize=9)
     note = "solid: fitted law; dashed: Step-Law (Li et al. 2025)" if published else "lines: fit"
     fig.suptitle(f"Optimal hyper-parameters: per-cell optima and power laws ({note})", fontsize=10)
     return fig

@@ -37,7 +37,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from lrlaw import schedules
+from lrlaw import progress, schedules
 from lrlaw._x64 import with_x64
 from lrlaw.areas import lr_changes
 from lrlaw.errors import LrlawError
@@ -236,6 +236,7 @@ def _adam_free(
         state, k, _, cur, hist = carry
         state, vals = jax.lax.scan(step, state, None, length=window)
         new = vals[-1]
+        jax.debug.callback(progress.tick, k)  # advances an open progress bar, if any
         return state, k + 1, cur, new, hist.at[k].set(new)
 
     zeros = jnp.zeros_like(z0)
@@ -359,6 +360,7 @@ def optimize(
         sched, info = _optimize_family(law, theta, total, peak, warmup, family, final_min)
     info["seconds"] = time.perf_counter() - start
     info["warmup"] = warmup
+    info["peak"] = peak
     loss = final_loss(law, theta, sched.values())
     return OptimizedSchedule(sched, loss, ref_loss["cosine"], ref_loss["wsd"], family, info)
 
@@ -388,19 +390,23 @@ def _optimize_free(
     ).values()[warmup:]
     z0 = _init_logits(init, peak, fmin, monotone)
     cap = peak if fmax is None else min(float(fmax), peak)
-    z, history, taken = _adam_free(
-        law,
-        jnp.asarray(theta),
-        jnp.asarray(z0),
-        jnp.asarray(head),
-        peak,
-        fmin,
-        cap,
-        float(learning_rate),
-        bool(monotone),
-        int(iters),
-        float(tol),
-    )
+    windows = max(1, -(-int(iters) // 250))
+    desc = f"optimising {total - warmup} LRs (Adam; stops at convergence, at most {iters} steps)"
+    with progress.task(desc, total=windows):
+        z, history, taken = _adam_free(
+            law,
+            jnp.asarray(theta),
+            jnp.asarray(z0),
+            jnp.asarray(head),
+            peak,
+            fmin,
+            cap,
+            float(learning_rate),
+            bool(monotone),
+            int(iters),
+            float(tol),
+        )
+        taken = jax.block_until_ready(taken)
     lr = np.asarray(_free_lr(z, jnp.asarray(head), peak, fmin, cap, bool(monotone)))
     hist = np.asarray(history)
     hist = hist[np.isfinite(hist)]
@@ -453,11 +459,14 @@ def _optimize_family(
     # compiled objective (every candidate has the same array shape).
     theta_j = jnp.asarray(theta)
     losses: list[float] = []
-    for i in range(0, len(cands), _GRID_CHUNK):
-        chunk = [make(*c).values() for c in cands[i : i + _GRID_CHUNK]]
-        chunk += [chunk[-1]] * (_GRID_CHUNK - len(chunk))  # one compiled shape
-        vals = np.asarray(_final_many(law, theta_j, jnp.asarray(np.stack(chunk))))
-        losses.extend(vals[: len(cands) - i].tolist())
+    with progress.task(f"{family} grid: {len(cands)} schedules", total=len(cands)) as bar:
+        for i in range(0, len(cands), _GRID_CHUNK):
+            chunk = [make(*c).values() for c in cands[i : i + _GRID_CHUNK]]
+            n = len(chunk)
+            chunk += [chunk[-1]] * (_GRID_CHUNK - n)  # one compiled shape
+            vals = np.asarray(_final_many(law, theta_j, jnp.asarray(np.stack(chunk))))
+            losses.extend(vals[:n].tolist())
+            bar.advance(n)
     frac, shape, final = cands[int(np.argmin(losses))]
     best = min(losses)
     # Local refinement: final LR (log scale between neighbours), then decay fraction.

@@ -7,7 +7,7 @@ a notebook display it.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -17,8 +17,10 @@ if TYPE_CHECKING:
 
     from lrlaw.curves import Curve
     from lrlaw.fitting import FitResult
+    from lrlaw.optimize import OptimizedSchedule
+    from lrlaw.schedules import Schedule
 
-__all__ = ["plot_fit"]
+__all__ = ["plot_fit", "plot_optimum", "plot_schedules"]
 
 
 #: Share of each run the loss axis skips at the start: the early transient would
@@ -92,3 +94,102 @@ def plot_fit(
     )
     fig.suptitle(title or f"{fit.law} law: {params}{band}", fontsize=10)
     return fig
+
+
+def _named(schedules: Mapping[str, Schedule] | Sequence[Schedule]) -> dict[str, Schedule]:
+    if isinstance(schedules, Mapping):
+        return dict(schedules)
+    return {(s.spec if len(s.spec) <= 60 else s.spec[:57] + "..."): s for s in schedules}
+
+
+def plot_schedules(
+    schedules: Mapping[str, Schedule] | Sequence[Schedule],
+    *,
+    fit: FitResult | None = None,
+    title: str | None = None,
+) -> Figure:
+    """Learning rate against step for one or more schedules; with ``fit``, their predicted loss.
+
+    ``schedules`` maps display names to schedules (or is a sequence, named by
+    their specs).  Each schedule is drawn over its steps ``0..total``.  With a
+    fitted law, a second panel shows the loss curve the law predicts for each
+    schedule (the loss axis starts after the first ``FOCUS_SKIP`` of the
+    longest run, where schedules differ).
+
+    Example:
+        >>> from lrlaw.schedules import cosine, wsd
+        >>> scheds = {"cosine": cosine(3e-4, 1000), "wsd": wsd(3e-4, 1000, decay_frac=0.2)}
+        >>> fig = plot_schedules(scheds)
+        >>> [ax.get_ylabel() for ax in fig.axes]
+        ['learning rate']
+    """
+    from matplotlib.figure import Figure
+
+    from lrlaw.errors import LrlawError
+
+    named = _named(schedules)
+    if not named:
+        raise LrlawError("no schedules to plot")
+    for name, s in named.items():
+        if s.total is None:
+            raise LrlawError(f"schedule {name!r} has no total; give total= to plot it")
+    if fit is None:
+        fig = Figure(figsize=(7, 3.6), layout="constrained")
+        ax_lr, ax_loss = fig.add_subplot(), None
+    else:
+        fig = Figure(figsize=(8, 6.5), layout="constrained")
+        ax_lr, ax_loss = fig.subplots(2, 1, sharex=True, gridspec_kw={"height_ratios": [1, 1.8]})
+    top, bottom = -np.inf, np.inf
+    for i, (name, s) in enumerate(named.items()):
+        lr = s.values()
+        color = f"C{i % 10}"
+        ax_lr.plot(np.arange(lr.size), lr, color=color, lw=1.5, label=name)
+        if ax_loss is not None:
+            steps = np.unique(np.linspace(1, s.total, 600).astype(np.int64))
+            pred = fit.predict(lr, steps)
+            ax_loss.plot(steps, pred, color=color, lw=1.5, label=f"{name}: {pred[-1]:.4f}")
+            top = max(top, focus_top(steps, pred))
+            bottom = min(bottom, float(pred.min()))
+    ax_lr.set_ylabel("learning rate")
+    ax_lr.grid(alpha=0.3)
+    if ax_loss is None:
+        ax_lr.set_xlabel("step")
+        if len(named) > 1:
+            ax_lr.legend(fontsize=9)
+    else:
+        pad = 0.08 * (top - bottom)
+        ax_loss.set_ylim(bottom - pad, top + pad)
+        ax_loss.set(xlabel="step", ylabel=f"predicted loss ({fit.law} law)")
+        ax_loss.grid(alpha=0.3)
+        ax_loss.legend(fontsize=9, title="name: final loss", title_fontsize=9)
+    if title is None and len(named) == 1:
+        title = next(iter(named))
+    if title:
+        fig.suptitle(title, fontsize=10)
+    return fig
+
+
+def plot_optimum(
+    fit: FitResult,
+    result: OptimizedSchedule,
+    *,
+    references: Mapping[str, Schedule] | None = None,
+) -> Figure:
+    """The optimised schedule next to reference schedules, and the loss the law predicts.
+
+    ``result`` comes from :func:`lrlaw.optimize.optimize` with ``fit``; the
+    references default to the ones it compares with (cosine to peak/10 and
+    WSD with a 20 % linear decay to 0, same length, peak and warmup).
+    """
+    from lrlaw.optimize import reference_schedules
+
+    if references is None:
+        total = int(result.schedule.total)
+        peak = float(result.info.get("peak", np.max(result.schedule.values())))
+        references = reference_schedules(total, peak, int(result.info.get("warmup", 0)))
+    named = {f"optimum ({result.family})": result.schedule, **references}
+    return plot_schedules(
+        named,
+        fit=fit,
+        title=f"Schedule optimised for the {fit.law} law's predicted final loss",
+    )

@@ -144,6 +144,8 @@ LOSS_KINDS = ("auto", "val", "train")
 #: CSV files larger than this are parsed with pyarrow (multi-threaded) when
 #: they have no blank line (blank lines would shift pyarrow's line numbers).
 FAST_CSV_BYTES = 1 << 20
+#: Files at least this large show a progress spinner while they are read (lrlaw.progress).
+LARGE_FILE_BYTES = 16 << 20
 _MISSING_TEXT = ("", "na", "null", "none")
 _SUFFIXES = {
     ".csv": "csv",
@@ -304,6 +306,16 @@ def read_runs(path: str | os.PathLike, options: ReadOptions | None = None) -> li
     if not path.exists():
         raise DataError(f"{path}: no such file")
     fmt = log_format(path)
+    size = path.stat().st_size if path.is_file() else 0
+    if size < LARGE_FILE_BYTES:
+        return _read_runs(path, fmt, options)
+    from lrlaw import progress
+
+    with progress.task(f"reading {path.name} ({size / 2**20:.0f} MiB)"):
+        return _read_runs(path, fmt, options)
+
+
+def _read_runs(path: Path, fmt: str, options: ReadOptions) -> list[RunLog]:
     if fmt == "tensorboard":
         return _read_tensorboard(path)
     if fmt == "json":

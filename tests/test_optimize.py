@@ -161,3 +161,25 @@ def test_convex_law_optimum_is_a_decay_to_zero() -> None:
     assert res.loss < res.cosine_loss and res.loss < res.wsd_loss
     assert res.loss == pytest.approx(final_loss(law, theta, lr), rel=1e-12)
     assert lr[-1] < 0.05 * 1e-3 and lr[1500] > lr[2500]
+
+
+def test_plot_optimum_draws_optimum_and_references(momentum_fit) -> None:
+    from lrlaw.plot import plot_optimum, plot_schedules
+
+    res = optimize(momentum_fit, 6000, PEAK, 500, family="wsd")
+    assert res.info["peak"] == PEAK and res.info["warmup"] == 500
+    fig = plot_optimum(momentum_fit, res)
+    ax_lr, ax_loss = fig.axes
+    names = [line.get_label() for line in ax_lr.get_lines()]
+    assert names == ["optimum (wsd)", "cosine", "wsd"]
+    # The loss panel's last points are the predicted final losses of the summary.
+    finals = [line.get_ydata()[-1] for line in ax_loss.get_lines()]
+    np.testing.assert_allclose(finals, [res.loss, res.cosine_loss, res.wsd_loss], rtol=1e-9)
+    assert ax_loss.get_ylabel() == "predicted loss (momentum law)"
+    # Without a fit: one LR panel; schedules without a total are refused.
+    one = plot_schedules([res.schedule])
+    assert len(one.axes) == 1 and one.axes[0].get_xlabel() == "step"
+    from lrlaw.errors import LrlawError
+
+    with pytest.raises(LrlawError, match="no total"):
+        plot_schedules({"open": schedules.inverse_sqrt(1e-3, warmup=10)})

@@ -41,6 +41,10 @@ _refine.register(app)
 @app.callback()
 def _root() -> None:
     """lrlaw: loss-curve laws (momentum law of Tissue et al. 2024) for planning LR schedules."""
+    from lrlaw import progress
+
+    # Progress bars on stderr for long work, only when stderr is a terminal.
+    progress.set_default(progress.terminal_reporter())
 
 
 def main() -> None:

@@ -11,33 +11,6 @@ from lrlaw.cli._common import check_outputs, info, save_figure, user_errors
 from lrlaw.errors import LrlawError
 
 
-def _plot(result, res, total: int, peak: float, warmup: int):
-    import numpy as np
-    from matplotlib.figure import Figure
-
-    from lrlaw.optimize import reference_schedules
-
-    law, theta = result.law_object, result.param_vector
-    from lrlaw.fitting import predict_curve
-
-    scheds = {"optimum": res.schedule, **reference_schedules(total, peak, warmup)}
-    steps = np.unique(np.linspace(max(warmup, 1), total, 400).astype(np.int64))
-    fig = Figure(figsize=(10, 4))
-    ax_lr, ax_loss = fig.subplots(1, 2)
-    for name, s in scheds.items():
-        lr = s.values()
-        ax_lr.plot(np.arange(lr.size), lr, label=name)
-        ax_loss.plot(steps, predict_curve(law, theta, lr, steps), label=name)
-    ax_lr.set(xlabel="step", ylabel="learning rate", title="schedules")
-    ax_loss.set(xlabel="step", ylabel="predicted loss", title="predicted loss")
-    # Zoom past the early transient: top at the cosine prediction 10 % into training.
-    ax_loss.set_ylim(top=float(predict_curve(law, theta, scheds["cosine"].values(), steps)[40]))
-    ax_lr.legend()
-    ax_loss.legend()
-    fig.tight_layout()
-    return fig
-
-
 @user_errors
 def optimize_cmd(
     fit_file: Annotated[
@@ -111,7 +84,9 @@ def optimize_cmd(
     write_schedule(res.schedule, out, inputs=inputs)
     info(f"wrote {out}")
     if plot is not None:
-        save_figure(_plot(result, res, total_steps, peak, warmup), plot, inputs=inputs)
+        from lrlaw.plot import plot_optimum
+
+        save_figure(plot_optimum(result, res), plot, inputs=inputs)
         info(f"wrote {plot}")
 
 

@@ -11,25 +11,6 @@ from lrlaw.cli._common import check_outputs, info, save_figure, user_errors
 from lrlaw.errors import LrlawError
 
 
-def _figure(schedule):
-    """LR vs step for ``schedule`` (steps 0..T)."""
-    import numpy as np
-    from matplotlib.figure import Figure
-
-    lr = schedule.values()
-    fig = Figure(figsize=(6, 3.5))
-    ax = fig.add_subplot()
-    ax.plot(np.arange(lr.size), lr, lw=1.5)
-    ax.set_xlabel("step")
-    ax.set_ylabel("learning rate")
-    ax.set_title(
-        schedule.spec if len(schedule.spec) <= 80 else schedule.spec[:77] + "...", fontsize=8
-    )
-    ax.grid(alpha=0.3)
-    fig.tight_layout()
-    return fig
-
-
 @user_errors
 def schedule_cmd(
     spec: Annotated[
@@ -70,7 +51,9 @@ def schedule_cmd(
         raise LrlawError(msg if repr(spec) in msg else f"schedule {spec!r}: {msg}") from None
     if s.total is None:
         raise LrlawError(f"schedule {spec!r} has no total; add total=STEPS")
-    fig = _figure(s) if plot is not None else None
+    from lrlaw.plot import plot_schedules
+
+    fig = plot_schedules([s]) if plot is not None else None
     write_schedule(s, out)
     info(f"wrote {out}")
     if fig is not None:
