@@ -38,10 +38,15 @@ _EXPORTS = {
     "ScheduleError": "lrlaw.errors",
 }
 
+#: Submodules reachable as attributes without importing them first (``lrlaw.progress``).
+_SUBMODULES = ("plot", "planning", "progress", "optimize", "crossval", "schedules", "export")
+
 __all__ = ["__version__", *_EXPORTS]
 
 
 def __getattr__(name: str) -> Any:
+    if name in _SUBMODULES:
+        return importlib.import_module(f"lrlaw.{name}")
     module = _EXPORTS.get(name)
     if module is None:
         raise AttributeError(f"module 'lrlaw' has no attribute {name!r}")

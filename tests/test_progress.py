@@ -115,3 +115,12 @@ def test_cli_output_has_no_bar_when_not_a_terminal(tmp_path) -> None:
     assert r.exit_code == 0, r.output
     assert "\x1b[" not in r.output and "bootstrap: 20 refits" not in r.output
     assert not progress.active()
+
+
+def test_submodules_are_attributes_of_the_package() -> None:
+    import lrlaw
+    import lrlaw.plot
+
+    assert lrlaw.progress is progress and lrlaw.plot is lrlaw.plot
+    with pytest.raises(AttributeError, match="no attribute 'nonsense'"):
+        lrlaw.nonsense  # noqa: B018
