@@ -30,7 +30,7 @@ LawOpt = Annotated[
     str,
     typer.Option(
         "--law",
-        help="Law to fit: momentum | multipower | convex | auto (the law with the lowest "
+        help="Law to fit: momentum | multipower | efflr | convex | auto (the law with the lowest "
         "leave-one-run-out PredE on these runs; the report says which and why).",
     ),
 ]
@@ -71,7 +71,8 @@ def fit_cmd(
             "--bootstrap",
             min=0,
             help="Bootstrap replicates for parameter errors and prediction bands "
-            "(default: 200 for momentum, 0 for multipower, whose replicates take seconds each).",
+            "(default: 200 for momentum, 50 for efflr, 0 for multipower, whose replicates "
+            "take seconds each).",
             show_default=False,
         ),
     ] = None,
@@ -115,7 +116,7 @@ def fit_cmd(
             )
         else:
             if bootstrap is None:
-                bootstrap = 200 if law_obj.parallel_starts else 0
+                bootstrap = law_obj.default_bootstrap
             result = fit(curves, law_obj, min_step=min_step, bootstrap=bootstrap, seed=seed)
     except FitError as exc:
         runs = ", ".join(f"{c.source} (run {c.name!r})" for c in curves)

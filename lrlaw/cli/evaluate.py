@@ -45,8 +45,8 @@ LawsOpt = Annotated[
     list[str] | None,
     typer.Option(
         "--law",
-        help="Law to fit and compare: momentum | multipower | convex; repeat to compare several "
-        "(default: momentum).",
+        help="Law to fit and compare: momentum | multipower | efflr | convex; repeat to compare "
+        "several (default: momentum).",
         show_default=False,
     ),
 ]

@@ -82,6 +82,14 @@ class Law(abc.ABC):
     typical: ClassVar[dict[str, tuple[float, float]]] = {}
 
     @property
+    def default_bootstrap(self) -> int:
+        """Bootstrap replicates ``lrlaw fit`` draws when ``--bootstrap`` is not given.
+
+        200 for laws solved in parallel (exact refits are cheap), 0 otherwise.
+        """
+        return 200 if self.parallel_starts else 0
+
+    @property
     @abc.abstractmethod
     def options(self) -> dict[str, Any]:
         """The non-fitted options, JSON-serialisable; ``type(self)(**options)`` rebuilds it."""

@@ -1,0 +1,262 @@
+r"""The effective-LR law: a noise-floor law on a power of the learning rate (lrlaw's own).
+
+    u_t   = (eta_t / eta_ref)^r                                     effective LR
+    S(t)  = sum_{i=1..t} u_i                                        effective forward area
+    nu_0  = u_0,   nu_t = nu_{t-1} + (u_t - nu_{t-1}) (1 - exp(-kappa u_t^q))
+    L(t)  = L0 + A S(t)^(-alpha) + B nu_t
+
+Six fitted parameters ``L0, A, alpha, B, kappa, r`` (all > 0); options
+``q = 1/2`` (the relaxation exponent) and ``eta_ref = 1e-3`` (a unit only:
+changing it rescales ``A``, ``B`` and ``kappa`` and leaves the fitted curve
+unchanged).
+
+**Derivation.**  Write the loss as deterministic progress plus a noise floor,
+the picture behind both published laws.  (1) *Noise floor.*  SGD-type noise
+keeps the iterate at an excess loss proportional to the step size; when the
+LR drops, that excess relaxes towards its new, lower level.  ``nu_t`` is this
+excess (in LR units) and ``B nu_t`` its loss.  With ``r = 1, q = 0`` the law is
+exactly the momentum law of Tissue et al. (2024) with a fitted momentum
+``lam = exp(-kappa)``: summing their ``m_i = lam m_{i-1} + (eta_{i-1} - eta_i)``
+gives ``S2(t) = (eta_0 - nu_t) / (1 - lam)``, so ``-C S2 = B nu_t`` plus a
+constant.  (2) *Effective LR.*  The published laws use the nominal LR,
+linearly, in both the progress term (``S1 = sum eta``) and the annealing term.
+For Adam-type optimisers neither is linear: the update size does not scale
+with the gradient, and with decoupled weight decay the weight norm follows the
+LR, so that in equilibrium the *angular* update grows only like ``sqrt(eta)``
+(rotational equilibrium of AdamW; Kosson et al. 2024, arXiv 2305.17212), while
+right after a fast LR change it is still ``~ eta``.  One exponent ``r`` in
+``(0, 1]`` covers this range; the law uses ``u = eta^r`` wherever the
+published laws use ``eta``.  A drop from ``eta_a`` to ``eta_b`` then lowers the
+floor by ``B (eta_a^r - eta_b^r)``: its effect depends on the LR level at which
+it happens (a drop at a low LR counts more than the same drop at a high LR),
+and LR spent at a low level buys more progress per unit of area.  Both are
+what long cooldowns at a high peak LR show.  On the shipped 124M runs (peak
+1e-3) a linear decay over 99.4 % of training, with under 60 % of the LR area of the
+constant-then-cooldown runs, ends at the same loss as they do (2.925 against
+2.926-2.933); the momentum law, which charges LR at its raw area, fitted on
+the constant and cosine runs predicts it 0.59 % too high, this law 0.16 %
+(``tests/test_efflr.py``).  (3) *Relaxation clock.*  For SGD on a quadratic the
+excess relaxes at a rate ``~ h eta`` per step (curvature ``h``): "area time",
+``q = 1``.  The momentum law relaxes in steps (``q = 0``).  The multi-power
+law's ``G(eta_k^(-gamma) S_k(t))``, with ``S_k(t) ~ eta_k (t - k)`` after a drop
+to ``eta_k``, relaxes at a rate ``~ eta^(1 - gamma)`` per step, and its
+published fits (``gamma = 0.64, 0.66``; Luo et al. 2025) put that in between.
+``q = 1/2`` (the default) takes the middle on the effective LR: the rate
+``kappa u^q ~ eta^(r q)`` is ``~ eta^0.37`` for the fitted ``r ~ 0.75``.  A noise
+floor then relaxes quickly at a high LR and more slowly at a low one, so a
+short cooldown realises its benefit with a lag, a long decay almost fully.
+``q`` is an option, not fitted: two training curves cannot pin down a
+relaxation rate *and* its LR dependence (fitting ``q`` made the held-out
+predictions worse in our trials).
+
+**Range.**  On the shipped curves ``r`` comes out at 0.6-0.9 and ``alpha``
+at 0.48-0.57; ``r -> 1`` gives back the momentum law's use of the LR, ``r`` near
+0 would make the progress ignore the LR (a degenerate fit).
+
+**Evaluation.**  ``S(t)`` is a cumulative sum; ``nu`` is a first-order linear
+recurrence ``nu_t = a_t nu_{t-1} + (1 - a_t) u_t``, evaluated with
+``jax.lax.scan`` on CPU or a parallel prefix scan (``associative_scan``) on
+accelerators (like :func:`lrlaw.areas.momentum`), O(T), no Python loop over
+steps.  Both depend on ``r`` and ``kappa``, so ``predict`` recomputes them at
+every solver step (like the momentum law with ``fit_lam``).  A zero LR gives
+``u = 0`` (and no relaxation: the floor stays where it is), with finite
+derivatives.
+
+Starts: variable projection.  For ``(alpha, kappa, r)`` on a grid the law is
+linear in ``(L0, A, B)``, solved by least squares; the best grid points start
+the robust solver.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any, ClassVar, Literal
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from lrlaw.errors import LrlawError
+from lrlaw.laws.base import Law, register
+
+__all__ = ["EffectiveLRLaw", "effective_lr", "noise_floor"]
+
+ScanMethod = Literal["auto", "parallel", "sequential"]
+
+# Start grids.  alpha as in the momentum law; r from "nearly the nominal LR"
+# to "square root of the LR"; kappa as a relaxation per step at the largest
+# effective LR of the data (from ~3000 steps down to ~30 steps).
+_ALPHA_GRID = (0.1, 0.2, 0.3, 0.45, 0.6, 0.8, 1.0)
+_R_GRID = (0.5, 0.7, 0.9)
+_RATE_GRID = (3e-4, 1e-3, 3e-3, 1e-2, 3e-2)
+_N_STARTS = 8
+
+
+def _log_ratio(lr: jax.Array, eta_ref: float) -> tuple[jax.Array, jax.Array]:
+    """``log(eta / eta_ref)`` where ``eta > 0`` (0 elsewhere) and the mask ``eta > 0``."""
+    pos = lr > 0
+    return jnp.where(pos, jnp.log(jnp.where(pos, lr, 1.0) / eta_ref), 0.0), pos
+
+
+def effective_lr(lr: jax.Array, r: jax.Array, eta_ref: float = 1e-3) -> jax.Array:
+    r"""``u_t = (eta_t / eta_ref)^r`` (0 where ``eta_t = 0``), differentiable in ``r``."""
+    log_x, pos = _log_ratio(jnp.asarray(lr), eta_ref)
+    return jnp.where(pos, jnp.exp(r * log_x), 0.0)
+
+
+def noise_floor(
+    lr: jax.Array,
+    r: jax.Array,
+    kappa: jax.Array,
+    q: float = 0.5,
+    eta_ref: float = 1e-3,
+    method: ScanMethod = "auto",
+) -> jax.Array:
+    r"""The relaxing noise floor ``nu_t`` of the effective-LR law at every step.
+
+    ``nu_0 = u_0``, ``nu_t = a_t nu_{t-1} + (1 - a_t) u_t`` with ``u_t = (eta_t /
+    eta_ref)^r`` and ``a_t = exp(-kappa u_t^q)``.  ``method`` as in
+    :func:`lrlaw.areas.momentum` (sequential scan on CPU, parallel prefix scan
+    on accelerators; same result).
+
+    Example:
+        >>> import jax
+        >>> lr = [1e-3, 1e-3, 5e-4, 5e-4, 0.0]  # a halving, then a zero LR
+        >>> with jax.enable_x64(True):  # r = 1, q = 0: an EMA with decay exp(-kappa) = 1/2
+        ...     nu = noise_floor(lr, 1.0, jnp.log(2.0), q=0.0)
+        >>> [round(float(x), 6) for x in nu]  # a zero LR moves nothing: nu stays
+        [1.0, 1.0, 0.75, 0.625, 0.625]
+    """
+    lr = jnp.asarray(lr)
+    log_x, pos = _log_ratio(lr, eta_ref)
+    u = jnp.where(pos, jnp.exp(r * log_x), 0.0)
+    # exp(-kappa u^q); a zero LR does not move the iterate, so nothing relaxes (a = 1).
+    a = jnp.where(pos, jnp.exp(-kappa * jnp.exp(q * r * log_x)), 1.0)
+    b = (1.0 - a) * u
+    # Step 0 sets nu_0 = u_0: the map nu -> a_0 nu + b_0 with a_0 = 0, b_0 = u_0.
+    a = a.at[0].set(0.0)
+    b = b.at[0].set(u[0])
+    if method == "auto":
+        method = "sequential" if jax.default_backend() == "cpu" else "parallel"
+    if method == "sequential":
+
+        def step(nu: jax.Array, ab: tuple[jax.Array, jax.Array]) -> tuple[jax.Array, jax.Array]:
+            nu = ab[0] * nu + ab[1]
+            return nu, nu
+
+        return jax.lax.scan(step, jnp.zeros((), b.dtype), (a, b))[1]
+
+    def combine(left: tuple[jax.Array, jax.Array], right: tuple[jax.Array, jax.Array]):
+        a1, b1 = left
+        a2, b2 = right
+        return a1 * a2, a2 * b1 + b2
+
+    return jax.lax.associative_scan(combine, (a, b))[1]
+
+
+@jax.jit(static_argnames=("q", "eta_ref"))
+def _terms(
+    lr: jax.Array, steps: jax.Array, r: jax.Array, kappa: jax.Array, q: float, eta_ref: float
+) -> tuple[jax.Array, jax.Array]:
+    """``(S, nu)`` at the observed steps."""
+    u = effective_lr(lr, r, eta_ref)
+    area = jnp.concatenate([jnp.zeros_like(u[:1]), jnp.cumsum(u[1:])])
+    return area[steps], noise_floor(lr, r, kappa, q, eta_ref)[steps]
+
+
+@register
+class EffectiveLRLaw(Law):
+    r"""``L = L0 + A S^-alpha + B nu`` on the effective LR ``u = (eta/eta_ref)^r`` (lrlaw).
+
+    ``S(t) = sum_{i=1..t} u_i``; ``nu`` relaxes towards ``u`` by the fraction
+    ``1 - exp(-kappa u_t^q)`` per step (``nu_0 = u_0``).  Six positive
+    parameters ``L0, A, alpha, B, kappa, r``; options ``q`` (relaxation
+    exponent, default 1/2) and ``eta_ref`` (LR unit, default 1e-3).  See the
+    module docstring for the derivation; ``r = 1, q = 0`` is the momentum law
+    (Tissue et al. 2024) with a fitted momentum ``exp(-kappa)``.
+    """
+
+    name = "efflr"
+    param_names = ("L0", "A", "alpha", "B", "kappa", "r")
+    positive = (True,) * 6
+    typical: ClassVar[dict[str, tuple[float, float]]] = {
+        "alpha": (0.01, 5.0),
+        "r": (0.2, 1.5),
+    }
+    reference = (
+        "lrlaw (this package): noise floor on an effective LR (eta/eta_ref)^r relaxing at a "
+        "rate ~ u^q; extends Tissue et al. 2024 (arXiv 2408.11029)"
+    )
+
+    def __init__(self, q: float = 0.5, eta_ref: float = 1e-3) -> None:
+        if not (np.isfinite(q) and 0.0 <= float(q) <= 2.0):
+            raise LrlawError(f"q={q} must be in [0, 2] (0: step time, 1: area time)")
+        if not (np.isfinite(eta_ref) and float(eta_ref) > 0.0):
+            raise LrlawError(f"eta_ref={eta_ref} must be a learning rate > 0")
+        self.q = float(q)
+        self.eta_ref = float(eta_ref)
+
+    @property
+    def options(self) -> dict[str, Any]:
+        return {"q": self.q, "eta_ref": self.eta_ref}
+
+    @property
+    def default_bootstrap(self) -> int:
+        """50: each exact refit runs the noise-floor recurrence over every step, so 200
+        refits take minutes on a laptop CPU; 50 give usable bands and errors."""
+        return 50
+
+    def prepare(self, lr: np.ndarray, steps: np.ndarray) -> tuple[jax.Array, jax.Array]:
+        """The per-step LR and the observed steps (the terms depend on ``r`` and ``kappa``)."""
+        return jnp.asarray(lr), jnp.asarray(steps)
+
+    def terms(self, params: jax.Array, prepared: tuple[jax.Array, jax.Array]):
+        """``(S, nu)`` at the prepared steps for ``params``."""
+        lr, steps = prepared
+        return _terms(lr, steps, params[5], params[4], self.q, self.eta_ref)
+
+    def predict(self, params: jax.Array, prepared: tuple[jax.Array, jax.Array]) -> jax.Array:
+        l0, a, alpha, b = params[0], params[1], params[2], params[3]
+        area, nu = self.terms(params, prepared)
+        return l0 + a * area ** (-alpha) + b * nu
+
+    def final_loss(self, params: jax.Array, lr: jax.Array) -> jax.Array:
+        r"""``L(T) = L0 + A S(T)^-alpha + B nu_T`` at the last step ``T = len(lr) - 1``.
+
+        Pure JAX and differentiable in ``params`` and ``lr``: the objective of
+        :func:`lrlaw.optimize.optimize` and :func:`lrlaw.optimize.final_losses`.
+        """
+        l0, a, alpha, b, kappa, r = (params[i] for i in range(6))
+        u = effective_lr(lr, r, self.eta_ref)
+        nu = noise_floor(lr, r, kappa, self.q, self.eta_ref)
+        return l0 + a * jnp.sum(u[1:]) ** (-alpha) + b * nu[-1]
+
+    def initial_guesses(
+        self, prepared: Sequence[tuple[jax.Array, jax.Array]], losses: Sequence[np.ndarray]
+    ) -> np.ndarray:
+        """Variable projection on a grid of ``(alpha, kappa, r)``: ``(L0, A, B)`` by least
+        squares; the grid points with the smallest residuals."""
+        loss = np.concatenate([np.asarray(y) for y in losses])
+        peak = max(float(np.max(p[0])) for p in prepared)
+        if not peak > 0:
+            raise LrlawError("every schedule is zero: the learning rate must be > 0 somewhere")
+        floor = np.array([1e-3 * loss.min(), 1e-12, 1e-12])
+        starts, sse = [], []
+        for r in _R_GRID:
+            u_peak = (peak / self.eta_ref) ** r
+            for rate in _RATE_GRID:
+                kappa = rate / u_peak**self.q
+                theta = jnp.array([1.0, 1.0, 1.0, 1.0, kappa, r])
+                terms = [self.terms(theta, p) for p in prepared]
+                area = np.concatenate([np.asarray(t[0])[: len(y)] for t, y in zip(terms, losses)])
+                nu = np.concatenate([np.asarray(t[1])[: len(y)] for t, y in zip(terms, losses)])
+                for alpha in _ALPHA_GRID:
+                    x = np.stack([np.ones_like(area), area**-alpha, nu], axis=1)
+                    coef, *_ = np.linalg.lstsq(x, loss, rcond=None)
+                    l0, a, b = np.maximum(coef, floor)
+                    pred = x @ np.array([l0, a, b])
+                    ok = np.all(pred > 0)
+                    sse.append(float(np.sum((pred - loss) ** 2)) if ok else np.inf)
+                    starts.append([l0, a, alpha, b, kappa, r])
+        keep = np.argsort(sse)[:_N_STARTS]
+        return np.asarray(starts)[keep]
