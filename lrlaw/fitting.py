@@ -418,8 +418,14 @@ def predict_curve(law: Law, params: np.ndarray, lr: np.ndarray, steps: np.ndarra
     if steps.size == 0:
         return np.zeros(0)
     prepared = _prepare(law, lr, steps)
-    pred = law.predict(jnp.asarray(params, dtype=jnp.float64), prepared)
+    pred = _predict_one(law, jnp.asarray(params, dtype=jnp.float64), prepared)
     return np.asarray(pred)[: steps.size]
+
+
+@jax.jit(static_argnames=("law",))
+def _predict_one(law: Law, params: jax.Array, prepared: Any) -> jax.Array:
+    """``law.predict`` compiled (run op by op, the multi-power law's takes ~7x longer)."""
+    return law.predict(params, prepared)
 
 
 @with_x64

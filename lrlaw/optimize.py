@@ -45,7 +45,7 @@ from lrlaw.laws import get_law
 from lrlaw.laws.base import Law
 from lrlaw.schedules import WSD_SHAPES, Schedule, from_array
 
-__all__ = ["OptimizedSchedule", "final_loss", "optimize"]
+__all__ = ["OptimizedSchedule", "final_loss", "final_losses", "optimize"]
 
 FAMILIES = ("free", "wsd", "cosine")
 
@@ -170,6 +170,128 @@ _GRID_CHUNK = 32
 def _final_many(law: Law, params: jax.Array, lrs: jax.Array) -> jax.Array:
     """Final losses of a stack of schedules ``lrs`` (rows), vmapped."""
     return jax.vmap(lambda lr: _law_final_loss(law, params, lr))(lrs)
+
+
+def _stack_schedules(lrs: Any) -> np.ndarray:
+    """``lrs`` (2-D array, or a sequence of Schedules / 1-D arrays) as a validated 2-D array."""
+    if isinstance(lrs, Schedule):
+        raise LrlawError("lrs is one Schedule: pass a list of schedules (or use final_loss)")
+    if isinstance(lrs, (np.ndarray, jax.Array)):
+        try:
+            arr = np.asarray(lrs, dtype=np.float64)
+        except (TypeError, ValueError) as exc:
+            raise LrlawError(f"lrs must hold numbers: {exc}") from None
+        if arr.ndim != 2:
+            raise LrlawError(
+                f"lrs must be a 2-D array (one per-step schedule per row), got shape {arr.shape}"
+            )
+    else:
+        if isinstance(lrs, (str, bytes)) or not hasattr(lrs, "__iter__"):
+            raise LrlawError(f"lrs must be a 2-D array or a list of schedules, got {lrs!r:.80}")
+        rows: list[np.ndarray] = []
+        for i, item in enumerate(lrs):
+            if isinstance(item, Schedule):
+                if item.total is None:
+                    raise LrlawError(f"schedule {i} ({item.spec!r}) has no total")
+                row = item.values()
+            else:
+                try:
+                    row = np.asarray(item, dtype=np.float64)
+                except (TypeError, ValueError) as exc:
+                    raise LrlawError(f"schedule {i}: not an array of numbers ({exc})") from None
+                if row.ndim != 1:
+                    raise LrlawError(
+                        f"schedule {i}: expected a 1-D array of per-step LRs, got shape {row.shape}"
+                    )
+            if rows and row.size != rows[0].size:
+                raise LrlawError(
+                    f"schedule {i} has {row.size} steps (T = {row.size - 1}) but schedule 0 has "
+                    f"{rows[0].size} (T = {rows[0].size - 1}); all must have the same length"
+                )
+            rows.append(row)
+        if not rows:
+            return np.zeros((0, 0))
+        arr = np.stack(rows)
+    if arr.shape[0] and arr.shape[1] < 2:
+        raise LrlawError(f"schedules need at least 2 steps (eta_0, eta_1), got {arr.shape[1]}")
+    bad = ~np.isfinite(arr)
+    if bad.any():
+        i, j = np.argwhere(bad)[0]
+        raise LrlawError(f"schedule {i}, step {j}: lr = {arr[i, j]} is not finite")
+    neg = arr < 0
+    if neg.any():
+        i, j = np.argwhere(neg)[0]
+        raise LrlawError(f"schedule {i}, step {j}: lr = {arr[i, j]:.6g} is negative (need >= 0)")
+    return arr
+
+
+@with_x64
+def final_losses(
+    model: Any, lrs: Any, params: Any = None, *, chunk: int = _GRID_CHUNK
+) -> np.ndarray:
+    r"""Predicted final loss ``L(T)`` of each of many candidate schedules, vmapped.
+
+    ``lrs`` is a 2-D array with one per-step schedule ``eta_0 .. eta_T`` per row,
+    or a sequence of :class:`~lrlaw.schedules.Schedule` objects with the same
+    ``total`` (or of equal-length 1-D arrays).  ``model`` is as in
+    :func:`optimize`: a :class:`~lrlaw.fitting.FitResult`, or a law (name or
+    object) with ``params``.  Each row gets the law's loss at its last step
+    ``T`` (the same value as ``predict_curve(law, params, lr, [T])``), in O(T):
+
+    * momentum (Tissue et al. 2024, arXiv 2408.11029, eq. 1):
+      ``L0 + A S1^-alpha - C S2`` with ``S1 = sum_{i=1..T} eta_i`` and
+      ``S2 = sum_{k=1..T} d_k (1 - lam^(T-k+1)) / (1 - lam)``,
+      ``d_k = eta_{k-1} - eta_k``;
+    * multipower (Luo et al. 2025, ICLR, arXiv 2503.12811, eq. 5):
+      ``L0 + A P_T^-alpha - B sum_{k=1..T} d_k (1 - (1 + C eta_k^-gamma
+      (P_T - P_{k-1}))^-beta)`` with ``P_t = sum_{tau<=t} eta_tau``;
+    * convex (Defazio et al. 2023, arXiv 2310.07831, Thm. 10, as a loss law in
+      Schaipp et al. 2025, arXiv 2501.18965): ``C + MD2 f1(T) + MG2 f2(T)``.
+
+    Rows are evaluated ``chunk`` at a time by one jitted, vmapped function (the
+    last chunk is padded with copies of its last row, so one compiled shape
+    serves every chunk), in float64.
+
+    Raises:
+        LrlawError: ``lrs`` is not 2-D, has fewer than 2 steps, schedules of
+            different lengths (named), non-finite or negative LRs (schedule and
+            step named), or the law has no final-loss formula.
+
+    Example:
+        >>> from lrlaw import schedules
+        >>> cands = [
+        ...     schedules.cosine(3e-4, 2000, final=3e-5, warmup=100),
+        ...     schedules.wsd(3e-4, 2000, decay_frac=0.2, warmup=100),
+        ... ]
+        >>> final_losses("momentum", cands, params=[2.7, 0.5, 0.5, 0.3]).round(4).tolist()
+        [3.6026, 3.4514]
+    """
+    law, theta = _resolve(model, params)
+    if not (hasattr(law, "final_loss") or law.name in ("momentum", "multipower")):
+        raise LrlawError(
+            f"final_losses supports the momentum, multipower and convex laws, not {law.name!r}"
+        )
+    if isinstance(chunk, bool) or not isinstance(chunk, (int, np.integer)) or chunk < 1:
+        raise LrlawError(f"chunk={chunk!r} must be a positive integer")
+    arr = _stack_schedules(lrs)
+    n, chunk = arr.shape[0], int(chunk)
+    if n == 0:
+        return np.zeros(0)
+    theta_j = jnp.asarray(theta)
+    pending = []
+    for start in range(0, n, chunk):  # dispatch every chunk, then collect
+        block = arr[start : start + chunk]
+        if block.shape[0] < chunk:
+            pad = np.repeat(block[-1:], chunk - block.shape[0], axis=0)
+            block = np.concatenate([block, pad])
+        pending.append(_final_many(law, theta_j, jnp.asarray(block)))
+    out = np.empty(n)
+    with progress.task(f"final losses of {n} schedules", total=n) as bar:
+        for i, vals in enumerate(pending):
+            m = min(chunk, n - i * chunk)
+            out[i * chunk : i * chunk + m] = np.asarray(vals)[:m]
+            bar.advance(m)
+    return out
 
 
 # --------------------------------------------------------------------------- free-form
