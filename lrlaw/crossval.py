@@ -46,7 +46,7 @@ SUMMARY_KEYS = ("prede", "worste", "final", "coverage")
 
 #: Candidates of ``--law auto``.  The convex bound is left out: it cross-validates
 #: 5-10x worse than both on every shipped dataset (README, "The laws").
-AUTO_LAWS: tuple[str, ...] = ("momentum", "multipower")
+AUTO_LAWS: tuple[str, ...] = ("momentum", "multipower", "efflr")
 
 
 @dataclass(frozen=True)
@@ -375,8 +375,8 @@ def fit_auto(
     ``selection`` (chosen law, metric, scheme, the per-law table), and its report
     prints it.
 
-    ``bootstrap`` applies to the final fit (``None``: 200 replicates for laws that
-    solve in parallel, 0 for the others, as ``lrlaw fit`` does).
+    ``bootstrap`` applies to the final fit (``None``: the chosen law's
+    ``default_bootstrap``, as ``lrlaw fit`` does).
 
     Cost: one fit per law and fold (``len(laws) * len(curves)`` fits) before the
     final fit.
@@ -395,7 +395,7 @@ def fit_auto(
         if label == chosen
     )
     if bootstrap is None:
-        bootstrap = 200 if law.parallel_starts else 0
+        bootstrap = law.default_bootstrap
     result = fit(curves, law, min_step=min_step, bootstrap=bootstrap, seed=seed)
     summary = cv.summary()
     names = {"prede": "PredE", "worste": "WorstE", "final": "final-loss error"}

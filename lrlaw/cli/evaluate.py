@@ -103,10 +103,10 @@ def evaluate_cmd(
     from its schedule, and print one row per law (training objective, fit time, mean
     held-out metrics) and the PredE / final-loss error of each held-out run per law.
 
-    With --cv: cross-validate every --law (default momentum and multipower):
-    leave-one-run-out over all the runs, or with --train one fold that fits those
-    runs; prints per-run and mean PredE, WorstE, final-loss error and the share of
-    held-out points inside each fold's prediction band.
+    With --cv: cross-validate every --law (default: the --law auto candidates momentum,
+    multipower and efflr): leave-one-run-out over all the runs, or with --train one
+    fold that fits those runs; prints per-run and mean PredE, WorstE, final-loss error
+    and the share of held-out points inside each fold's prediction band.
 
     With a saved fit first (FIT.json FILES...): score that fit on the curves.
 
@@ -120,12 +120,14 @@ def evaluate_cmd(
             f"--cv fits laws on curves, so it cannot be combined with a saved fit ({files[0]})"
         )
     if cv:
+        from lrlaw.crossval import AUTO_LAWS
+
         if plot is not None:
             raise LrlawError("--plot is not available with --cv; use --train without --cv")
         _cross_validate(
             files,
             train,
-            law or ["momentum", "multipower"],
+            law or list(AUTO_LAWS),
             (schedule, schedules, warmup, reading),
             min_step,
             bootstrap,
