@@ -17,8 +17,10 @@ final-loss error, ...) and, when the fold's fit has a bootstrap, with the
 ``y_j`` with ``lo_j <= y_j <= hi_j`` (a 90 % band should cover about 90 %).
 
 A law's cross-validated score is the plain mean over held-out runs (each run is
-held out exactly once in LOCO).  With a single run, LOCO is impossible; the
-fold is then a **forward split**: fit the first 60 % of its points, predict the rest.
+held out exactly once in LOCO).  With fewer than three runs LOCO is impossible
+(one run) or uninformative (fitting one schedule cannot identify a law's annealing
+term); the fold is then a joint **forward split**: fit the first 60 % of every
+run's points together, predict the rest of each.
 
 Sources: PredE/WorstE and the split protocol, Luo et al., "A Multi-Power Law for
 Loss Curve Prediction Across Learning Rate Schedules", ICLR 2025 (arXiv
@@ -264,8 +266,9 @@ def cross_validate(
 
     Scheme: leave-one-curve-out over ``curves`` (each run held out once, the law
     fitted on all the others), or, with ``train``, one fold that fits the named
-    runs and predicts the rest.  With a single curve: a forward split (fit the
-    first 60 % of its window, predict the remaining 40 %).
+    runs and predicts the rest.  With one or two curves: a joint forward split (fit
+    the first 60 % of every curve's window together, predict the remaining 40 %
+    of each).
 
     Held-out runs are scored on their default window (steps after warmup, or from
     ``min_step``) with PredE = mean |y - ŷ|/y, WorstE = max |y - ŷ|/y, the
@@ -334,10 +337,12 @@ def cross_validate(
             raise LrlawError("every run is a training run, so none is held out to predict")
         scheme = "split"
         folds_spec.append((fit_on, [(c, c.window(min_step)) for c in rest]))
-    elif len(curves) == 1:
+    elif len(curves) < 3:
+        # Leaving one of two runs out fits a single schedule, which cannot identify
+        # any law's annealing term: fit the first 60 % of every run jointly instead.
         scheme = "forward split"
-        head, mask = _forward_split(curves[0], min_step)
-        folds_spec.append(([head], [(curves[0], mask)]))
+        split = [_forward_split(c, min_step) for c in curves]
+        folds_spec.append(([h for h, _ in split], [(c, m) for c, (_, m) in zip(curves, split)]))
     else:
         scheme = "leave-one-curve-out"
         for i, c in enumerate(curves):

@@ -68,6 +68,12 @@ def test_split_and_forward_split_and_failed_folds() -> None:
     assert one.scheme == "forward split"
     (held,) = one.folds[0].runs
     assert held["metrics"]["n"] == runs[1].steps.size - int(0.6 * runs[1].steps.size)
+    # Two runs: leaving one out would fit a single schedule; one joint forward split.
+    two = cross_validate(runs[:2], ["momentum"], bootstrap=0)
+    assert two.scheme == "forward split" and len(two.folds) == 1
+    assert [r["name"] for r in two.folds[0].runs] == [runs[0].name, runs[1].name]
+    for r, c in zip(two.folds[0].runs, runs[:2]):
+        assert r["metrics"]["n"] == c.steps.size - int(0.6 * c.steps.size)
     # A fold that cannot be fitted (2 points per run, 7 parameters) is recorded, not raised.
     tiny = [Curve(c.name, c.steps[:2], c.loss[:2], c.lr, warmup=W) for c in runs[:3]]
     bad = cross_validate(tiny, ["multipower"], bootstrap=0)
