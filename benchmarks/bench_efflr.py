@@ -62,19 +62,8 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import baseline_efflr as base  # noqa: E402
-from bench import CpuLoad, machine  # noqa: E402
+from bench import FIT_RUNS, HELDOUT_RUNS, MPL_DIR, SCHEDULES, CpuLoad, machine  # noqa: E402
 
-FIT_RUNS = ("cosine_24000", "constant_24000", "wsdcon_9")
-HELDOUT_RUNS = (
-    "cosine_72000",
-    "constant_72000",
-    "wsd_20000_24000",
-    "wsdld_20000_24000",
-    "wsdcon_3",
-    "wsdcon_18",
-)
-MPL_DIR = ROOT / "data" / "mpl" / "100m"
-SCHEDULES = ROOT / "data" / "schedules.txt"
 AGREE = 1e-10  # max relative difference of the baseline's prediction from lrlaw's
 
 # Fresh interpreter: import + load, first fit (cold JIT), then n warm fits.

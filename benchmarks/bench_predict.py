@@ -67,16 +67,13 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from bench import CpuLoad, fmt_time, machine  # noqa: E402
+from bench import FIT_RUNS, MPL_DIR, SCHEDULES, CpuLoad, fmt_time, machine  # noqa: E402
 
 T = 24_000
 COUNTS = (16, 256, 1024)
 CHUNK = 32
 LOOP_CAP = 32  # multi-power predict_curve loop: timed on at most this many schedules
 MPL_100M = np.array([2.651, 0.601, 0.453, 437.9, 2.132, 0.598, 0.655])
-FIT_RUNS = ("cosine_24000", "constant_24000", "wsdcon_9")
-MPL_DIR = ROOT / "data" / "mpl" / "100m"
-SCHEDULES = ROOT / "data" / "schedules.txt"
 CURVE_STEPS = np.arange(1, 1001) * (T // 1000)  # 24, 48, ..., 24 000
 
 
