@@ -188,7 +188,7 @@ def bars(
     """
     file = sys.stderr if file is None else file
     if enabled is None:
-        enabled = bool(getattr(file, "isatty", lambda: False)())
+        enabled = _isatty(file)
     return use(_RichReporter(file, force_terminal) if enabled else None)
 
 
@@ -201,4 +201,8 @@ def set_default(reporter: Reporter | None) -> None:
 def terminal_reporter(file: IO[str] | None = None) -> Reporter | None:
     """A rich bar on ``file`` (default stderr) if it is a terminal, else ``None``."""
     file = sys.stderr if file is None else file
-    return _RichReporter(file) if getattr(file, "isatty", lambda: False)() else None
+    return _RichReporter(file) if _isatty(file) else None
+
+
+def _isatty(file: IO[str]) -> bool:
+    return bool(getattr(file, "isatty", lambda: False)())
