@@ -31,7 +31,7 @@ LawOpt = Annotated[
     typer.Option(
         "--law",
         help="Law to fit: momentum | multipower | efflr | convex | auto (the law with the lowest "
-        "leave-one-run-out PredE on these runs; the report says which and why).",
+        "cross-validated PredE on these runs; the report says which and why).",
     ),
 ]
 FitArg = Annotated[
