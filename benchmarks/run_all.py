@@ -8,7 +8,8 @@ Run from anywhere (paths are resolved from the repository root)::
 
 Each script runs in its own ``python`` process (one after the other, so they do
 not compete for the cores), with ``--quick`` passed to those that have it
-(``bench.py``, ``bench_predict.py``, ``bench_multipower.py``, ``bench_efflr.py``).
+(``bench.py``, ``bench_predict.py``, ``bench_multipower.py``, ``bench_efflr.py``,
+``bench_merge.py``).
 ``bench_optimize.py`` (~70 s) and ``bench_scale.py`` (~20 s) have no quick
 mode and run in full either way.  Each script's output (its machine header and
 Markdown tables) is printed under a heading once it finishes, then a summary of
@@ -39,6 +40,7 @@ SCRIPTS = (
     ("bench_optimize.py", "schedule optimisation time", False),
     ("bench_multipower.py", "multi-power law fit vs numpy/scipy", True),
     ("bench_efflr.py", "effective-LR law fit vs numpy/scipy", True),
+    ("bench_merge.py", "multi-power law: merged LR changes vs the exact sum", True),
     ("bench_scale.py", "a 1M-step per-step log: load, clean, fit", False),
 )
 NOT_RUN = (

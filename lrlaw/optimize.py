@@ -236,7 +236,9 @@ def final_losses(
     ``total`` (or of equal-length 1-D arrays).  ``model`` is as in
     :func:`optimize`: a :class:`~lrlaw.fitting.FitResult`, or a law (name or
     object) with ``params``.  Each row gets the law's loss at its last step
-    ``T`` (the same value as ``predict_curve(law, params, lr, [T])``), in O(T):
+    ``T`` (the same value as ``predict_curve(law, params, lr, [T])``; for the
+    multi-power law the exact sum, which its default ``merge_tol`` approximates to
+    about 1e-6), in O(T):
 
     * momentum (Tissue et al. 2024, arXiv 2408.11029, eq. 1):
       ``L0 + A S1^-alpha - C S2`` with ``S1 = sum_{i=1..T} eta_i`` and

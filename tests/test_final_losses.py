@@ -53,7 +53,7 @@ LAWS = [
     pytest.param(MomentumLaw(), MOMENTUM, id="momentum"),
     pytest.param(MomentumLaw(lam=0.99, warmup="ignore"), MOMENTUM, id="momentum-ignore"),
     pytest.param(MomentumLaw(fit_lam=True), [*MOMENTUM, 0.995], id="momentum-fit-lam"),
-    pytest.param(MultiPowerLaw(), MPL_100M, id="multipower"),
+    pytest.param(MultiPowerLaw(merge_tol=0.0), MPL_100M, id="multipower"),
     pytest.param(ConvexLaw(), [2.5, 0.4, 300.0], id="convex"),
     pytest.param(get_law("efflr"), [2.8, 40.0, 0.5, 0.25, 2e-3, 0.7], id="efflr"),
 ]
@@ -67,6 +67,14 @@ def test_matches_predict_curve_one_at_a_time(law, params) -> None:
     assert got.shape == (7,)
     np.testing.assert_allclose(got, want, rtol=1e-10, atol=0)
     assert np.ptp(got) > 1e-3  # the schedules really differ in predicted loss
+
+
+def test_multipower_merged_changes_stay_close_to_the_exact_final_loss() -> None:
+    """``final_losses`` sums every LR change; ``predict_curve`` with the default law
+    merges them into blocks (``merge_tol=0.2``): within 1e-5 of each other."""
+    lrs = np.stack([s.values() for s in candidates(7)])
+    got = final_losses(MultiPowerLaw(), lrs, params=MPL_100M, chunk=4)
+    np.testing.assert_allclose(got, one_at_a_time(MultiPowerLaw(), MPL_100M, lrs), rtol=1e-5)
 
 
 def test_schedule_objects_and_law_names_give_the_same_values() -> None:

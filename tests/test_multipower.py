@@ -9,6 +9,7 @@ from mpl import MPL_TEST, MPL_TRAIN, mpl_curves
 
 from lrlaw import schedules
 from lrlaw.curves import Curve
+from lrlaw.errors import LrlawError
 from lrlaw.fitting import fit, huber, predict_curve
 from lrlaw.laws import MultiPowerLaw, get_law
 from lrlaw.metrics import curve_metrics, mean_metrics
@@ -71,13 +72,15 @@ def test_warmup_rewarmup_and_decay_to_zero() -> None:
     assert drop_only[-1] > drop_only[steps <= 149][-1]
 
 
-def test_long_schedule_many_points_matches_brute_force_subset() -> None:
-    """100k-step schedule with 1000 observed points (memory is bounded by row blocks)."""
+@pytest.mark.parametrize(("merge_tol", "rel"), [(0.0, 1e-12), (0.2, 1e-5)])
+def test_long_schedule_many_points_matches_brute_force_subset(merge_tol: float, rel: float) -> None:
+    """100k-step schedule with 1000 observed points (memory is bounded by row blocks);
+    exact without merging, within 1e-5 with the default merging of LR changes."""
     sched = schedules.cosine(3e-4, 100_000, final=3e-5, warmup=2000).values()
     steps = np.linspace(2000, 100_000, 1000).astype(np.int64)
     params = np.array(PUBLISHED["100m"])
-    pred = predict_curve(MultiPowerLaw(), params, sched, steps)
-    pick = [0, 500, 999]
+    pred = predict_curve(MultiPowerLaw(merge_tol=merge_tol), params, sched, steps)
+    pick = [0, 1, 500, 999]
     # vectorised brute force at a few points
     for i in pick:
         t = steps[i]
@@ -87,7 +90,50 @@ def test_long_schedule_many_points_matches_brute_force_subset() -> None:
         g = 1 - (params[4] * sched[k] ** -params[6] * s_k + 1) ** -params[5]
         ld = np.sum((sched[k - 1] - sched[k]) * g)
         expected = params[0] + params[1] * cum[t] ** -params[2] - params[3] * ld
-        assert pred[i] == pytest.approx(expected, rel=1e-12)
+        assert pred[i] == pytest.approx(expected, rel=rel)
+
+
+@pytest.mark.parametrize("params", [PUBLISHED["25m"], [3.0, 0.5, 0.5, 400.0, 50.0, 2.0, 0.3]])
+def test_merged_changes_match_exact_on_dense_schedules(params: list[float]) -> None:
+    """Merging LR changes into blocks (default ``merge_tol``) stays within 1e-5 of the
+    exact sum on dense schedules with restarts, drops to zero and sparse or irregular
+    observed steps, and it does cut the number of changes evaluated."""
+    rng = np.random.default_rng(1)
+    cases = [
+        (
+            schedules.wsd(1e-3, 50_000, decay_frac=0.994, final=0.0, shape="linear", warmup=300),
+            np.arange(300, 50_001, 200),
+        ),
+        (
+            schedules.cosine(1e-3, 60_000, final=0.0, warmup=1000),
+            np.sort(rng.choice(np.arange(1000, 60_001), 40, replace=False)),
+        ),
+    ]
+    restart = np.concatenate(
+        [
+            np.linspace(0, 1e-3, 500),
+            np.linspace(1e-3, 1e-5, 20_000),
+            np.linspace(1e-5, 6e-4, 3_000),
+            6e-4 * np.cos(np.linspace(0, np.pi / 2, 16_000)) ** 2,
+        ]
+    )
+    cases.append((restart, np.arange(500, restart.size, 97)))
+    p = np.array(params)
+    for sched, steps in cases:
+        lr = sched if isinstance(sched, np.ndarray) else sched.values()
+        exact = predict_curve(MultiPowerLaw(merge_tol=0.0), p, lr, steps)
+        merged = predict_curve(MultiPowerLaw(), p, lr, steps)
+        np.testing.assert_allclose(merged, exact, rtol=1e-5)
+        n_exact = MultiPowerLaw(merge_tol=0.0).prepare(lr, steps)["k"].size
+        n_merged = MultiPowerLaw().prepare(lr, steps)["k"].size
+        assert n_merged < n_exact / 3
+
+
+def test_merge_tol_option() -> None:
+    assert get_law("multipower").options == {"merge_tol": 0.2}
+    assert get_law("multipower", merge_tol=0) == MultiPowerLaw(merge_tol=0.0)
+    with pytest.raises(LrlawError, match="merge_tol"):
+        MultiPowerLaw(merge_tol=-0.1)
 
 
 @pytest.mark.parametrize("size", ["25m", "100m"])
