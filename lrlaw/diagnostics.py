@@ -71,10 +71,21 @@ def identifiability_warnings(
     if n <= p:
         return []
     s2 = float(r @ r) / (n - p)
-    sv = np.linalg.svd(j, compute_uv=False)
+    finite = np.all(np.isfinite(j), axis=0)
+    if not finite.all():
+        bad = ", ".join(name for name, ok in zip(names, finite) if not ok)
+        return [
+            f"the predicted curves' sensitivity to {bad} is not finite at the optimum (the "
+            "fit sits at a degenerate limit of the law), so no parameter errors are available"
+        ]
+    # (J^T J)^+ from the SVD of J itself: forming J^T J squares the singular values and
+    # overflows when a parameter runs off to a degenerate limit (e.g. B ~ 1e10).
+    _, sv, vt = np.linalg.svd(j, full_matrices=False)
     if sv[0] == 0:
         return ["no parameter affects the predicted curves: the fit is undetermined"]
-    cov = np.linalg.pinv(j.T @ j, rcond=1e-15) * max(s2, 1e-300)
+    keep = sv > np.sqrt(1e-15) * sv[0]  # = pinv(J^T J, rcond=1e-15)
+    inv = np.where(keep, 1.0 / np.where(keep, sv, 1.0) ** 2, 0.0)
+    cov = (vt.T * inv) @ vt * max(s2, 1e-300)
     sigma = np.sqrt(np.maximum(np.diag(cov), 0.0))
     out = []
     flat = np.linalg.norm(j, axis=0) <= 1e-10 * sv[0]

@@ -43,6 +43,7 @@ from lrlaw.areas import lr_changes
 from lrlaw.errors import LrlawError
 from lrlaw.laws import get_law
 from lrlaw.laws.base import Law
+from lrlaw.laws.multipower import _scale as _mpl_scale
 from lrlaw.schedules import WSD_SHAPES, Schedule, from_array
 
 __all__ = ["OptimizedSchedule", "final_loss", "final_losses", "optimize"]
@@ -146,7 +147,7 @@ def _law_final_loss(law: Law, params: jax.Array, lr: jax.Array) -> jax.Array:
         d = lr[:-1] - lr[1:]  # k = 1..T
         area = p_t - cum[:-1]  # S_k(T) = P_T - P_{k-1}
         eta_k = jnp.maximum(lr[1:], 1e-12 * jnp.max(lr))
-        scale = c * jnp.exp(-gamma * jnp.log(eta_k))
+        scale = _mpl_scale(c, gamma, jnp.log(eta_k))
         g = 1.0 - jnp.exp(-beta * jnp.log1p(scale * area))
         return l0 + a * p_t ** (-alpha) - b * jnp.sum(d * g)
     raise LrlawError(f"optimize supports the momentum, multipower and convex laws, not {name!r}")

@@ -239,3 +239,21 @@ def test_package_attribute_fit_is_the_function() -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert out.returncode == 0, out.stderr
+
+
+def test_identifiability_survives_huge_and_non_finite_jacobians() -> None:
+    """Regression: forming J^T J overflowed for a parameter at a degenerate limit and
+    np.linalg.pinv raised "SVD did not converge"; a NaN column must give a warning."""
+    from lrlaw.diagnostics import identifiability_warnings
+
+    rng = np.random.default_rng(0)
+    j = rng.normal(size=(50, 3))
+    r = 1e-3 * rng.normal(size=50)
+    j_huge = j.copy()
+    j_huge[:, 2] *= 1e200
+    warnings = identifiability_warnings(j_huge, r, ["a", "b", "c"])  # no LinAlgError
+    assert not any(w.startswith("c ") for w in warnings)
+    j_nan = j.copy()
+    j_nan[3, 1] = np.nan
+    (msg,) = identifiability_warnings(j_nan, r, ["a", "b", "c"])
+    assert "sensitivity to b is not finite" in msg

@@ -200,3 +200,22 @@ def test_fresh_fit_on_the_paper_split() -> None:
     assert result.objective < published
     m = mean_metrics([curve_metrics(c.loss, result.predict(c)) for c in test])
     assert m["prede"] < 0.002
+
+
+def test_degenerate_limit_keeps_a_finite_jacobian() -> None:
+    """Regression: a leave-one-out fold of the MPL 25M runs drifted towards C -> 0,
+    gamma -> inf.  C eta^-gamma overflowed at the warmup's tiny LRs, inf * 0 made the
+    Jacobian NaN, and the fit crashed in its diagnostics (LinAlgError)."""
+    import jax
+    import jax.numpy as jnp
+
+    lr = schedules.wsd(3e-4, 6000, decay_frac=0.2, final=3e-5, warmup=500).values()
+    steps = np.arange(500, 6001, 100)
+    law = MultiPowerLaw()
+    prep = law.prepare(lr, steps)
+    theta = jnp.log(jnp.array([3.04, 0.53, 0.49, 402.0, 1e-10, 0.048, 60.0]))
+    with jax.enable_x64(True):
+        jac = jax.jacfwd(lambda th: law.predict(jnp.exp(th), prep))(theta)
+        pred = law.predict(jnp.exp(theta), prep)
+    assert np.all(np.isfinite(np.asarray(jac)))
+    assert np.all(np.isfinite(np.asarray(pred)))
