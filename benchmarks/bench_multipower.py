@@ -62,17 +62,8 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import baseline_multipower as base  # noqa: E402
+from bench import FIT_RUNS, HELDOUT_RUNS, SCHEDULES  # noqa: E402
 
-FIT_RUNS = ("cosine_24000", "constant_24000", "wsdcon_9")
-HELDOUT_RUNS = (
-    "cosine_72000",
-    "constant_72000",
-    "wsd_20000_24000",
-    "wsdld_20000_24000",
-    "wsdcon_3",
-    "wsdcon_18",
-)
-SCHEDULES = ROOT / "data" / "schedules.txt"
 TARGET = 1e-3  # "reached lrlaw's optimum": objective within 0.1 % of lrlaw's
 
 # Fresh interpreter: import + load, first fit (cold JIT), second fit (warm), then

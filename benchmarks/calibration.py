@@ -14,6 +14,7 @@ held-out refits and its band over 72k-step schedules are expensive.)
 from __future__ import annotations
 
 import argparse
+import sys
 import time
 from pathlib import Path
 
@@ -23,15 +24,10 @@ from lrlaw.fitting import fit
 from lrlaw.io import load_curves
 
 ROOT = Path(__file__).resolve().parent.parent
-TRAIN = ["cosine_24000", "constant_24000", "wsdcon_9"]
-TEST = [
-    "cosine_72000",
-    "constant_72000",
-    "wsd_20000_24000",
-    "wsdld_20000_24000",
-    "wsdcon_3",
-    "wsdcon_18",
-]
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from bench import FIT_RUNS as TRAIN  # noqa: E402
+from bench import HELDOUT_RUNS as TEST  # noqa: E402
 
 
 def main() -> None:
