@@ -84,11 +84,12 @@ def identifiability_warnings(
     if sv[0] == 0:
         return ["no parameter affects the predicted curves: the fit is undetermined"]
     keep = sv > np.sqrt(1e-15) * sv[0]  # = pinv(J^T J, rcond=1e-15)
-    inv = np.where(keep, 1.0 / np.where(keep, sv, 1.0) ** 2, 0.0)
+    inv = np.where(keep, (1.0 / np.where(keep, sv, 1.0)) ** 2, 0.0)
     cov = (vt.T * inv) @ vt * max(s2, 1e-300)
     sigma = np.sqrt(np.maximum(np.diag(cov), 0.0))
     out = []
-    flat = np.linalg.norm(j, axis=0) <= 1e-10 * sv[0]
+    top = float(np.max(np.abs(j)))  # scaled norms: no overflow for huge columns
+    flat = top * np.linalg.norm(j / top, axis=0) <= 1e-10 * sv[0]
     for name, is_flat, s in zip(names, flat, sigma):
         if is_flat or s > 1.0:
             how = "does not affect the fit" if is_flat else f"has a relative error ~{s:.2g}"
