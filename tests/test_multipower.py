@@ -219,3 +219,17 @@ def test_degenerate_limit_keeps_a_finite_jacobian() -> None:
         pred = law.predict(jnp.exp(theta), prep)
     assert np.all(np.isfinite(np.asarray(jac)))
     assert np.all(np.isfinite(np.asarray(pred)))
+
+
+def test_merged_changes_do_not_depend_on_the_order_of_steps() -> None:
+    """The blocks are cut at the sorted observed steps, so unsorted or repeated steps
+    get exactly the values of the sorted ones."""
+    lr = schedules.cosine(3e-4, 30_000, final=3e-5, warmup=1000).values()
+    params = np.array(PUBLISHED["25m"])
+    steps = np.array([29_000, 2000, 15_000, 15_000, 30_000, 7_777])
+    order = np.argsort(steps, kind="stable")
+    shuffled = predict_curve(MultiPowerLaw(), params, lr, steps)
+    ordered = predict_curve(MultiPowerLaw(), params, lr, steps[order])
+    np.testing.assert_allclose(shuffled[order], ordered, rtol=1e-13)
+    exact = predict_curve(MultiPowerLaw(merge_tol=0.0), params, lr, steps)
+    np.testing.assert_allclose(shuffled, exact, rtol=1e-5)

@@ -189,7 +189,7 @@ class MultiPowerLaw(Law):
         d_k, p_km1, log_eta_k = d[k - 1], cum[k - 1], log_eta[k]
         if self.merge_tol > 0 and k.size > _MERGE_ABOVE:
             k, d_k, p_km1, log_eta_k = _merge_changes(
-                k, d_k, p_km1, log_eta_k, steps, self.merge_tol
+                k, d_k, p_km1, log_eta_k, np.unique(steps), self.merge_tol
             )
         pad = bucket(k.size, 8) - k.size
         rows = _ROWS
