@@ -138,13 +138,14 @@ class MultiPowerLaw(Law):
     Seven positive parameters ``L0, A, alpha, B, C, beta, gamma`` (fitted in
     log space).
 
-    Option ``max_changes`` (default 4096; ``None``: exact): a schedule whose LR
-    changes at more steps than this (a cosine or linear decay over 50k steps
-    changes at every step) has its consecutive changes merged into about this
-    many blocks, each evaluated at its ``d``-weighted centroid (see
-    ``_merge_changes``).  This cuts the work per evaluation by ``T / 4096`` on
-    dense schedules; the relative error it makes is below 1e-6 on every shipped
-    schedule (``tests/test_multipower.py``).
+    Option ``merge_tol`` (default 0.2; 0: exact): when a schedule changes its LR
+    at more than 2048 steps (a cosine or linear decay changes it at every step),
+    consecutive changes are merged into blocks evaluated at their ``d``-weighted
+    centroid; a block spans at most ``merge_tol`` of its distance to the next
+    observed step and its LR varies by at most ``exp(merge_tol / 4)`` (see
+    ``_merge_changes``).  On the shipped schedules this evaluates 5-8x fewer
+    changes, and the predicted loss moves by at most 2.3e-6 (relative); the
+    error shrinks like ``merge_tol^2`` (``tests/test_multipower.py`` checks 1e-5).
     """
 
     name = "multipower"
@@ -173,9 +174,9 @@ class MultiPowerLaw(Law):
     def prepare(self, lr: np.ndarray, steps: np.ndarray) -> dict[str, Any]:
         """Cumulative LR at the observed steps (in row blocks) and the LR changes.
 
-        Beyond :attr:`max_changes` LR changes, consecutive changes are merged into
-        blocks (see the class docstring); the blocks never straddle an observed
-        step or a change of sign.
+        Beyond 2048 LR changes (and with ``merge_tol > 0``), consecutive changes are
+        merged into blocks (see the class docstring); the blocks never straddle an
+        observed step or a change of sign.
         """
         lr = np.asarray(lr, dtype=np.float64)
         steps = np.asarray(steps, dtype=np.int64)
