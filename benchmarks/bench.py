@@ -170,24 +170,25 @@ def fmt_rate(x: float, unit: str) -> str:
     return f"{x:.3g} {unit}"
 
 
+def cpuinfo() -> dict[str, str]:
+    """The first value of each key in /proc/cpuinfo (empty where it cannot be read)."""
+    info: dict[str, str] = {}
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            key, _, val = line.partition(":")
+            info.setdefault(key.strip(), val.strip())
+    except OSError:
+        pass
+    return info
+
+
 def machine() -> dict[str, str]:
     import jax
     import scipy
 
-    cpu = "?"
-    family = model = ""
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            key, _, val = line.partition(":")
-            key, val = key.strip(), val.strip()
-            if key == "model name" and cpu == "?":
-                cpu = val
-            elif key == "cpu family" and not family:
-                family = val
-            elif key == "model" and not model:
-                model = val
-    except OSError:
-        pass
+    info = cpuinfo()
+    cpu = info.get("model name", "?")
+    family, model = info.get("cpu family", ""), info.get("model", "")
     ram = "?"
     try:
         for line in Path("/proc/meminfo").read_text().splitlines():

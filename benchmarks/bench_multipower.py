@@ -62,7 +62,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import baseline_multipower as base  # noqa: E402
-from bench import FIT_RUNS, HELDOUT_RUNS, SCHEDULES  # noqa: E402
+from bench import FIT_RUNS, HELDOUT_RUNS, SCHEDULES, cpuinfo  # noqa: E402
 
 TARGET = 1e-3  # "reached lrlaw's optimum": objective within 0.1 % of lrlaw's
 
@@ -114,15 +114,7 @@ def heldout_prede(params: np.ndarray, held: list[tuple[np.ndarray, np.ndarray, n
 
 
 def machine() -> dict[str, str]:
-    cpu = "?"
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            key, _, val = line.partition(":")
-            if key.strip() == "model name":
-                cpu = val.strip()
-                break
-    except OSError:
-        pass
+    cpu = cpuinfo().get("model name", "?")
 
     def version(pkg: str) -> str:
         try:

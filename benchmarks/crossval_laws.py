@@ -177,15 +177,10 @@ def _tasks(
 
 
 def _machine() -> str:
-    cpu = "?"
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            key, _, val = line.partition(":")
-            if key.strip() == "model name":
-                cpu = val.strip()
-                break
-    except OSError:
-        pass
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    from bench import cpuinfo
+
+    cpu = cpuinfo().get("model name", "?")
     return f"{cpu}, {os.cpu_count()} CPUs, Python {platform.python_version()}"
 
 
