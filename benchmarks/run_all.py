@@ -16,7 +16,7 @@ Markdown tables) is printed under a heading once it finishes, then a summary of
 wall times.  A script that fails is reported with the end of its stderr; the
 others still run, and the exit status is 1.
 
-Not run (too long): ``crossval_laws.py`` and ``calibration.py``; the footer
+Not run (too long): ``crossval_laws.py``, ``calibration.py`` and ``efflr_clock.py``; the footer
 gives their commands.
 """
 
@@ -46,6 +46,7 @@ SCRIPTS = (
 NOT_RUN = (
     ("crossval_laws.py", "cross-validated table of every law on every dataset", "--jobs 2"),
     ("calibration.py", "coverage of the bootstrap prediction bands", ""),
+    ("efflr_clock.py", "effective-LR law: held-out errors for each relaxation clock q", ""),
 )
 
 
