@@ -144,9 +144,9 @@ def _law_final_loss(law: Law, params: jax.Array, lr: jax.Array) -> jax.Array:
         l0, a, alpha, b, c, beta, gamma = (params[i] for i in range(7))
         cum = jnp.cumsum(lr)
         p_t = cum[-1]
-        d = lr[:-1] - lr[1:]  # k = 1..T
-        area = p_t - cum[:-1]  # S_k(T) = P_T - P_{k-1}
-        eta_k = jnp.maximum(lr[1:], 1e-12 * jnp.max(lr))
+        d = jnp.concatenate([-lr[:1], lr[:-1] - lr[1:]])  # k = 0..T, eta_{-1} = 0
+        area = p_t - jnp.concatenate([jnp.zeros_like(cum[:1]), cum[:-1]])  # P_T - P_{k-1}
+        eta_k = jnp.maximum(lr, 1e-12 * jnp.max(lr))
         scale = _mpl_scale(c, gamma, jnp.log(eta_k))
         g = 1.0 - jnp.exp(-beta * jnp.log1p(scale * area))
         return l0 + a * p_t ** (-alpha) - b * jnp.sum(d * g)

@@ -14,13 +14,13 @@ from lrlaw.areas import annealing_area, forward_area, lr_changes, momentum
 
 
 def s2_double_sum(lr: np.ndarray, lam: float) -> np.ndarray:
-    """S2(s) = sum_{i=1..s} sum_{k=1..i} (eta_{k-1} - eta_k) lam^(i-k), by brute force."""
+    """S2(s) = sum_{i=0..s} sum_{k=0..i} (eta_{k-1} - eta_k) lam^(i-k), eta_{-1} = 0."""
     out = np.zeros(lr.size)
-    for s in range(1, lr.size):
+    for s in range(lr.size):
         total = 0.0
-        for i in range(1, s + 1):
-            for k in range(1, i + 1):
-                total += (lr[k - 1] - lr[k]) * lam ** (i - k)
+        for i in range(s + 1):
+            for k in range(i + 1):
+                total += ((lr[k - 1] if k else 0.0) - lr[k]) * lam ** (i - k)
         out[s] = total
     return out
 
@@ -38,21 +38,41 @@ def test_recurrence_equals_double_sum(seed: int, lam: float) -> None:
     np.testing.assert_allclose(forward_area(lr), s1_sum(lr), rtol=1e-14)
 
 
-def test_constant_schedule_has_zero_s2() -> None:
+def test_constant_schedule_s2_is_a_noise_floor() -> None:
+    """Training starts from rest: a constant LR eta gives S2(s) = -eta (1 - lam^(s+1)) / (1 - lam),
+    so -C S2 tends to C eta / (1 - lam), a floor proportional to the LR."""
     lr = np.full(10_000, 3e-4)
-    assert np.all(np.asarray(annealing_area(lr)) == 0.0)
+    s = np.arange(lr.size)
+    expected = -3e-4 * (1 - 0.999 ** (s + 1)) / (1 - 0.999)
+    np.testing.assert_allclose(annealing_area(lr), expected, rtol=1e-10)
     np.testing.assert_allclose(forward_area(lr)[-1], 3e-4 * 9_999, rtol=1e-13)
+
+
+def test_start_lr_leaves_no_permanent_offset() -> None:
+    """Regression: with d_0 = 0 a schedule starting at its peak (no warmup) kept S2 higher by
+    peak / (1 - lam) for ever than the same schedule warming up from 0, so `lrlaw compare`
+    ranked a cosine without warmup 5 % better than with one.  With eta_{-1} = 0 the two
+    agree once the warmup's momentum has decayed."""
+    peak, lam = 3e-4, 0.999
+    tail = np.concatenate([np.full(20_000, peak), np.linspace(peak, 3e-5, 10_000)])
+    no_warmup = np.concatenate([[peak], tail])
+    warmup = np.concatenate([np.linspace(0.0, peak, 500), tail[499:]])
+    assert warmup.size == no_warmup.size
+    gap = np.asarray(annealing_area(warmup, lam) - annealing_area(no_warmup, lam))
+    # The warmup's transient decays like lam^t: below 1e-6 of peak / (1 - lam) after 15k steps.
+    assert abs(gap[-1]) < 1e-6 * peak / (1 - lam)
+    assert abs(gap[600]) > 0.1 * peak / (1 - lam)  # there is a transient during/after warmup
 
 
 def test_lambda_zero_closed_form() -> None:
     lr = np.random.default_rng(1).uniform(0, 1, 500)
-    np.testing.assert_allclose(annealing_area(lr, 0.0), lr[0] - lr, atol=1e-13)
+    np.testing.assert_allclose(annealing_area(lr, 0.0), -lr, atol=1e-13)
 
 
 def test_lambda_to_one_closed_form() -> None:
     lr = np.random.default_rng(2).uniform(0, 1, 500)
-    expected = np.cumsum(np.concatenate([[0.0], lr[0] - lr[1:]]))
-    # m_i -> sum_k d_k = eta_0 - eta_i as lam -> 1; difference is O(1 - lam).
+    expected = -np.cumsum(lr)
+    # m_i -> sum_k d_k = -eta_i as lam -> 1 (eta_{-1} = 0); difference is O(1 - lam).
     np.testing.assert_allclose(annealing_area(lr, 1.0), expected, atol=1e-11)
     np.testing.assert_allclose(annealing_area(lr, 1 - 1e-9), expected, atol=1e-4)
 
@@ -78,7 +98,7 @@ def test_warmup_then_constant() -> None:
     # sum of d / (1 - lam) = -peak / (1 - lam) (minus what decayed during warmup).
     m = np.asarray(momentum(warm, lam))
     np.testing.assert_allclose(m[-1], m[300] * lam ** (warm.size - 1 - 300), rtol=1e-10)
-    # Geometric tail: S2(inf) = S2(T) + m_T lam / (1 - lam) = (eta_0 - peak) / (1 - lam).
+    # Geometric tail: S2(inf) = S2(T) + m_T lam / (1 - lam) = (eta_{-1} - peak) / (1 - lam).
     np.testing.assert_allclose(signed[-1] + m[-1] * lam / (1 - lam), -1e-3 / (1 - lam), rtol=1e-9)
 
 
@@ -94,12 +114,14 @@ def test_rewarmup_reduces_s2() -> None:
         assert np.all(s2[2001:] < s2_stay[2001:])
         assert np.asarray(momentum(rewarm, 0.999, mode))[2199] < 0
         assert s2[-1] < s2[2199]
-        np.testing.assert_allclose(s2, s2_double_sum_fast(rewarm, 0.999), rtol=1e-9, atol=1e-12)
+        expected = s2_double_sum_fast(rewarm, 0.999, start_from_rest=mode == "signed")
+        np.testing.assert_allclose(s2, expected, rtol=1e-9, atol=1e-12)
 
 
-def s2_double_sum_fast(lr: np.ndarray, lam: float) -> np.ndarray:
-    """Vectorised O(T^2) transcription (for the longer schedules)."""
-    d = np.concatenate([[0.0], lr[:-1] - lr[1:]])
+def s2_double_sum_fast(lr: np.ndarray, lam: float, start_from_rest: bool = True) -> np.ndarray:
+    """Vectorised O(T^2) transcription (for the longer schedules).  ``start_from_rest``:
+    the first change is ``d_0 = 0 - eta_0`` (signed mode); else 0 ("ignore" drops it)."""
+    d = np.concatenate([[-lr[0] if start_from_rest else 0.0], lr[:-1] - lr[1:]])
     i = np.arange(lr.size)
     kernel = np.where(i[:, None] >= i[None, :], lam ** np.maximum(i[:, None] - i[None, :], 0), 0)
     m = kernel @ d
@@ -115,7 +137,7 @@ def test_vmap_batches_schedules() -> None:
     # vmap over lambda as well
     lams = jnp.array([0.0, 0.5, 0.999])
     per_lam = jax.vmap(annealing_area, in_axes=(None, 0))(jnp.asarray(lrs[0]), lams)
-    np.testing.assert_allclose(per_lam[0], lrs[0][0] - lrs[0], atol=1e-15)
+    np.testing.assert_allclose(per_lam[0], -lrs[0], atol=1e-15)
 
 
 def test_gradient_wrt_lambda_matches_finite_difference() -> None:
@@ -135,8 +157,8 @@ def test_float64_precision_over_a_million_steps() -> None:
     s1 = forward_area(lr)
     assert s1.dtype == jnp.float64
     np.testing.assert_allclose(s1[-1], 3e-4 * 499_999 + 3e-5 * 500_001, rtol=1e-12)
-    # lam = 0: S2 is exactly the drop after it happened
-    np.testing.assert_allclose(annealing_area(lr, 0.0)[-1], 2.7e-4, rtol=1e-12)
+    # lam = 0: S2 is exactly minus the current LR
+    np.testing.assert_allclose(annealing_area(lr, 0.0)[-1], -3e-5, rtol=1e-12)
 
 
 @settings(max_examples=60, deadline=None)
@@ -150,10 +172,15 @@ def test_s1_is_non_decreasing(lr: np.ndarray) -> None:
 @settings(max_examples=60, deadline=None)
 @given(arrays(np.float64, st.integers(2, 120), elements=st.floats(0, 1e-2)))
 def test_non_increasing_schedule_has_non_negative_s2(lr: np.ndarray) -> None:
+    """Past the start-from-rest term ``-eta_0 (1 - lam^(s+1)) / (1 - lam)`` (which
+    ``"ignore"`` drops), the drops of a non-increasing schedule only add to S2."""
     lr = np.sort(lr)[::-1].copy()
-    s2 = np.asarray(annealing_area(lr, 0.999))
-    assert np.all(s2 >= -1e-18)
-    assert np.all(np.diff(s2) >= -1e-18)
+    lam = 0.999
+    drops = np.asarray(annealing_area(lr, lam, "ignore"))
+    assert np.all(drops >= -1e-18)
+    assert np.all(np.diff(drops) >= -1e-18)
+    rest = -lr[0] * (1 - lam ** (np.arange(lr.size) + 1)) / (1 - lam)
+    np.testing.assert_allclose(annealing_area(lr, lam), drops + rest, rtol=1e-9, atol=1e-15)
 
 
 @pytest.mark.parametrize("mode", ["signed", "ignore"])

@@ -66,7 +66,8 @@ def test_matches_plain_loop_on_random_schedules(seed: int, method: str) -> None:
 
 
 def test_r1_q0_is_the_momentum_law_with_a_fitted_momentum() -> None:
-    """With r = 1, q = 0: B nu = (B/eta_ref)(eta_0 - (1 - lam) S2), lam = exp(-kappa)."""
+    """With r = 1, q = 0: B nu = (B/eta_ref)(eta_0 lam^(t+1) - (1 - lam) S2), lam = exp(-kappa)
+    (S2 from rest, eta_{-1} = 0; nu starts settled at u_0)."""
     lr = schedules.wsd(1e-3, 3000, decay_frac=0.3, final=1e-5, warmup=100, warmup_start=1e-5)
     lr = lr.values()
     steps = np.arange(100, 3001, 25)
@@ -77,11 +78,12 @@ def test_r1_q0_is_the_momentum_law_with_a_fitted_momentum() -> None:
     )
     theirs = predict_curve(
         MomentumLaw(lam=lam),
-        np.array([l0 + b * lr[0] / eta_ref, a * eta_ref**alpha, alpha, b * (1 - lam) / eta_ref]),
+        np.array([l0, a * eta_ref**alpha, alpha, b * (1 - lam) / eta_ref]),
         lr,
         steps,
     )
-    np.testing.assert_allclose(ours, theirs, rtol=1e-12)
+    transient = b * lr[0] / eta_ref * lam ** (steps + 1.0)
+    np.testing.assert_allclose(ours, theirs + transient, rtol=1e-12)
 
 
 def test_eta_ref_is_only_a_unit() -> None:

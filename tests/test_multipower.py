@@ -24,16 +24,20 @@ PUBLISHED_METRICS = {"25m": (0.00110, 0.00409), "100m": (0.00142, 0.00583)}
 
 
 def brute_force(params, lr: np.ndarray, steps: np.ndarray) -> np.ndarray:
-    """Plain transcription of Luo et al. 2025, eq. 5 (design.md convention)."""
+    """Plain transcription of Luo et al. 2025, eq. 5 (design.md convention), with the
+    loss-drop sum over k = 0..t and eta_{-1} = 0 (training starts from rest)."""
     l0, a, alpha, b, c, beta, gamma = params
     out = []
     for t in steps:
         s1 = lr[: t + 1].sum()  # S1(t) + S_W, inclusive, warmup included
         ld = 0.0
-        for k in range(1, t + 1):
+        for k in range(0, t + 1):
+            prev = lr[k - 1] if k > 0 else 0.0
+            if prev == lr[k]:
+                continue  # no change, no term (also avoids 0 ** -gamma at eta = 0)
             s_k = lr[k : t + 1].sum()
             g = 1.0 - (c * lr[k] ** (-gamma) * s_k + 1.0) ** (-beta)
-            ld += (lr[k - 1] - lr[k]) * g
+            ld += (prev - lr[k]) * g
         out.append(l0 + a * s1 ** (-alpha) - b * ld)
     return np.array(out)
 

@@ -15,11 +15,13 @@ the picture behind both published laws.  (1) *Noise floor.*  SGD-type noise
 keeps the iterate at an excess loss proportional to the step size; when the
 LR drops, that excess relaxes towards its new, lower level.  ``nu_t`` is this
 excess (in LR units) and ``B nu_t`` its loss.  With ``r = 1, q = 0`` the law is
-exactly the momentum law of Tissue et al. (2024) with a fitted momentum
-``lam = exp(-kappa)``: summing their ``m_i = lam m_{i-1} + (eta_{i-1} - eta_i)``
-gives ``S2(t) = (eta_0 - nu_t) / (1 - lam)``, so ``-C S2 = B nu_t`` plus a
-constant.  (2) *Effective LR.*  The published laws use the nominal LR,
-linearly, in both the progress term (``S1 = sum eta``) and the annealing term.
+the momentum law of Tissue et al. (2024) with a fitted momentum ``lam =
+exp(-kappa)``: summing their ``m_i = lam m_{i-1} + (eta_{i-1} - eta_i)`` (from
+rest, ``eta_{-1} = 0``, as :mod:`lrlaw.areas` does) gives ``S2(t) = (eta_0
+lam^(t+1) - nu_t) / (1 - lam)``, so ``-C S2 = B nu_t`` up to a start transient
+that decays like ``lam^t`` (``nu`` starts settled at ``u_0``).  (2) *Effective
+LR.*  The published laws use the nominal LR, linearly, in both the progress
+term (``S1 = sum eta``) and the annealing term.
 For Adam-type optimisers neither is linear: the update size does not scale
 with the gradient, and with decoupled weight decay the weight norm follows the
 LR, so that in equilibrium the *angular* update grows only like ``sqrt(eta)``

@@ -43,8 +43,9 @@ def _s2_at(lr: jax.Array, steps: jax.Array, lam: jax.Array, warmup: WarmupMode) 
 class MomentumLaw(Law):
     r"""``L(s) = L0 + A * S1(s)^(-alpha) - C * S2(s)`` (Tissue et al. 2024, eq. 1).
 
-    ``S1(s) = sum_{i=1..s} eta_i``; ``S2(s) = sum_{i=1..s} m_i`` with
-    ``m_i = lam * m_{i-1} + (eta_{i-1} - eta_i)``.  Parameters ``L0, A, alpha,
+    ``S1(s) = sum_{i=1..s} eta_i``; ``S2(s) = sum_{i=0..s} m_i`` with
+    ``m_i = lam * m_{i-1} + (eta_{i-1} - eta_i)`` and ``eta_{-1} = m_{-1} = 0``
+    (training starts from rest, :mod:`lrlaw.areas`).  Parameters ``L0, A, alpha,
     C`` are all positive (fitted in log space).  Options: ``lam`` (momentum
     decay of the annealing area, default 0.999 as in the paper), ``warmup``
     (how S2 treats LR increases, see :mod:`lrlaw.areas`) and ``fit_lam``: fit

@@ -1,7 +1,7 @@
 r"""The Multi-Power Law of Luo et al. (2025).
 
     L(t)  = L0 + A * (S1(t) + S_W)^(-alpha) - LD(t)
-    LD(t) = B * sum_{k=1..t} (eta_{k-1} - eta_k) * G(eta_k^(-gamma) * S_k(t))
+    LD(t) = B * sum_{k=0..t} (eta_{k-1} - eta_k) * G(eta_k^(-gamma) * S_k(t)),  eta_{-1} = 0
     S_k(t) = sum_{tau=k..t} eta_tau,     G(x) = 1 - (C x + 1)^(-beta)
 
 Source: K. Luo, H. Wen, S. Hu, Z. Sun, Z. Liu, M. Sun, K. Lyu, W. Chen, "A
@@ -11,9 +11,13 @@ ICLR 2025 (arXiv 2503.12811), eq. 5.
 Convention (the one that reproduces the published numbers with the published
 parameters; see ``tests/test_multipower.py``): the schedule ``eta_0, eta_1,
 ...`` includes the warmup; ``S1(t) + S_W = sum_{tau=0..t} eta_tau``
-(inclusive, warmup included); the loss-drop sum runs over ``k = 1..t`` with
+(inclusive, warmup included); the loss-drop sum runs over ``k = 0..t`` with
 the *signed* change ``eta_{k-1} - eta_k``, so warmup increases enter with a
-negative sign.
+negative sign, and with ``eta_{-1} = 0``: training starts from rest, so the
+first term is ``-eta_0 G(eta_0^(-gamma) S_0(t))``.  It is 0 for a warmup from
+``eta_0 = 0`` (the MPL runs); without it a schedule starting at its peak (no
+warmup) would be credited a permanent loss drop of ``B eta_peak`` over the same
+schedule with a warmup (as in :mod:`lrlaw.areas`).
 
 Evaluation: with ``P_t = sum_{tau<=t} eta_tau`` we have ``S_k(t) = P_t -
 P_{k-1}``, so each term is a closed-form function of two cumulative sums.
@@ -133,7 +137,7 @@ def _merge_changes(
 class MultiPowerLaw(Law):
     r"""``L(t) = L0 + A (S1(t) + S_W)^-alpha - LD(t)`` (Luo et al. 2025, eq. 5).
 
-    ``LD(t) = B sum_{k=1..t} (eta_{k-1} - eta_k) G(eta_k^-gamma S_k(t))``,
+    ``LD(t) = B sum_{k=0..t} (eta_{k-1} - eta_k) G(eta_k^-gamma S_k(t))`` (``eta_{-1} = 0``),
     ``G(x) = 1 - (C x + 1)^-beta``, ``S_k(t) = sum_{tau=k..t} eta_tau``.
     Seven positive parameters ``L0, A, alpha, B, C, beta, gamma`` (fitted in
     log space).
@@ -181,13 +185,15 @@ class MultiPowerLaw(Law):
         lr = np.asarray(lr, dtype=np.float64)
         steps = np.asarray(steps, dtype=np.int64)
         cum = np.cumsum(lr)  # P_t = sum_{tau <= t} eta_tau
-        d = lr[:-1] - lr[1:]  # eta_{k-1} - eta_k for k = 1..T
-        k = np.flatnonzero(d != 0) + 1
+        # eta_{k-1} - eta_k for k = 0..T, with eta_{-1} = 0 (training starts from rest)
+        d = np.concatenate([-lr[:1], lr[:-1] - lr[1:]])
+        k = np.flatnonzero(d != 0)
         k = k[k <= steps.max()]
         # eta_k = 0 (a decay to zero) would make eta_k^-gamma infinite: floor it at
         # 1e-12 of the peak, where G is saturated (G = 1) for any realistic gamma.
         log_eta = np.log(np.maximum(lr, 1e-12 * max(float(lr.max()), 1e-300)))
-        d_k, p_km1, log_eta_k = d[k - 1], cum[k - 1], log_eta[k]
+        p_km1 = np.concatenate([[0.0], cum[:-1]])  # P_{k-1}, with P_{-1} = 0
+        d_k, p_km1, log_eta_k = d[k], p_km1[k], log_eta[k]
         if self.merge_tol > 0 and k.size > _MERGE_ABOVE:
             k, d_k, p_km1, log_eta_k = _merge_changes(
                 k, d_k, p_km1, log_eta_k, np.unique(steps), self.merge_tol
