@@ -305,6 +305,15 @@ def curve_from_table(
             raise type(exc)(f"{where}: {exc}{origin}") from None
         total = schedule.total if schedule.total is not None else 0
         lr = schedule.values(max(total, last, int(table.step[-1])) + 1)
+        if schedule.total is not None and last > schedule.total and lr[-1] == 0.0:
+            # Past its total a schedule holds its final value; a final LR of 0 would mean
+            # training on at LR 0, which no logged run does: the total is wrong.
+            origin = f" (spec from {spec_origin})" if spec_origin else ""
+            raise DataError(
+                f"{where}: the loss is logged up to step {last}, past the schedule's "
+                f"total={schedule.total} ({spec!r}{origin}), where its LR is 0; "
+                "fix the spec's total to cover every logged step"
+            )
         _check_against_column(table, lr, spec)
         return Curve(
             table.name, steps, loss, lr, schedule.warmup, table.source, schedule.spec, meta

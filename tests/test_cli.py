@@ -272,6 +272,27 @@ def test_predict_unsupported_plot_format(fit_json, tmp_path):
     assert list(tmp_path.iterdir()) == []
 
 
+def test_predict_out_with_an_image_suffix_is_refused(fit_json, tmp_path):
+    """Regression: `predict --out pred.png` wrote CSV into pred.png (over an earlier plot)."""
+    image = tmp_path / "pred.png"
+    image.write_bytes(PNG_MAGIC)
+    result = run(
+        "predict", fit_json, MPL / "wsdcon_3.csv", "--schedules", SCHEDULES, "--out", image
+    )
+    assert_user_error(result, "pred.png", "--out writes a table or JSON, not a .png image")
+    assert image.read_bytes() == PNG_MAGIC
+
+
+def test_fit_bad_s2_warmup_names_the_option(tmp_path):
+    """Regression: the error named the law's internal parameter (warmup='foo')."""
+    result = run(
+        "fit", MPL / "wsdcon_3.csv", "--schedules", SCHEDULES, "--s2-warmup", "foo",
+        "--out", tmp_path / "fit.json",
+    )  # fmt: skip
+    assert_user_error(result, "--s2-warmup 'foo': expected signed or ignore")
+    assert list(tmp_path.iterdir()) == []
+
+
 def test_predict_plot_in_missing_folder_writes_nothing(fit_json, tmp_path):
     out = tmp_path / "pred.csv"
     result = run(

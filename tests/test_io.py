@@ -660,3 +660,16 @@ def test_output_mode_follows_umask(tmp_path):
         assert out.stat().st_mode & 0o777 == 0o644
     finally:
         os.umask(umask)
+
+
+def test_spec_ending_before_the_last_logged_loss_raises(tmp_path):
+    """Regression: a spec decaying to 0 whose total ends before the last logged loss was
+    accepted and the LR taken as 0 for the rest of the run (a fit then doubled C without a
+    warning).  A spec with a positive final LR holds it past its total, as before."""
+    path = tmp_path / "run.csv"
+    steps = np.arange(0, 20_001, 500)
+    path.write_text("step,loss\n" + "".join(f"{s},{3 + 1 / (1 + s)}\n" for s in steps))
+    with pytest.raises(DataError, match=r"run.csv.*up to step 20000, past .*LR is 0"):
+        load_curves([path], schedules=["cosine:peak=3e-4,total=10000,warmup=500"])
+    (curve,) = load_curves([path], schedules=["cosine:peak=3e-4,total=20000,warmup=500"])
+    assert curve.lr.size == 20_001

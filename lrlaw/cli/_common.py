@@ -311,6 +311,11 @@ def check_outputs(inputs: list[Path], out: Path | None = None, plot: Path | None
                 f"{plot}: unsupported plot format {plot.suffix or '(none)'!r}; "
                 f"expected one of {', '.join('.' + f for f in PLOT_FORMATS)}"
             )
+    if out is not None and out.suffix.lower().lstrip(".") in PLOT_FORMATS:
+        raise LrlawError(
+            f"{out}: --out writes a table or JSON, not a {out.suffix} image; "
+            "use --plot for the figure"
+        )
     for path in (out, plot):
         if path is not None:
             check_output(path, inputs)

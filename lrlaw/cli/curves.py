@@ -24,7 +24,7 @@ from lrlaw.cli._common import (
     save_figure,
     user_errors,
 )
-from lrlaw.errors import FitError
+from lrlaw.errors import FitError, LrlawError
 
 LawOpt = Annotated[
     str,
@@ -92,6 +92,8 @@ def fit_cmd(
     from lrlaw.fitting import fit
     from lrlaw.laws import get_law
 
+    if s2_warmup not in ("signed", "ignore"):
+        raise LrlawError(f"--s2-warmup {s2_warmup!r}: expected signed or ignore")
     momentum = {"lam": lam, "warmup": s2_warmup, "fit_lam": fit_lam}
     if law != "auto":
         law_obj = get_law(law, **(momentum if law == "momentum" else {}))
