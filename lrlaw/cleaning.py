@@ -369,22 +369,74 @@ def smooth(values: np.ndarray, method: str | tuple[str, float] | None) -> np.nda
     return (c[hi] - c[lo]) / (hi - lo)
 
 
+#: A resampling bin spans at most this fraction of its first step (see :func:`bin_edges`).
+REL_BIN_WIDTH = 0.05
+
+
+def bin_edges(steps: np.ndarray, max_points: int) -> np.ndarray:
+    r"""Edges of the resampling bins of ``steps``: equal width, narrower early on.
+
+    A bin starting at step ``e`` is ``min(w, max(0.05 e, 1))`` steps wide, and ``w`` is
+    the largest width that keeps at most ``max_points`` non-empty bins (bisection).
+    Averaging a curve over a bin and placing the mean at the bin's mean step is
+    biased by its curvature: for a power law ``s^-alpha`` over a bin of relative
+    width ``delta`` by about ``alpha (alpha + 1) delta^2 / 24``.  Equal-width bins of a
+    long run span far more than their step early on (a 200-step bin at step 110
+    averaged losses from 7.4 down to 6.6 into 9.7 at the first fitted point, and
+    straddled the end of the warmup); capping ``delta`` at 5 % keeps the bias below
+    1e-4 relative.  Where ``max_points`` is too small for that cap (it needs about
+    ``20 ln(span / 20)`` bins), the bins grow geometrically with the smallest cap
+    that fits.
+    """
+    lo, hi = float(steps[0]), float(steps[-1]) + 1.0
+
+    def edges_for(width: float, rel: float = REL_BIN_WIDTH) -> np.ndarray:
+        out, e = [lo], lo
+        while e < hi:
+            e += min(width, max(rel * e, 1.0))
+            out.append(min(e, hi))
+        return np.asarray(out)
+
+    def count(edges: np.ndarray) -> int:  # non-empty bins (steps are sorted)
+        return 1 + int(np.count_nonzero(np.diff(np.searchsorted(edges, steps, side="right"))))
+
+    def bisect(fits, small: float, large: float) -> float:
+        """The smallest value in [small, large] that fits (fits(large) holds)."""
+        for _ in range(60):
+            mid = 0.5 * (small + large)
+            small, large = (small, mid) if fits(mid) else (mid, large)
+            if large - small < 1e-3 * large:
+                break
+        return large
+
+    span = hi - lo
+    if count(edges_for(span)) > max_points:
+        # Too few bins for the 5 % cap: geometric bins with the smallest cap that fits.
+        rel = bisect(lambda r: count(edges_for(span, r)) <= max_points, REL_BIN_WIDTH, 1e6)
+        return edges_for(span, rel)
+    small = span / max_points
+    if count(edges_for(small)) <= max_points:
+        return edges_for(small)
+    return edges_for(bisect(lambda w: count(edges_for(w)) <= max_points, small, span))
+
+
 def resample(
     steps: np.ndarray, values: np.ndarray, max_points: int | None
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Average a long series in ``max_points`` equal-width step bins.
+    """Average a long series into at most ``max_points`` step bins.
 
     Series with at most ``max_points`` points (or ``max_points=None``) are
-    returned unchanged.  Otherwise the range ``[steps[0], steps[-1]]`` is cut
-    into ``max_points`` bins of equal width; each non-empty bin gives one point
-    at the mean of its steps (rounded to an integer) with the mean of its
-    values.  Averaging also reduces the noise of a per-step training loss
-    (by about the square root of the bin size); equal-width bins keep the
-    weighting of evenly logged points.
+    returned unchanged.  Otherwise the steps are cut into bins of equal width,
+    except early in the run, where a bin spans at most 5 % of its step so that
+    the curvature of a falling loss does not bias the averages (:func:`bin_edges`);
+    each non-empty bin gives one point at the mean of its steps (rounded to an
+    integer) with the mean of its values.  Averaging also reduces the noise of a
+    per-step training loss (by about the square root of the bin size);
+    equal-width bins keep the weighting of evenly logged points.
 
-    >>> s, v = resample(np.arange(10), np.arange(10.0), 5)
+    >>> s, v = resample(np.arange(100, 110), np.arange(10.0), 5)
     >>> s.tolist(), v.tolist()
-    ([0, 2, 4, 6, 8], [0.5, 2.5, 4.5, 6.5, 8.5])
+    ([100, 102, 104, 106, 108], [0.5, 2.5, 4.5, 6.5, 8.5])
     """
     steps = np.asarray(steps, dtype=np.int64)
     values = np.asarray(values, dtype=np.float64)
@@ -392,12 +444,13 @@ def resample(
         return steps, values
     if max_points < 1:
         raise LrlawError(f"max_points={max_points} must be >= 1")
-    edges = np.linspace(float(steps[0]), float(steps[-1]) + 1.0, max_points + 1)
-    b = np.clip(np.searchsorted(edges, steps, side="right") - 1, 0, max_points - 1)
-    counts = np.bincount(b, minlength=max_points)
+    edges = bin_edges(steps, max_points)
+    n_bins = edges.size - 1
+    b = np.clip(np.searchsorted(edges, steps, side="right") - 1, 0, n_bins - 1)
+    counts = np.bincount(b, minlength=n_bins)
     full = counts > 0
-    mean_step = np.bincount(b, steps.astype(np.float64), max_points)[full] / counts[full]
-    mean_val = np.bincount(b, values, max_points)[full] / counts[full]
+    mean_step = np.bincount(b, steps.astype(np.float64), n_bins)[full] / counts[full]
+    mean_val = np.bincount(b, values, n_bins)[full] / counts[full]
     # Rounding keeps the steps increasing; merge the rare bins that round alike.
     rounded = np.rint(mean_step).astype(np.int64)
     uniq, inv = np.unique(rounded, return_inverse=True)

@@ -1047,7 +1047,7 @@ def finish_run(run: CleanRun, options: ReadOptions | None = None) -> CleanRun:
     steps, values = resample(loss.step, values, options.max_points)
     if steps.size < loss.step.size:
         notes.append(
-            f"{loss.step.size} losses averaged into {steps.size} points in equal step bins "
+            f"{loss.step.size} losses averaged into {steps.size} points in step bins "
             f"(max points {options.max_points})"
         )
         at = np.clip(np.searchsorted(loss.step, steps), 0, loss.step.size - 1)

@@ -18,6 +18,7 @@ from hypothesis import strategies as st
 from lrlaw.cleaning import (
     CleanRun,
     Series,
+    bin_edges,
     clean_series,
     find_gaps,
     join_base,
@@ -491,9 +492,14 @@ def test_resample_matches_a_plain_binning():
     rng = np.random.default_rng(1)
     steps = np.sort(rng.choice(100_000, size=5000, replace=False))
     values = 3 + rng.normal(size=steps.size)
-    s, v = resample(steps, values, 100)
-    assert s.size <= 100 and np.all(np.diff(s) > 0)
-    edges = np.linspace(steps[0], steps[-1] + 1, 101)
+    assert resample(steps, values, 100)[0].size <= 100  # too few for the 5 % cap: geometric
+    s, v = resample(steps, values, 400)
+    assert s.size <= 400 and np.all(np.diff(s) > 0)
+    edges = bin_edges(steps, 400)
+    widths = np.diff(edges)
+    assert np.all(widths <= np.maximum(0.05 * edges[:-1], 1.0) + 1e-9)  # narrow early on
+    late = edges[:-2] >= widths.max() / 0.05  # where 5 % of the step exceeds the width
+    assert late.sum() > 10 and np.ptp(widths[:-1][late]) < 1e-6  # equal width there
     expect_s, expect_v = [], []
     for lo, hi in itertools.pairwise(edges):
         inside = (steps >= lo) & (steps < hi)
@@ -505,6 +511,19 @@ def test_resample_matches_a_plain_binning():
     same_s, same_v = resample(steps[:50], values[:50], 100)
     np.testing.assert_array_equal(same_s, steps[:50])
     np.testing.assert_array_equal(same_v, values[:50])
+
+
+def test_resampling_a_steep_start_is_unbiased():
+    """Regression: equal-width bins of a 200k-step log (every 20 steps) averaged the first
+    200 steps, where the loss falls steeply, into one point 27 % off the curve (and across
+    the end of the warmup).  Bins early on now span at most 5 % of their step."""
+    steps = np.arange(0, 200_001, 20)
+    curve = 2.5 + 8.0 * (1.0 + steps / 30.0) ** -0.5
+    s, v = resample(steps, curve, 1000)
+    assert 900 <= s.size <= 1000
+    true = 2.5 + 8.0 * (1.0 + s / 30.0) ** -0.5
+    assert np.max(np.abs(v / true - 1)) < 1e-4
+    np.testing.assert_array_equal(s[:10], steps[:10])  # the steep start keeps its points
 
 
 def test_per_step_noisy_training_loss_is_resampled_and_recovers_the_law(tmp_path):

@@ -207,8 +207,9 @@ _READ_OPTIONS: list[tuple[str, Any, Any]] = [
             typer.Option(
                 "--max-points",
                 min=0,
-                help="Average each run's loss into at most this many points in equal step bins "
-                "(0: keep every point). The lr is always used at every step.",
+                help="Average each run's loss into at most this many points in step bins "
+                "(equal width, narrower early on; 0: keep every point). The lr is always used "
+                "at every step.",
             ),
         ],
         1000,  # lrlaw.cleaning.DEFAULT_MAX_POINTS (not imported: --help stays light)
