@@ -276,6 +276,41 @@ def _check_against_column(table: RunTable, lr: np.ndarray, spec: str) -> None:
         )
 
 
+#: Estimated interpolation error (fraction of the peak LR) above which a read warns.
+_INTERP_WARN = 0.02
+
+
+def interpolation_error(steps: np.ndarray, lr: np.ndarray) -> tuple[float, int]:
+    """Estimated error of interpolating a logged LR series linearly between its points.
+
+    Every interior point is predicted from its two neighbours; that misses by the
+    curvature of the schedule over twice the logging gap.  Interpolation between
+    adjacent points spans half that gap, and for a smooth schedule the error grows
+    with the square of the gap, so the estimate is a quarter of the miss, as a
+    fraction of the largest LR.  A kink *at* a logged point (the end of a warmup,
+    the start of a decay) makes only that point miss, and the interpolation is
+    exact there, so only misses shared by two adjacent points count (the smaller
+    of the two).  Returns ``(estimate, step)``; ``(0.0, -1)`` with fewer than 4
+    points or a zero LR.
+
+    Example:
+        >>> steps = np.arange(0, 5001, 1000)
+        >>> round(interpolation_error(steps, 1e-3 * 0.1 ** (steps / 5000))[0], 3)
+        0.011
+    """
+    steps = np.asarray(steps, dtype=np.float64)
+    lr = np.asarray(lr, dtype=np.float64)
+    peak = float(np.max(lr)) if lr.size else 0.0
+    if lr.size < 4 or not peak > 0:
+        return 0.0, -1
+    frac = (steps[1:-1] - steps[:-2]) / (steps[2:] - steps[:-2])
+    guess = lr[:-2] + frac * (lr[2:] - lr[:-2])
+    miss = np.abs(guess - lr[1:-1])
+    shared = np.minimum(miss[:-1], miss[1:])
+    i = int(np.argmax(shared))
+    return float(shared[i] / peak / 4.0), int(steps[i + 1])
+
+
 def curve_from_table(
     table: RunTable,
     spec: str | None = None,
@@ -351,6 +386,14 @@ def curve_from_table(
         how += f", linear warmup{start} over {supplied} steps supplied"
     elif late and initial_lr is not None:
         how += f", lr {initial_lr:g} at step 0 supplied"
+    if not exact:
+        miss, at = interpolation_error(table.step[has_lr], table.lr[has_lr])
+        if miss > _INTERP_WARN:
+            how += (
+                f"; warning: the lr column is not linear between its points (about {miss:.0%} "
+                f"of the peak LR off near step {at}); pass --schedule SPEC for the exact "
+                "schedule"
+            )
     w = detect_warmup(lr) if supplied is None else supplied
     return Curve(table.name, steps, loss, lr, w, table.source, how, meta)
 
