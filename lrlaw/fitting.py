@@ -523,6 +523,7 @@ def fit(
                 "name": c.name,
                 "source": c.source,
                 "schedule": c.schedule,
+                "peak_lr": float(np.max(c.lr)),
                 "metrics": curve_metrics(c.loss[mask], pred),
             }
         )

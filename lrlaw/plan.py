@@ -34,8 +34,8 @@ stay at the suggested peak.  With ``predict_at="suggested"`` they are
 predicted as they will be run, at the suggested peak, and the plan warns when
 that peak is more than a factor 2 from the fitted one: the ranking can flip
 (a momentum law fitted at 3e-4 and asked about 2.5e-3 ranks cosine above
-every WSD variant).  When the fitted peak is unknown (curves whose schedule
-came from an ``lr`` column, and no ``fit_peak``), the candidates are
+every WSD variant).  When the fitted peak is unknown (a fit saved before
+lrlaw recorded each curve's ``peak_lr``, and no ``fit_peak``), the candidates are
 predicted at the suggested peak, with a warning.  Either way the absolute
 predicted losses belong to the model and data the law was fitted on, not to
 the planned N and D.
@@ -81,22 +81,26 @@ def _candidate(name: str, peak: float, total: int, warmup: int) -> Schedule:
 
 
 def fit_peak_lr(fit: FitResult) -> float | None:
-    """Largest peak LR among the schedule specs of the curves ``fit`` was fitted on.
+    """Largest peak LR among the curves ``fit`` was fitted on.
 
-    ``None`` when a curve's schedule is not a spec (e.g. read from an ``lr``
-    column).
+    From each curve's schedule spec, or else from the largest LR of its schedule
+    (recorded by :func:`lrlaw.fitting.fit` as ``peak_lr``, e.g. for an ``lr``
+    column).  ``None`` when a curve has neither (fits saved before ``peak_lr``
+    was recorded).
     """
     from lrlaw.schedules import parse_schedule
 
     peaks = []
     for c in fit.curves:
         try:
-            s = parse_schedule(str(c.get("schedule", "")))
+            peak = parse_schedule(str(c.get("schedule", ""))).peak
         except LrlawError:
+            peak = None
+        if peak is None:
+            peak = c.get("peak_lr")
+        if peak is None:
             return None
-        if s.peak is None:
-            return None
-        peaks.append(float(s.peak))
+        peaks.append(float(peak))
     return max(peaks) if peaks else None
 
 

@@ -87,6 +87,8 @@ def test_joint_fit_identifies_what_one_constant_curve_cannot() -> None:
 
 def test_result_round_trips_through_json(tmp_path, synthetic_curves: list[Curve]) -> None:
     result = fit(synthetic_curves[:2], MomentumLaw(lam=0.99, warmup="ignore"))
+    # each curve's largest LR is recorded (lrlaw plan needs the fitted peak of lr columns)
+    assert [c["peak_lr"] for c in result.curves] == [c.lr.max() for c in synthetic_curves[:2]]
     path = tmp_path / "fit.json"
     result.save(path)
     loaded = FitResult.load(path)

@@ -129,8 +129,18 @@ def test_predict_at_suggested_peak_warns_when_far(law) -> None:
         assert law.predict(lr, np.array([plan.steps]))[0] == pytest.approx(r["final_loss"])
     near = make_plan(N, D, fit=law, predict_at="suggested", peak=4e-4, **kw)
     assert not near.warnings and near.predict_peak == 4e-4
-    no_spec = dataclasses.replace(
-        law, curves=[{**c, "schedule": "lr column (every step)"} for c in law.curves]
+    from_column = dataclasses.replace(  # curves read from an lr column: fit() records peak_lr
+        law,
+        curves=[{**c, "schedule": "lr column (every step)", "peak_lr": 3e-4} for c in law.curves],
+    )
+    assert fit_peak_lr(from_column) == pytest.approx(3e-4)
+    assert make_plan(N, D, fit=from_column, **kw).fit_peak == pytest.approx(3e-4)
+    no_spec = dataclasses.replace(  # a fit saved before peak_lr was recorded
+        law,
+        curves=[
+            {k: v for k, v in c.items() if k != "peak_lr"} | {"schedule": "lr column"}
+            for c in law.curves
+        ],
     )
     unknown = make_plan(N, D, fit=no_spec, **kw)
     assert unknown.fit_peak is None and unknown.predict_peak == unknown.peak

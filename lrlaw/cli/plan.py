@@ -76,7 +76,8 @@ def plan_cmd(
         float | None,
         typer.Option(
             "--fit-peak",
-            help="Peak LR of the curves --fit was fitted on (default: from their specs).",
+            help="Peak LR of the curves --fit was fitted on (default: from their specs, or "
+            "the largest LR recorded for each curve).",
             show_default=False,
         ),
     ] = None,
