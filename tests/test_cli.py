@@ -272,6 +272,39 @@ def test_predict_unsupported_plot_format(fit_json, tmp_path):
     assert list(tmp_path.iterdir()) == []
 
 
+def test_predict_candidates_not_run_yet(fit_json, tmp_path):
+    """A schedule that has not been run (a spec, or the table `lrlaw schedule` writes) gets
+    its predicted curve, with an empty loss column; was "no loss column" for the table."""
+    from lrlaw.fitting import FitResult
+    from lrlaw.schedules import parse_schedule
+
+    spec = "inverse_sqrt:peak=3e-4,warmup=500,total=20000,cooldown=4000"
+    table = tmp_path / "isq.csv"
+    assert run("schedule", spec, "--out", table).exit_code == 0
+    out = tmp_path / "pred.csv"
+    result = run("predict", fit_json, "-c", table, "-c", "cos=cosine:peak=3e-4,total=24000,"
+                 "final=3e-5,warmup=2160", "--every", 4000, "--out", out)  # fmt: skip
+    assert result.exit_code == 0, result.output
+    df = pd.read_csv(out)
+    assert list(df["run"].unique()) == ["isq", "cos"]
+    assert df["loss"].isna().all()
+    fit = FitResult.load(fit_json)
+    isq = df[df["run"] == "isq"]
+    assert isq["step"].tolist() == [0, 4000, 8000, 12000, 16000, 20000]
+    lr = parse_schedule(spec).values()
+    np.testing.assert_allclose(isq["pred"][1:], fit.predict(lr, isq["step"][1:]), rtol=1e-9)
+    assert np.isnan(isq["pred"].iloc[0])  # the law is undefined at step 0
+    # default: about 1000 rows per candidate
+    result = run("predict", fit_json, "-c", table, "--out", tmp_path / "dense.csv")
+    assert 1000 <= len(pd.read_csv(tmp_path / "dense.csv")) <= 1002
+    assert_user_error(run("predict", fit_json), "nothing to predict")
+    assert_user_error(run("predict", fit_json, "-c", "cosine:peak=3e-4"), "missing required key")
+    assert_user_error(run("predict", fit_json, "-c", tmp_path / "no.csv"), "no such schedule file")
+    assert_user_error(
+        run("predict", fit_json, "-c", table, "--plot", tmp_path / "p.png"), "lrlaw compare"
+    )
+
+
 def test_predict_out_with_an_image_suffix_is_refused(fit_json, tmp_path):
     """Regression: `predict --out pred.png` wrote CSV into pred.png (over an earlier plot)."""
     image = tmp_path / "pred.png"

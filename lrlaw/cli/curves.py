@@ -141,11 +141,65 @@ def fit_cmd(
         info(f"wrote {plot}")
 
 
+def _candidate_schedules(texts: list[str]) -> list[tuple[str, object, Path | None]]:
+    """``(name, per-step LR, file or None)`` of ``--candidate [NAME=]SPEC|FILE`` values."""
+    from lrlaw.export import read_schedule_table
+    from lrlaw.schedules import parse_schedule
+
+    out = []
+    for i, text in enumerate(texts, start=1):
+        name, value = None, text.strip()
+        head = value.split(":", 1)[0]
+        if "=" in head:
+            name, value = (x.strip() for x in value.split("=", 1))
+            if not name:
+                raise LrlawError(f"--candidate {text!r}: empty name before '='")
+        path = Path(value)
+        if path.suffix.lower() in (".csv", ".json"):
+            if not path.is_file():
+                raise LrlawError(f"--candidate {text!r}: no such schedule file {path}")
+            lr = read_schedule_table(path).values()
+            name = name or path.stem
+            out.append((name, lr, path))
+            continue
+        try:
+            sched = parse_schedule(value)
+        except LrlawError as exc:
+            raise LrlawError(f"--candidate {text!r}: {exc}") from None
+        if sched.total is None:
+            raise LrlawError(f"--candidate {text!r}: the spec has no total; add total=STEPS")
+        out.append((name or f"candidate{i}", sched.values(), None))
+    names = [n for n, _, _ in out]
+    dup = next((n for n in names if names.count(n) > 1), None)
+    if dup is not None:
+        raise LrlawError(f"--candidate: the name {dup!r} is given twice; name them NAME=SPEC")
+    return out
+
+
 @user_errors
 @reading_options
 def predict_cmd(
     fit_file: FitArg,
-    files: Files,
+    files: Annotated[
+        list[Path] | None,
+        typer.Argument(
+            help="Training logs to predict (any format 'lrlaw fit' reads); optional with "
+            "--candidate.",
+            show_default=False,
+        ),
+    ] = None,
+    candidate: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--candidate",
+            "-c",
+            help="A schedule not run yet, to predict: [NAME=]SPEC, or a per-step table "
+            "FILE.csv/.json (step,lr) as written by 'lrlaw schedule', 'optimize' or 'refine'. "
+            "Repeatable; its rows have an empty loss (every --every steps; default about "
+            "1000 rows).",
+            show_default=False,
+        ),
+    ] = None,
     out: Annotated[
         Path | None,
         typer.Option(
@@ -179,7 +233,7 @@ def predict_cmd(
     ] = 0.9,
     reading: Reading | None = None,
 ) -> None:
-    """Predict loss curves for runs with a fitted law.
+    """Predict loss curves for runs with a fitted law, and for schedules not run yet.
 
     Writes columns run, step, lr, loss, pred, and pred_lo, pred_hi (the
     prediction band at --level) when the fit has a bootstrap; loss is empty
@@ -189,16 +243,39 @@ def predict_cmd(
     import numpy as np
     import pandas as pd
 
+    files = files or []
+    candidates = _candidate_schedules(candidate or [])
+    if not files and not candidates:
+        raise LrlawError("nothing to predict: give training logs (FILES) or --candidate SPEC")
+    if plot is not None and not files:
+        raise LrlawError("--plot draws the runs in FILES; to plot candidates use 'lrlaw compare'")
     reading = reading or Reading()
-    inputs = [*files, fit_file, *reading.inputs()]
+    cand_files = [path for _, _, path in candidates if path is not None]
+    inputs = [*files, fit_file, *reading.inputs(), *cand_files]
     check_outputs(inputs, out, plot)
     from lrlaw.fitting import FitResult
     from lrlaw.io import atomic_output
 
     result = FitResult.load(fit_file)
-    curves = load(files, schedule, schedules, warmup, reading)
+    curves = load(files, schedule, schedules, warmup, reading) if files else []
     per_step = None if reading.options is None else reading.options.tokens_per_step
     frames = []
+    for name, lr, _ in candidates:
+        total = lr.size - 1
+        k = every if every is not None else max(1, total // 1000)
+        steps = np.union1d(np.arange(0, total + 1, k), [total])
+        ok = steps >= 1
+        pred = np.full(steps.size, np.nan)
+        pred[ok] = result.predict(lr, steps[ok])
+        columns = {"run": name, "step": steps}
+        if per_step is not None:
+            columns["tokens"] = steps * per_step
+        columns |= {"lr": lr[steps], "loss": np.full(steps.size, np.nan), "pred": pred}
+        if result.uncertainty is not None:
+            lo, hi = np.full(steps.size, np.nan), np.full(steps.size, np.nan)
+            lo[ok], hi[ok] = result.predict_band(lr, steps[ok], level)
+            columns |= {"pred_lo": lo, "pred_hi": hi}
+        frames.append(pd.DataFrame(columns))
     for c in curves:
         if every is None:
             steps = c.steps
