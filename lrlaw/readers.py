@@ -560,6 +560,12 @@ def _x_axis(names: list[str], get_raw, pos, pos_kind, where, options: ReadOption
         if tokens is not None
         else "; name it with --step-col"
     )
+    if len(names) == 1 and any(sep in names[0] for sep in (";", "|")):
+        sep = ";" if ";" in names[0] else "|"
+        hint = (
+            f"; the header looks {sep!r}-separated, and lrlaw reads comma- or tab-separated "
+            "tables: convert the separators first"
+        )
     raise DataError(
         f"{where}: no step column (looked for {', '.join(STEP_NAMES)}); columns found: "
         f"{_listing(names)}{hint}"

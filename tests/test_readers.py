@@ -890,3 +890,12 @@ def test_tensorboard_without_the_extra_says_which_to_install(tmp_path, monkeypat
     result = run("fit", event_file, "--out", tmp_path / "fit.json")
     assert result.exit_code == 2
     assert "pip install 'lrlaw[tensorboard]'" in result.stderr
+
+
+def test_semicolon_separated_csv_says_so(tmp_path):
+    """Regression: a ';'-separated CSV gave only "no step column ... columns found:
+    step;loss;lr"; the error now names the separator."""
+    path = tmp_path / "semi.csv"
+    path.write_text("step;loss;lr\n0;5;0.001\n10;4;0.001\n")
+    with pytest.raises(DataError, match=r"semi.csv: no step column .*looks ';'-separated"):
+        read_log(path)
