@@ -17,6 +17,7 @@ __all__ = [
     "range_warnings",
     "residual_warnings",
     "schedule_warnings",
+    "trend_warnings",
 ]
 
 
@@ -118,3 +119,33 @@ def residual_warnings(residuals: Mapping[str, np.ndarray], threshold: float = 0.
         "systematic structure there (the bootstrap, fit --bootstrap, resamples blocks of "
         "points for this reason)"
     ]
+
+
+def trend_warnings(
+    curves: Mapping[str, tuple[np.ndarray, np.ndarray]], rise: float = 0.05
+) -> list[str]:
+    """Curves whose loss ends well above its minimum: a divergence, a restart, a bad log.
+
+    ``curves`` maps each curve to its fitted ``(steps, loss)``.  The loss is cut into
+    20 consecutive chunks and each chunk's median taken (robust to noise and spikes);
+    a curve warns when its last chunk lies more than ``rise`` (5 %) above the lowest
+    one.  Every law here describes a loss that falls or levels off, so such a fit
+    describes neither part of the run.
+    """
+    out = []
+    for name, (steps, loss) in curves.items():
+        loss = np.asarray(loss, dtype=np.float64)
+        if loss.size < 20:
+            continue
+        chunks = np.array_split(np.arange(loss.size), 20)
+        med = np.array([np.median(loss[c]) for c in chunks])
+        low = int(np.argmin(med))
+        if med[-1] > (1.0 + rise) * med[low]:
+            at = int(np.asarray(steps)[chunks[low][len(chunks[low]) // 2]])
+            out.append(
+                f"the loss of {name} rises from {med[low]:.4g} (around step {at}) to "
+                f"{med[-1]:.4g} at the end (+{100 * (med[-1] / med[low] - 1):.0f} %): a "
+                "divergence or a bad log? The laws describe a loss that falls or levels off; "
+                "fit only the steps before the rise (trim the log) or check the run"
+            )
+    return out

@@ -46,6 +46,7 @@ from lrlaw.diagnostics import (
     range_warnings,
     residual_warnings,
     schedule_warnings,
+    trend_warnings,
 )
 from lrlaw.errors import FitError, LrlawError
 from lrlaw.laws import Law, get_law
@@ -549,6 +550,9 @@ def fit(
                     for c, m in zip(curves, problem.masks)
                     if m.any()
                 }
+            ),
+            *trend_warnings(
+                {c.name: (c.steps[m], c.loss[m]) for c, m in zip(curves, problem.masks)}
             ),
             *_diagnose(problem, law, values[best], params, delta, log_residuals),
         ],

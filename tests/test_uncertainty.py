@@ -193,3 +193,25 @@ def test_bootstrap_recovers_truth_within_errors() -> None:
     err = result.stderr
     for k, v in zip(result.params, true):
         assert abs(result.params[k] - v) < 3 * err[k] + 1e-9, k
+
+
+def test_trend_warning_flags_a_diverging_loss_and_not_noise() -> None:
+    """Regression: a run whose loss diverged after step 15000 got only the generic
+    autocorrelation warning.  The chunk medians see the rise; 3 % per-point noise on a
+    falling curve, a loss spike and the shipped MPL runs do not warn."""
+    from lrlaw.diagnostics import trend_warnings
+
+    steps = np.arange(100, 20_001, 100)
+    falling = 2.5 + 3.0 * (steps / 100.0) ** -0.5
+    noisy = falling * (1 + 0.03 * np.random.default_rng(0).standard_normal(steps.size))
+    spike = falling.copy()
+    spike[120:125] *= 3.0
+    diverged = np.where(steps < 15_000, falling, falling * np.exp((steps - 15_000) / 1000))
+    warnings = trend_warnings(
+        {"noisy": (steps, noisy), "spike": (steps, spike), "diverged": (steps, diverged)}
+    )
+    assert len(warnings) == 1
+    assert warnings[0].startswith("the loss of diverged rises from")
+    assert "fit only the steps before the rise" in warnings[0]
+    shipped = mpl_curves("100m", MPL_TRAIN + MPL_TEST)
+    assert trend_warnings({c.name: (c.steps, c.loss) for c in shipped}) == []
