@@ -331,7 +331,14 @@ class FitResult:
         if not isinstance(data, dict):
             raise LrlawError("not an lrlaw fit result (expected a JSON object)")
         if data.get("format") != _FORMAT:
-            raise LrlawError(f"not an lrlaw fit result (format {data.get('format')!r})")
+            found = (
+                "no 'format' key"
+                if "format" not in data
+                else f"'format' is {data['format']!r}, not {_FORMAT!r}"
+            )
+            raise LrlawError(
+                f"not an lrlaw fit result ({found}); give a file written by 'lrlaw fit --out'"
+            )
         names = set(cls.__dataclass_fields__)
         optional = ("curves", "min_step", "screened", "uncertainty", "warnings", "selection")
         missing = sorted(n for n in names if n not in data and n not in optional)

@@ -229,10 +229,11 @@ def test_predict_out_equal_to_fit_file(fit_json, tmp_path):
     ("text", "fragment"),
     [
         ("step,loss\n0,1\n", "not valid JSON"),
-        ('{"a": 1}', "not an lrlaw fit result"),
+        ('{"a": 1}', "not an lrlaw fit result (no 'format' key); give a file written by"),
+        ('{"format": "lrlaw.fit/9"}', "'format' is 'lrlaw.fit/9', not 'lrlaw.fit/1'"),
         ('{"format": "lrlaw.fit/1", "law": "momentum"}', "missing"),
     ],
-    ids=["not-json", "other-json", "incomplete"],
+    ids=["not-json", "other-json", "other-format", "incomplete"],
 )
 @pytest.mark.parametrize("command", ["predict", "evaluate"])
 def test_not_a_fit_result(tmp_path, command, text, fragment):
