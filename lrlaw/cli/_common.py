@@ -335,6 +335,18 @@ def save_figure(fig, path: Path, inputs: list[Path]) -> None:
         fig.savefig(tmp, dpi=120, format=path.suffix.lstrip(".") or "png")
 
 
+def split_name(text: str, option: str) -> tuple[str | None, str]:
+    """``NAME=VALUE`` -> ``(NAME, VALUE)``; a bare value (no ``=`` before its first
+    ``:``, as in ``cosine:peak=3e-4,...``) -> ``(None, VALUE)``."""
+    text = text.strip()
+    if "=" not in text.split(":", 1)[0]:
+        return None, text
+    name, value = (x.strip() for x in text.split("=", 1))
+    if not name:
+        raise LrlawError(f"{option} {text!r}: empty name before '='")
+    return name, value
+
+
 def info(message: str) -> None:
     """A status line on stderr (keeps stdout for tables and JSON)."""
     print(message, file=sys.stderr)

@@ -8,7 +8,7 @@ from typing import Annotated
 
 import typer
 
-from lrlaw.cli._common import check_outputs, info, save_figure, user_errors
+from lrlaw.cli._common import check_outputs, info, save_figure, split_name, user_errors
 from lrlaw.errors import LrlawError
 
 
@@ -19,15 +19,8 @@ def _candidates(specs: list[str], schedules_file: Path | None) -> tuple[list[str
 
     entries: list[tuple[str | None, str, str]] = []  # (name, spec, where)
     for text in specs:
-        head = text.split(":", 1)[0]
-        if "=" in head:
-            name, spec = text.split("=", 1)
-            name = name.strip()
-            if not name:
-                raise LrlawError(f"--schedule {text!r}: empty name before '='")
-            entries.append((name, spec.strip(), f"--schedule {name}"))
-        else:
-            entries.append((None, text.strip(), "--schedule"))
+        name, spec = split_name(text, "--schedule")
+        entries.append((name, spec, "--schedule" + (f" {name}" if name else "")))
     if schedules_file is not None:
         for run, spec in read_schedules_file(schedules_file).items():
             entries.append((run, spec, f"{schedules_file}: {run}"))

@@ -22,6 +22,7 @@ from lrlaw.cli._common import (
     reading_options,
     report_reading,
     save_figure,
+    split_name,
     user_errors,
 )
 from lrlaw.errors import FitError, LrlawError
@@ -148,12 +149,7 @@ def _candidate_schedules(texts: list[str]) -> list[tuple[str, object, Path | Non
 
     out = []
     for i, text in enumerate(texts, start=1):
-        name, value = None, text.strip()
-        head = value.split(":", 1)[0]
-        if "=" in head:
-            name, value = (x.strip() for x in value.split("=", 1))
-            if not name:
-                raise LrlawError(f"--candidate {text!r}: empty name before '='")
+        name, value = split_name(text, "--candidate")
         path = Path(value)
         if path.suffix.lower() in (".csv", ".json"):
             if not path.is_file():
