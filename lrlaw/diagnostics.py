@@ -127,17 +127,17 @@ def trend_warnings(
     """Curves whose loss ends well above its minimum: a divergence, a restart, a bad log.
 
     ``curves`` maps each curve to its fitted ``(steps, loss)``.  The loss is cut into
-    20 consecutive chunks and each chunk's median taken (robust to noise and spikes);
-    a curve warns when its last chunk lies more than ``rise`` (5 %) above the lowest
-    one.  Every law here describes a loss that falls or levels off, so such a fit
-    describes neither part of the run.
+    consecutive chunks of at least 10 points (at most 50 chunks) and each chunk's
+    median taken (robust to noise and spikes); a curve warns when its last chunk
+    lies more than ``rise`` (5 %) above the lowest one.  Every law here describes a
+    loss that falls or levels off, so such a fit describes neither part of the run.
     """
     out = []
     for name, (steps, loss) in curves.items():
         loss = np.asarray(loss, dtype=np.float64)
         if loss.size < 20:
             continue
-        chunks = np.array_split(np.arange(loss.size), 20)
+        chunks = np.array_split(np.arange(loss.size), min(50, loss.size // 10))
         med = np.array([np.median(loss[c]) for c in chunks])
         low = int(np.argmin(med))
         if med[-1] > (1.0 + rise) * med[low]:

@@ -290,8 +290,11 @@ def interpolation_error(steps: np.ndarray, lr: np.ndarray) -> tuple[float, int]:
     fraction of the largest LR.  A kink *at* a logged point (the end of a warmup,
     the start of a decay) makes only that point miss, and the interpolation is
     exact there, so only misses shared by two adjacent points count (the smaller
-    of the two).  Returns ``(estimate, step)``; ``(0.0, -1)`` with fewer than 4
-    points or a zero LR.
+    of the two).  A step (a jump over one interval, by more than 10 % of the peak
+    and 20x the changes of the intervals on either side: a step decay, a restart)
+    makes its two end points miss, but interpolation only moves it within one
+    logging interval, so those misses are left out.  Returns ``(estimate, step)``;
+    ``(0.0, -1)`` with fewer than 4 points or a zero LR.
 
     Example:
         >>> steps = np.arange(0, 5001, 1000)
@@ -305,7 +308,11 @@ def interpolation_error(steps: np.ndarray, lr: np.ndarray) -> tuple[float, int]:
         return 0.0, -1
     frac = (steps[1:-1] - steps[:-2]) / (steps[2:] - steps[:-2])
     guess = lr[:-2] + frac * (lr[2:] - lr[:-2])
-    miss = np.abs(guess - lr[1:-1])
+    miss = np.abs(guess - lr[1:-1])  # miss[k] is point k + 1
+    jump = np.abs(np.diff(lr))  # jump[j]: interval j -> j + 1
+    side = np.maximum(np.r_[0.0, jump[:-1]], np.r_[jump[1:], 0.0])
+    for j in np.flatnonzero((jump > 0.1 * peak) & (side < 0.05 * jump)):
+        miss[max(j - 1, 0) : j + 1] = 0.0  # points j and j + 1
     shared = np.minimum(miss[:-1], miss[1:])
     i = int(np.argmax(shared))
     return float(shared[i] / peak / 4.0), int(steps[i + 1])
@@ -386,6 +393,15 @@ def curve_from_table(
         how += f", linear warmup{start} over {supplied} steps supplied"
     elif late and initial_lr is not None:
         how += f", lr {initial_lr:g} at step 0 supplied"
+    if not exact and supplied is None:
+        ls, lv = table.step[has_lr], table.lr[has_lr]
+        rises = np.flatnonzero((np.diff(lv) > 0.5 * lv.max()) & (np.diff(ls) > 1))
+        if rises.size and rises[0] == 0:
+            how += (
+                f"; warning: the lr rises from {lv[0]:g} at step {ls[0]} to {lv[1]:g} at step "
+                f"{ls[1]}, and interpolation spreads that warmup over all {ls[1] - ls[0]} steps; "
+                "if it was shorter, pass --schedule SPEC"
+            )
     if not exact:
         miss, at = interpolation_error(table.step[has_lr], table.lr[has_lr])
         if miss > _INTERP_WARN:

@@ -304,6 +304,15 @@ def test_predict_candidates_not_run_yet(fit_json, tmp_path):
     assert_user_error(
         run("predict", fit_json, "-c", table, "--plot", tmp_path / "p.png"), "lrlaw compare"
     )
+    # a candidate named like a run in FILES, a training log given as a candidate
+    clash = run(
+        "predict", fit_json, MPL / "wsdcon_3.csv", "--schedules", SCHEDULES,
+        "-c", "wsdcon_3=cosine:peak=3e-4,total=100",
+    )  # fmt: skip
+    assert_user_error(clash, "wsdcon_3 also name runs in FILES")
+    assert_user_error(run("predict", fit_json, "-c", MPL / "wsdcon_3.csv"), "go in FILES")
+    result = run("predict", fit_json, "-c", "cosine:peak=3e-4,total=100", "--every", 50)
+    assert result.stdout.splitlines()[1].startswith("cosine-1,0,")  # named as compare does
 
 
 def test_predict_out_with_an_image_suffix_is_refused(fit_json, tmp_path):

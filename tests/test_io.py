@@ -694,3 +694,26 @@ def test_sparse_nonlinear_lr_column_warns_in_the_summary(tmp_path):
     assert re.search(r"warning: the lr column is not linear .*--schedule SPEC", sparse.schedule)
     (dense,) = load_curves([write_every("dense.csv", 50)])
     assert "warning" not in dense.schedule
+    # a step decay (drops at 8000 and 12025, between two logged steps) only moves a drop
+    # within one logging interval: no warning (was "9 % of the peak off")
+    lr = 3e-4 * np.where(t < 8000, 1.0, np.where(t < 12_025, 0.3, 0.1)) * np.minimum(t / 500, 1)
+    (steps,) = load_curves([write_every("multistep.csv", 50)])
+    assert "warning" not in steps.schedule
+
+
+def test_warmup_hidden_in_the_first_lr_interval_warns(tmp_path):
+    """A 500-step warmup with the lr logged every 2000 steps: interpolation spreads it over
+    2000 steps (a fit then got alpha 0.25 instead of 0.5); the summary says so."""
+    t = np.arange(0, 20_001)
+    lr = 3e-4 * np.minimum(t / 500, 1.0)
+    loss = 3 + 1 / np.sqrt(1 + t)
+    rows = "".join(
+        f"{s},{float(loss[s])!r}," + (f"{float(lr[s])!r}" if s % 2000 == 0 else "") + "\n"
+        for s in t[::50]
+    )
+    path = tmp_path / "warm.csv"
+    path.write_text("step,loss,lr\n" + rows)
+    (curve,) = load_curves([path])
+    assert re.search(
+        r"warning: the lr rises from 0 at step 0 to 0.0003 at step 2000", curve.schedule
+    )

@@ -213,5 +213,10 @@ def test_trend_warning_flags_a_diverging_loss_and_not_noise() -> None:
     assert len(warnings) == 1
     assert warnings[0].startswith("the loss of diverged rises from")
     assert "fit only the steps before the rise" in warnings[0]
+    # a rise over only the last 5 % of a 400-point run (+8 % at the end) is seen too
+    fine = np.arange(50, 20_001, 50)
+    base = 2.5 + 3.0 * (fine / 100.0) ** -0.5
+    late = np.where(fine < 19_000, base, base * (1 + 0.08 * (fine - 19_000) / 1000))
+    assert len(trend_warnings({"late": (fine, late)})) == 1
     shipped = mpl_curves("100m", MPL_TRAIN + MPL_TEST)
     assert trend_warnings({c.name: (c.steps, c.loss) for c in shipped}) == []

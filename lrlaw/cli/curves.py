@@ -154,7 +154,14 @@ def _candidate_schedules(texts: list[str]) -> list[tuple[str, object, Path | Non
         if path.suffix.lower() in (".csv", ".json"):
             if not path.is_file():
                 raise LrlawError(f"--candidate {text!r}: no such schedule file {path}")
-            lr = read_schedule_table(path).values()
+            try:
+                lr = read_schedule_table(path).values()
+            except LrlawError as exc:
+                raise LrlawError(
+                    f"--candidate {text!r}: {exc}; --candidate takes a per-step schedule table "
+                    "(step,lr with steps 0, 1, 2, ...) as written by lrlaw schedule, optimize or "
+                    "refine; training logs go in FILES"
+                ) from None
             name = name or path.stem
             out.append((name, lr, path))
             continue
@@ -164,7 +171,7 @@ def _candidate_schedules(texts: list[str]) -> list[tuple[str, object, Path | Non
             raise LrlawError(f"--candidate {text!r}: {exc}") from None
         if sched.total is None:
             raise LrlawError(f"--candidate {text!r}: the spec has no total; add total=STEPS")
-        out.append((name or f"candidate{i}", sched.values(), None))
+        out.append((name or f"{sched.spec.split(':', 1)[0]}-{i}", sched.values(), None))
     names = [n for n, _, _ in out]
     dup = next((n for n in names if names.count(n) > 1), None)
     if dup is not None:
@@ -254,6 +261,12 @@ def predict_cmd(
 
     result = FitResult.load(fit_file)
     curves = load(files, schedule, schedules, warmup, reading) if files else []
+    clash = sorted({n for n, _, _ in candidates} & {c.name for c in curves})
+    if clash:
+        raise LrlawError(
+            f"--candidate name(s) {', '.join(clash)} also name runs in FILES; "
+            "name the candidates NAME=SPEC"
+        )
     per_step = None if reading.options is None else reading.options.tokens_per_step
     frames = []
     for name, lr, _ in candidates:
