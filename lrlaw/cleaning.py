@@ -23,10 +23,10 @@ run (see :mod:`lrlaw.readers`):
   run.
 - **Smoothing** (opt-in): a debiased exponential moving average or a centred
   moving average of the loss (:func:`smooth`).
-- **Resampling**: :func:`resample` averages a long series in equal-width step
-  bins, so a per-step log of a million steps gives a bounded number of fitting
-  points.  The learning rate is never resampled: the laws need it at every
-  step.
+- **Resampling**: :func:`resample` averages a long series in step bins (equal
+  width, narrower early in the run: :func:`bin_edges`), so a per-step log of a
+  million steps gives a bounded number of fitting points.  The learning rate
+  is never resampled: the laws need it at every step.
 
 All functions are pure numpy (no pandas), vectorised, and O(n log n).
 """
