@@ -395,8 +395,7 @@ def curve_from_table(
         how += f", lr {initial_lr:g} at step 0 supplied"
     if not exact and supplied is None:
         ls, lv = table.step[has_lr], table.lr[has_lr]
-        rises = np.flatnonzero((np.diff(lv) > 0.5 * lv.max()) & (np.diff(ls) > 1))
-        if rises.size and rises[0] == 0:
+        if lv.size > 1 and lv[1] - lv[0] > 0.5 * lv.max() and ls[1] - ls[0] > 1:
             how += (
                 f"; warning: the lr rises from {lv[0]:g} at step {ls[0]} to {lv[1]:g} at step "
                 f"{ls[1]}, and interpolation spreads that warmup over all {ls[1] - ls[0]} steps; "

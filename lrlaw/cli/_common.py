@@ -347,6 +347,20 @@ def split_name(text: str, option: str) -> tuple[str | None, str]:
     return name, value
 
 
+def parse_finite_spec(spec: str, where: str):
+    """Parse a schedule spec that must have a ``total`` (a candidate to predict or rank);
+    errors are prefixed with ``where`` (the option and value)."""
+    from lrlaw.schedules import parse_schedule
+
+    try:
+        sched = parse_schedule(spec)
+    except LrlawError as exc:
+        raise LrlawError(f"{where}: {exc}") from None
+    if sched.total is None:
+        raise LrlawError(f"{where}: schedule spec {spec!r} has no total; add total=STEPS")
+    return sched
+
+
 def info(message: str) -> None:
     """A status line on stderr (keeps stdout for tables and JSON)."""
     print(message, file=sys.stderr)

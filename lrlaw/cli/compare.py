@@ -8,14 +8,20 @@ from typing import Annotated
 
 import typer
 
-from lrlaw.cli._common import check_outputs, info, save_figure, split_name, user_errors
+from lrlaw.cli._common import (
+    check_outputs,
+    info,
+    parse_finite_spec,
+    save_figure,
+    split_name,
+    user_errors,
+)
 from lrlaw.errors import LrlawError
 
 
 def _candidates(specs: list[str], schedules_file: Path | None) -> tuple[list[str], list]:
     """Names and parsed schedules from ``--schedule [NAME=]SPEC`` values and a RUN=SPEC file."""
     from lrlaw.io import read_schedules_file
-    from lrlaw.schedules import parse_schedule
 
     entries: list[tuple[str | None, str, str]] = []  # (name, spec, where)
     for text in specs:
@@ -30,12 +36,7 @@ def _candidates(specs: list[str], schedules_file: Path | None) -> tuple[list[str
         )
     names, parsed = [], []
     for i, (name, spec, where) in enumerate(entries, start=1):
-        try:
-            s = parse_schedule(spec)
-        except LrlawError as e:
-            raise LrlawError(f"{where}: {e}") from None
-        if s.total is None:
-            raise LrlawError(f"{where}: schedule spec {spec!r} has no total; add total=STEPS")
+        s = parse_finite_spec(spec, where)
         names.append(name if name is not None else f"{s.spec.split(':', 1)[0]}-{i}")
         parsed.append(s)
     dupes = sorted({n for n in names if names.count(n) > 1})

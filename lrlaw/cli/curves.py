@@ -19,6 +19,7 @@ from lrlaw.cli._common import (
     fold_progress,
     info,
     load,
+    parse_finite_spec,
     reading_options,
     report_reading,
     save_figure,
@@ -145,7 +146,6 @@ def fit_cmd(
 def _candidate_schedules(texts: list[str]) -> list[tuple[str, object, Path | None]]:
     """``(name, per-step LR, file or None)`` of ``--candidate [NAME=]SPEC|FILE`` values."""
     from lrlaw.export import read_schedule_table
-    from lrlaw.schedules import parse_schedule
 
     out = []
     for i, text in enumerate(texts, start=1):
@@ -165,12 +165,7 @@ def _candidate_schedules(texts: list[str]) -> list[tuple[str, object, Path | Non
             name = name or path.stem
             out.append((name, lr, path))
             continue
-        try:
-            sched = parse_schedule(value)
-        except LrlawError as exc:
-            raise LrlawError(f"--candidate {text!r}: {exc}") from None
-        if sched.total is None:
-            raise LrlawError(f"--candidate {text!r}: the spec has no total; add total=STEPS")
+        sched = parse_finite_spec(value, f"--candidate {text!r}")
         out.append((name or f"{sched.spec.split(':', 1)[0]}-{i}", sched.values(), None))
     names = [n for n, _, _ in out]
     dup = next((n for n in names if names.count(n) > 1), None)
@@ -268,44 +263,37 @@ def predict_cmd(
             "name the candidates NAME=SPEC"
         )
     per_step = None if reading.options is None else reading.options.tokens_per_step
-    frames = []
-    for name, lr, _ in candidates:
-        total = lr.size - 1
-        k = every if every is not None else max(1, total // 1000)
-        steps = np.union1d(np.arange(0, total + 1, k), [total])
+
+    def rows(name: str, lr, steps, loss) -> pd.DataFrame:
+        """One run's rows: its prediction (and band) at ``steps``; the law is undefined at 0."""
         ok = steps >= 1
         pred = np.full(steps.size, np.nan)
         pred[ok] = result.predict(lr, steps[ok])
         columns = {"run": name, "step": steps}
         if per_step is not None:
             columns["tokens"] = steps * per_step
-        columns |= {"lr": lr[steps], "loss": np.full(steps.size, np.nan), "pred": pred}
+        columns |= {"lr": lr[steps], "loss": loss, "pred": pred}
         if result.uncertainty is not None:
             lo, hi = np.full(steps.size, np.nan), np.full(steps.size, np.nan)
             lo[ok], hi[ok] = result.predict_band(lr, steps[ok], level)
             columns |= {"pred_lo": lo, "pred_hi": hi}
-        frames.append(pd.DataFrame(columns))
+        return pd.DataFrame(columns)
+
+    def every_k(total: int, k: int):
+        return np.union1d(np.arange(0, total + 1, k), [total])
+
+    frames = []
+    for name, lr, _ in candidates:
+        total = lr.size - 1
+        steps = every_k(total, every if every is not None else max(1, total // 1000))
+        frames.append(rows(name, lr, steps, np.full(steps.size, np.nan)))
     for c in curves:
-        if every is None:
-            steps = c.steps
-        else:
-            steps = np.union1d(np.arange(0, c.total_steps + 1, every), [c.total_steps])
-        ok = steps >= 1
-        pred = np.full(steps.size, np.nan)
-        pred[ok] = result.predict(c.lr, steps[ok])
+        steps = c.steps if every is None else every_k(c.total_steps, every)
         loss = np.full(steps.size, np.nan)
         idx = np.searchsorted(c.steps, steps)
         hit = (idx < c.steps.size) & (c.steps[np.minimum(idx, c.steps.size - 1)] == steps)
         loss[hit] = c.loss[idx[hit]]
-        columns = {"run": c.name, "step": steps}
-        if per_step is not None:
-            columns["tokens"] = steps * per_step
-        columns |= {"lr": c.lr[steps], "loss": loss, "pred": pred}
-        if result.uncertainty is not None:
-            lo, hi = np.full(steps.size, np.nan), np.full(steps.size, np.nan)
-            lo[ok], hi[ok] = result.predict_band(c.lr, steps[ok], level)
-            columns |= {"pred_lo": lo, "pred_hi": hi}
-        frames.append(pd.DataFrame(columns))
+        frames.append(rows(c.name, c.lr, steps, loss))
     table = pd.concat(frames, ignore_index=True)
     fig = None
     if plot is not None:  # build the figure before writing anything
