@@ -51,6 +51,7 @@ __all__ = [
     "join_base",
     "parse_smoothing",
     "resample",
+    "resample_counts",
     "smooth",
     "union_sorted",
 ]
@@ -105,6 +106,7 @@ class Series:
     pos: np.ndarray
     report: SeriesReport = field(default_factory=SeriesReport)
     from_base: np.ndarray | None = None
+    count: np.ndarray | None = None  # logged values averaged into each value (None: 1 each)
 
 
 @dataclass(frozen=True, eq=False)
@@ -438,10 +440,22 @@ def resample(
     >>> s.tolist(), v.tolist()
     ([100, 102, 104, 106, 108], [0.5, 2.5, 4.5, 6.5, 8.5])
     """
+    steps, values, _ = resample_counts(steps, values, max_points)
+    return steps, values
+
+
+def resample_counts(
+    steps: np.ndarray, values: np.ndarray, max_points: int | None
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """:func:`resample`, also returning how many values each point averages.
+
+    >>> resample_counts(np.arange(100, 110), np.arange(10.0), 5)[2].tolist()
+    [2, 2, 2, 2, 2]
+    """
     steps = np.asarray(steps, dtype=np.int64)
     values = np.asarray(values, dtype=np.float64)
     if max_points is None or steps.size <= max_points:
-        return steps, values
+        return steps, values, np.ones(steps.size, dtype=np.int64)
     if max_points < 1:
         raise LrlawError(f"max_points={max_points} must be >= 1")
     edges = bin_edges(steps, max_points)
@@ -454,10 +468,12 @@ def resample(
     # Rounding keeps the steps increasing; merge the rare bins that round alike.
     rounded = np.rint(mean_step).astype(np.int64)
     uniq, inv = np.unique(rounded, return_inverse=True)
+    n = counts[full]
     if uniq.size < rounded.size:
-        w = counts[full].astype(np.float64)
+        w = n.astype(np.float64)
         mean_val = np.bincount(inv, mean_val * w) / np.bincount(inv, w)
-    return uniq, mean_val
+        n = np.bincount(inv, n).astype(np.int64)
+    return uniq, mean_val, n
 
 
 def union_sorted(*arrays: np.ndarray) -> np.ndarray:

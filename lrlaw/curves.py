@@ -41,6 +41,10 @@ class Curve:
         warmup: number of warmup steps; metrics and fits use steps >= warmup by default.
         source: where the curve came from (file path), for messages.
         schedule: how ``lr`` was obtained (a spec string, or a description).
+        meta: anything else a reader recorded (the read summary line, ...).
+        counts: how many logged values each loss averages (a resampling bin's size);
+            ``None`` means one each.  The fit uses it for the noise of each point
+            (:mod:`lrlaw.weighting`).
     """
 
     name: str
@@ -51,6 +55,7 @@ class Curve:
     source: str = ""
     schedule: str = ""
     meta: dict = field(default_factory=dict)
+    counts: np.ndarray | None = None
 
     def __post_init__(self) -> None:
         steps = np.asarray(self.steps)
@@ -74,6 +79,11 @@ class Curve:
             )
         if not np.all(np.isfinite(lr)) or np.any(lr < 0):
             raise DataError(f"{where}: learning rates must be finite and >= 0")
+        if self.counts is not None:
+            counts = np.asarray(self.counts, dtype=np.float64)
+            if counts.shape != steps.shape or not np.all(counts >= 1):
+                raise DataError(f"{where}: counts must be >= 1, one per observed loss")
+            object.__setattr__(self, "counts", counts)
         object.__setattr__(self, "steps", steps.astype(np.int64))
         object.__setattr__(self, "loss", loss)
         object.__setattr__(self, "lr", lr)

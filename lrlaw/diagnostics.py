@@ -13,7 +13,9 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 
 __all__ = [
+    "extrapolation_warnings",
     "identifiability_warnings",
+    "lr_scale_warnings",
     "range_warnings",
     "residual_warnings",
     "schedule_warnings",
@@ -36,6 +38,66 @@ def schedule_warnings(lrs: Mapping[str, np.ndarray]) -> list[str]:
         "the warmup (if at all): predictions for decaying schedules are extrapolations; add a "
         "curve with a decay (cosine, WSD cooldown, step drop)"
     ]
+
+
+#: A learning rate above this is implausible as logged (percent, or scaled by a factor).
+MAX_PLAUSIBLE_LR = 1.0
+#: A schedule whose peak LR is this many times above (or below) the fitted ones is far out.
+LR_EXTRAPOLATION = 3.0
+#: ... or that runs this many times longer than the longest fitted run.
+LENGTH_EXTRAPOLATION = 4.0
+
+
+def lr_scale_warnings(peaks: Mapping[str, float]) -> list[str]:
+    """Curves whose largest LR cannot be a learning rate as logged (> 1: percent, scaled).
+
+    The laws see the LR only through its areas, so a scaled LR still fits; but the
+    fitted constants then hold only for schedules in the same units, and a prediction
+    for a spec such as ``peak=3e-4`` is off by orders of magnitude.
+    """
+    bad = {k: v for k, v in peaks.items() if v > MAX_PLAUSIBLE_LR}
+    if not bad:
+        return []
+    shown = ", ".join(f"{k} (peak {v:.4g})" for k, v in bad.items())
+    return [
+        f"the learning rate of {shown} is above {MAX_PLAUSIBLE_LR:g}, implausible for a "
+        "learning rate as logged (in percent? multiplied by a factor?): the fit holds only for "
+        "schedules in the same units; give the LR itself (--lr-col, or --schedule SPEC)"
+    ]
+
+
+def extrapolation_warnings(
+    fitted: Sequence[Mapping], name: str, lr: np.ndarray, last_step: int | None = None
+) -> list[str]:
+    """A schedule far outside what a fit saw: its peak LR or its length.
+
+    ``fitted`` are a fit's ``FitResult.curves`` entries (their ``peak_lr`` and
+    ``window``); a schedule warns when its peak LR is more than
+    :data:`LR_EXTRAPOLATION` times above the largest fitted peak or below the
+    smallest, or when it runs (to ``last_step``, default its end) more than
+    :data:`LENGTH_EXTRAPOLATION` times longer than the longest fitted window.
+    Fits saved without these fields give no warning.
+    """
+    peaks = [float(c["peak_lr"]) for c in fitted if c.get("peak_lr")]
+    ends = [int(c["window"][1]) for c in fitted if c.get("window")]
+    out = []
+    lr = np.asarray(lr, dtype=np.float64)
+    peak = float(lr.max()) if lr.size else 0.0
+    if peaks and peak > 0:
+        lo, hi = min(peaks), max(peaks)
+        if peak > LR_EXTRAPOLATION * hi or peak < lo / LR_EXTRAPOLATION:
+            out.append(
+                f"{name}: its peak LR {peak:.3g} is far outside the fitted runs' "
+                f"({lo:.3g}..{hi:.3g}); the law was not fitted there, so its prediction is an "
+                "extrapolation (fit runs at that LR, or plan with lrlaw hparams)"
+            )
+    end = (lr.size - 1) if last_step is None else int(last_step)
+    if ends and end > LENGTH_EXTRAPOLATION * max(ends):
+        out.append(
+            f"{name}: it runs to step {end}, more than {LENGTH_EXTRAPOLATION:g}x the longest "
+            f"fitted run ({max(ends)}); predictions that far out are extrapolations"
+        )
+    return out
 
 
 def range_warnings(

@@ -43,6 +43,7 @@ from lrlaw._x64 import with_x64
 from lrlaw.curves import Curve
 from lrlaw.diagnostics import (
     identifiability_warnings,
+    lr_scale_warnings,
     range_warnings,
     residual_warnings,
     schedule_warnings,
@@ -53,6 +54,14 @@ from lrlaw.laws import Law, get_law
 from lrlaw.laws.base import bucket
 from lrlaw.metrics import curve_metrics, mean_metrics
 from lrlaw.uncertainty import Uncertainty, block_length, bootstrap_weights
+from lrlaw.weighting import (
+    despiked,
+    huber_thresholds,
+    noise_level,
+    outliers,
+    span_weights,
+    start_transient,
+)
 
 __all__ = ["HUBER_DELTA", "FitResult", "fit", "huber", "predict_curve"]
 
@@ -95,11 +104,17 @@ def _prepare(law: Law, lr: np.ndarray, steps: np.ndarray) -> Any:
 
 
 def _residual_fn(law: Law, delta: float):
+    """Residuals ``sqrt(w_i) rho_{delta_i}(r_i) / delta`` (their squares sum to ``2 J / delta^2``).
+
+    ``args`` holds per-point weights ``w_i`` and Huber thresholds ``delta_i``
+    (:mod:`lrlaw.weighting`); ``delta`` only scales the residuals to order 1.
+    """
+
     def residuals(theta: jax.Array, args: Any) -> jax.Array:
-        prepared, log_obs, weight = args
+        prepared, log_obs, weight, thresholds = args
         params = law.from_unconstrained(theta)
         pred = jnp.concatenate([law.predict(params, p) for p in prepared])
-        return jnp.sqrt(weight) * _huber_root(log_obs - _safe_log(pred), delta) / delta
+        return jnp.sqrt(weight) * _huber_root(log_obs - _safe_log(pred), thresholds) / delta
 
     return residuals
 
@@ -110,14 +125,16 @@ def _solve(
     prepared: Any,
     log_obs: jax.Array,
     weights: jax.Array,
+    thresholds: jax.Array,
     theta0: jax.Array,
     delta: float,
     max_steps: int,
 ):
     """Solve one robust least-squares problem per row of ``theta0`` / ``weights``.
 
-    ``weights[i]`` are per-point multiplicities (0 for padding; bootstrap
-    counts).  Rows run in parallel (vmap) or, for memory-hungry laws, in turn.
+    ``weights[i]`` are per-point weights (span weights times bootstrap counts; 0
+    for padding), ``thresholds`` the per-point Huber thresholds.  Rows run in
+    parallel (vmap) or, for memory-hungry laws, in turn.
     """
     import optimistix as optx
 
@@ -126,7 +143,7 @@ def _solve(
 
     def one(inputs: tuple[jax.Array, jax.Array]):
         t0, weight = inputs
-        args = (prepared, log_obs, weight)
+        args = (prepared, log_obs, weight, thresholds)
         sol = optx.least_squares(residuals, solver, t0, args=args, max_steps=max_steps, throw=False)
         r = residuals(sol.value, args)
         objective = 0.5 * jnp.sum(r * r) * delta * delta
@@ -140,11 +157,17 @@ def _solve(
 
 @jax.jit(static_argnames=("law", "delta"))
 def _jacobian(
-    law: Law, prepared: Any, log_obs: jax.Array, weight: jax.Array, theta: jax.Array, delta: float
+    law: Law,
+    prepared: Any,
+    log_obs: jax.Array,
+    weight: jax.Array,
+    thresholds: jax.Array,
+    theta: jax.Array,
+    delta: float,
 ) -> tuple[jax.Array, jax.Array]:
     """Residuals and their Jacobian with respect to the solver's parameters."""
     residuals = _residual_fn(law, delta)
-    args = (prepared, log_obs, weight)
+    args = (prepared, log_obs, weight, thresholds)
     return residuals(theta, args), jax.jacfwd(residuals)(theta, args)
 
 
@@ -158,27 +181,48 @@ class _Problem:
     masks: list[np.ndarray]  # window mask per input curve (all curves)
     log_obs: jax.Array  # padded log losses, all curves concatenated
     mask: np.ndarray  # 1 for real points, 0 for padding
+    weight: np.ndarray  # span weight of each padded point (0 for padding; lrlaw.weighting)
+    thresholds: jax.Array  # Huber threshold of each padded point (lrlaw.weighting)
+    noise: list[float]  # noise of one logged value (log units), per curve with points
     curve_of: np.ndarray  # index (into ``losses``) of each padded point, -1 for padding
     n_points: int
 
     @classmethod
-    def build(cls, curves: Sequence[Curve], law: Law, min_step: int | None) -> _Problem:
+    def build(
+        cls,
+        curves: Sequence[Curve],
+        law: Law,
+        min_step: int | None,
+        delta: float = HUBER_DELTA,
+        starts: Sequence[int | None] | None = None,
+    ) -> _Problem:
+        """The fit's points: each curve's window (``starts[i]``, else ``min_step``, else
+        its warmup end), span weights and noise-scaled Huber thresholds."""
         if not curves:
             raise FitError("no curves to fit")
+        starts = [None] * len(curves) if starts is None else list(starts)
         prepared, losses, masks, log_obs, mask, curve_of = [], [], [], [], [], []
-        for c in curves:
-            window = c.window(min_step)
+        spans, thresholds, noise = [], [], []
+        for c, start in zip(curves, starts):
+            window = c.window(min_step if start is None else start)
             masks.append(window)
             if not window.any():
                 continue
             m = int(window.sum())
             padded = bucket(m, _MIN_POINTS)
-            prepared.append(_prepare(law, c.lr, c.steps[window]))
-            log_obs.append(np.pad(np.log(c.loss[window]), (0, padded - m), mode="edge"))
+            steps, y = c.steps[window], np.log(c.loss[window])
+            counts = None if c.counts is None else c.counts[window]
+            prepared.append(_prepare(law, c.lr, steps))
+            log_obs.append(np.pad(y, (0, padded - m), mode="edge"))
             real = np.arange(padded) < m
             mask.append(real)
             curve_of.append(np.where(real, len(losses), -1))
             losses.append(c.loss[window])
+            spans.append(np.pad(span_weights(steps), (0, padded - m)))
+            sigma = noise_level(steps, y, counts)
+            noise.append(sigma)
+            thr = huber_thresholds(delta, sigma, counts, m)
+            thresholds.append(np.pad(thr, (0, padded - m), mode="edge"))
         n_points = int(sum(m.sum() for m in masks))
         n_params = len(law.param_names)
         if n_points < n_params + 1:
@@ -189,6 +233,8 @@ class _Problem:
             )
         if all(float(np.max(c.lr)) <= 0 for c in curves):
             raise FitError("every schedule is zero: the learning rate must be > 0 somewhere")
+        weight = np.concatenate(spans)
+        weight *= n_points / weight.sum()  # mean 1 over the real points
         return cls(
             law=law,
             prepared=tuple(prepared),
@@ -196,9 +242,25 @@ class _Problem:
             masks=masks,
             log_obs=jnp.asarray(np.concatenate(log_obs)),
             mask=np.concatenate(mask).astype(np.float64),
+            weight=weight,
+            thresholds=jnp.asarray(np.concatenate(thresholds)),
+            noise=noise,
             curve_of=np.concatenate(curve_of),
             n_points=n_points,
         )
+
+    def jacobian(self, theta: np.ndarray, delta: float) -> tuple[np.ndarray, np.ndarray]:
+        """Residuals and Jacobian at ``theta`` (solver parameters), with the fit's weights."""
+        r, jac = _jacobian(
+            self.law,
+            self.prepared,
+            self.log_obs,
+            jnp.asarray(self.weight),
+            self.thresholds,
+            jnp.asarray(theta),
+            delta,
+        )
+        return np.asarray(r), np.asarray(jac)
 
     def solve(
         self,
@@ -209,10 +271,11 @@ class _Problem:
         *,
         screen: bool = True,
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-        """Solve from each start (rows of ``theta0``), with per-row point weights.
+        """Solve from each start (rows of ``theta0``), with per-row point multiplicities.
 
-        Without ``weights`` every real point counts once.  For laws that solve
-        starts one at a time, several starts are screened with a few iterations.
+        Without ``weights`` every real point counts once; either way each point's
+        multiplicity is times its span weight.  For laws that solve starts one at
+        a time, several starts are screened with a few iterations.
         """
         theta0 = jnp.atleast_2d(jnp.asarray(theta0))
         if weights is None:
@@ -224,7 +287,8 @@ class _Problem:
             self.law,
             self.prepared,
             self.log_obs,
-            jnp.asarray(weights * self.mask),
+            jnp.asarray(weights * self.weight),
+            self.thresholds,
             theta0,
             float(delta),
             int(steps),
@@ -466,12 +530,18 @@ def fit(
     bootstrap: int = 0,
     seed: int = 0,
     init: Mapping[str, float] | None = None,
+    auto_window: bool = True,
 ) -> FitResult:
     r"""Fit ``law`` jointly to ``curves`` by robust multi-start least squares.
 
-    Minimises ``sum Huber_delta(log L_obs - log L_pred)`` over the points in
-    each curve's fit window (``step >= warmup``, or ``>= min_step``), with
-    parameters shared across curves (see the module docstring for the solver).
+    Minimises ``sum_i w_i Huber_{delta_i}(log L_obs,i - log L_pred,i)`` over the
+    points in each curve's fit window (``step >= warmup``, or ``>= min_step``),
+    with parameters shared across curves (see the module docstring for the
+    solver).  ``w_i`` is the number of steps point ``i`` stands for and
+    ``delta_i = max(delta, 1.345 sigma_i)`` grows with its noise, so the answer
+    does not depend on how densely a run was logged (:mod:`lrlaw.weighting`).
+    Without ``min_step``, a start transient (the first points far above the law)
+    is left out and recorded in ``FitResult.curves[i]["transient"]``.
 
     Args:
         curves: the training runs to fit.
@@ -485,6 +555,7 @@ def fit(
             prediction bands (0: none); see :mod:`lrlaw.uncertainty`.
         seed: seed of the bootstrap draws.
         init: start from these parameters only (no start grid).
+        auto_window: leave out start transients (only without ``min_step``).
 
     Raises:
         FitError: too few points, or no start yields a finite objective.
@@ -492,14 +563,14 @@ def fit(
     law = get_law(law) if isinstance(law, str) else law
     if not delta > 0:
         raise FitError(f"delta={delta} must be > 0")
-    problem = _Problem.build(curves, law, min_step)
+    problem = _Problem.build(curves, law, min_step, delta)
     if init is not None:
         missing = [k for k in law.param_names if k not in init]
         if missing:
             raise FitError(f"init lacks parameter(s) {', '.join(missing)}")
         guesses = np.array([[init[k] for k in law.param_names]])
     else:
-        guesses = law.initial_guesses(problem.prepared, problem.losses)
+        guesses = law.initial_guesses(problem.prepared, [despiked(y) for y in problem.losses])
     starts = law.to_unconstrained(jnp.asarray(guesses))
     screened = not law.parallel_starts and len(starts) > 1
     with progress.task(
@@ -518,35 +589,80 @@ def fit(
     best = int(np.argmin(objectives))
     if not np.isfinite(objectives[best]):
         raise FitError("no start gave a finite objective; check the curves and schedules")
-    params = np.asarray(law.from_unconstrained(jnp.asarray(values[best])))
+    near = objectives <= objectives[best] * (1 + 1e-6) + 1e-15
+    n_converged, n_near = int(np.sum(ok)), int(np.sum(near))
+    theta, objective, converged, num_steps = values[best], objectives[best], ok[best], nsteps[best]
+    transients: dict[int, dict[str, Any]] = {}
+    if min_step is None and auto_window:
+        # Leave out start transients (lrlaw.weighting.start_transient), refit from the
+        # best fit; twice at most (a cut can reveal the rest of a transient).
+        window_starts: list[int | None] = [None] * len(curves)
+        for _ in range(2):
+            params = np.asarray(law.from_unconstrained(jnp.asarray(theta)))
+            cuts = _find_transients(curves, problem, law, params, transients)
+            if not cuts:
+                break
+            for i, step in cuts.items():
+                window_starts[i] = step
+            problem = _Problem.build(curves, law, min_step, delta, window_starts)
+            v, o, k, n = problem.solve(theta[None], delta, max_steps, screen=False)
+            if np.isfinite(o[0]):
+                theta, objective, converged, num_steps = v[0], o[0], k[0], n[0]
+    params = np.asarray(law.from_unconstrained(jnp.asarray(theta)))
     if not np.all(np.isfinite(params)):
         raise FitError(f"the best fit has non-finite parameters {params.tolist()}")
-    near = objectives <= objectives[best] * (1 + 1e-6) + 1e-15
-    per_curve, log_residuals = [], {}
-    for c, mask in zip(curves, problem.masks):
-        pred = predict_curve(law, params, c.lr, c.steps[mask]) if mask.any() else np.array([])
-        log_residuals[c.name] = np.log(c.loss[mask]) - np.log(pred)
-        per_curve.append(
-            {
-                "name": c.name,
-                "source": c.source,
-                "schedule": c.schedule,
-                "peak_lr": float(np.max(c.lr)),
-                "metrics": curve_metrics(c.loss[mask], pred),
-            }
-        )
+    per_curve, log_residuals, flagged = [], {}, []
+    fitted = 0  # index into the problem's per-curve lists (curves with points)
+    for i, (c, mask) in enumerate(zip(curves, problem.masks)):
+        entry: dict[str, Any] = {
+            "name": c.name,
+            "source": c.source,
+            "schedule": c.schedule,
+            "peak_lr": float(np.max(c.lr)),
+        }
+        if not mask.any():
+            entry["metrics"] = curve_metrics(np.array([]), np.array([]))
+            per_curve.append(entry)
+            continue
+        steps, loss = c.steps[mask], c.loss[mask]
+        pred = predict_curve(law, params, c.lr, steps)
+        r = np.log(loss) - np.log(pred)
+        log_residuals[c.name] = r
+        sigma = problem.noise[fitted]
+        fitted += 1
+        counts = np.ones(r.size) if c.counts is None else c.counts[mask]
+        point_noise = np.nan_to_num(sigma) / np.sqrt(counts)
+        wild = outliers(np.log(loss), r, point_noise)
+        good = ~wild
+        excess = float(np.mean(r[good] ** 2) - np.mean(point_noise[good] ** 2))
+        entry |= {
+            "metrics": curve_metrics(loss[good], pred[good]),
+            "window": [int(steps[0]), int(steps[-1])],
+            "noise": sigma if np.isfinite(sigma) else None,
+            "noise_per_point": float(np.median(point_noise)) if np.isfinite(sigma) else None,
+            "law_residual": float(np.sqrt(max(excess, 0.0))),
+            "outliers": [
+                {"step": int(st), "loss": float(lo), "pred": float(pr)}
+                for st, lo, pr in zip(steps[wild], loss[wild], pred[wild])
+            ],
+        }
+        if i in transients:
+            entry["transient"] = transients[i]
+        if wild.any():
+            flagged.append(entry)
+        per_curve.append(entry)
     return FitResult(
         law=law.name,
         options=law.options,
         params={k: float(v) for k, v in zip(law.param_names, params)},
-        objective=float(objectives[best]),
+        objective=float(objective),
         delta=float(delta),
         n_points=problem.n_points,
-        converged=bool(ok[best]),
+        converged=bool(converged),
         n_starts=len(objectives),
-        n_converged=int(np.sum(ok)),
-        n_near_best=int(np.sum(near)),
-        num_steps=int(nsteps[best]),
+        n_converged=n_converged,
+        n_near_best=n_near,
+        num_steps=int(num_steps),
         curves=per_curve,
         min_step=min_step,
         screened=screened,
@@ -561,16 +677,76 @@ def fit(
             *trend_warnings(
                 {c.name: (c.steps[m], c.loss[m]) for c, m in zip(curves, problem.masks)}
             ),
-            *_diagnose(problem, law, values[best], params, delta, log_residuals),
+            *lr_scale_warnings({c.name: float(np.max(c.lr)) for c in curves}),
+            *_outlier_warnings(flagged),
+            *_diagnose(problem, law, theta, params, delta, log_residuals),
         ],
         uncertainty=(
-            _uncertainty(
-                curves, problem, law, values[best], params, delta, min_step, bootstrap, seed
-            )
+            _uncertainty(curves, problem, law, theta, params, delta, bootstrap, seed)
             if bootstrap > 0
             else None
         ),
     )
+
+
+def _find_transients(
+    curves: Sequence[Curve],
+    problem: _Problem,
+    law: Law,
+    params: np.ndarray,
+    found: dict[int, dict[str, Any]],
+) -> dict[int, int]:
+    """New window starts of curves that begin with a start transient (lrlaw.weighting).
+
+    Updates ``found`` (curve index -> what was left out, for the report).
+    """
+    cuts = {}
+    for i, (c, mask) in enumerate(zip(curves, problem.masks)):
+        if mask.sum() < 10:
+            continue
+        steps, loss = c.steps[mask], c.loss[mask]
+        pred = predict_curve(law, params, c.lr, steps)
+        r = np.log(loss) - np.log(pred)
+        counts = np.ones(r.size) if c.counts is None else c.counts[mask]
+        k = start_transient(
+            steps, r, np.nan_to_num(noise_level(steps, np.log(loss), counts)) / np.sqrt(counts)
+        )
+        if k == 0:
+            continue
+        cuts[i] = int(steps[k])
+        prev = found.get(i)
+        first = steps[0] if prev is None else prev["from_step"]
+        before = c.steps[(c.steps >= first) & (c.steps < steps[k])]
+        found[i] = {
+            "from_step": int(first),
+            "to_step": int(before[-1]),
+            "points": int(before.size),
+            "max_loss": float(np.max(c.loss[(c.steps >= first) & (c.steps < steps[k])])),
+            "max_excess": max(
+                float(np.max(np.abs(np.expm1(r[:k])))), prev["max_excess"] if prev else 0.0
+            ),
+        }
+    return cuts
+
+
+def _outlier_warnings(flagged: Sequence[dict[str, Any]]) -> list[str]:
+    """One warning listing the losses left out of the summary figures as outliers."""
+    if not flagged:
+        return []
+    parts = []
+    for e in flagged:
+        shown = ", ".join(
+            f"step {o['step']} loss {o['loss']:.4g} (law {o['pred']:.4g})"
+            for o in e["outliers"][:3]
+        )
+        more = len(e["outliers"]) - 3
+        parts.append(f"{e['name']}: {shown}" + (f" and {more} more" if more > 0 else ""))
+    n = sum(len(e["outliers"]) for e in flagged)
+    return [
+        f"{n} logged loss(es) lie far from the law and the rest of the curve (spikes or bad "
+        f"log entries): {'; '.join(parts)}. The robust fit barely moves for them; R², MAE and "
+        "WorstE leave them out"
+    ]
 
 
 def _diagnose(
@@ -583,13 +759,11 @@ def _diagnose(
 ) -> list[str]:
     """Warnings about the fit (see :mod:`lrlaw.diagnostics`)."""
     named = dict(zip(law.param_names, map(float, params)))
-    r, jac = _jacobian(
-        law, problem.prepared, problem.log_obs, jnp.asarray(problem.mask), jnp.asarray(theta), delta
-    )
+    r, jac = problem.jacobian(theta, delta)
     real = problem.mask > 0
     return [
         *range_warnings(named, law.typical),
-        *identifiability_warnings(np.asarray(jac)[real], np.asarray(r)[real], law.param_names),
+        *identifiability_warnings(jac[real], r[real], law.param_names),
         *residual_warnings(log_residuals),
     ]
 
@@ -635,11 +809,8 @@ def _refit(
         values_arr = np.concatenate(values)[:n]
         params = np.asarray(law.from_unconstrained(jnp.asarray(values_arr)))
         return params, np.concatenate(ok)[:n].astype(bool)
-    r, jac = _jacobian(
-        law, problem.prepared, problem.log_obs, jnp.asarray(problem.mask), jnp.asarray(theta), delta
-    )
-    r, jac = np.asarray(r), np.asarray(jac)
-    w = weights * problem.mask
+    r, jac = problem.jacobian(theta, delta)
+    w = weights * problem.mask  # the span weights are already in r and jac
     a = np.einsum("ni,bn,nj->bij", jac, w, jac)
     g = np.einsum("ni,bn,n->bi", jac, w, r)
     damped = a + 1e-3 * np.einsum("bii->bi", a)[:, :, None] * np.eye(a.shape[1])
@@ -662,16 +833,15 @@ def _uncertainty(
     theta: np.ndarray,
     params: np.ndarray,
     delta: float,
-    min_step: int | None,
     n_boot: int,
     seed: int,
 ) -> Uncertainty:
     """Two-level bootstrap refits plus leave-one-curve-out errors (lrlaw.uncertainty)."""
     rng = np.random.default_rng(seed)
-    fitted = [c for c, m in zip(curves, problem.masks) if m.any()]
+    fitted = [(c, m) for c, m in zip(curves, problem.masks) if m.any()]
     residuals = [
-        np.log(y) - np.log(predict_curve(law, params, c.lr, c.steps[c.window(min_step)]))
-        for c, y in zip(fitted, problem.losses)
+        np.log(y) - np.log(predict_curve(law, params, c.lr, c.steps[m]))
+        for (c, m), y in zip(fitted, problem.losses)
     ]
     blocks = [block_length(r) for r in residuals]
     counts = bootstrap_weights(
@@ -706,8 +876,8 @@ def _uncertainty(
     keep = np.all(np.isfinite(boot), axis=1)
     errors = []
     for (_, i, part), p in zip(held_out, sub_params):
-        c = fitted[i]
-        steps, loss = c.steps[c.window(min_step)][part], problem.losses[i][part]
+        c, m = fitted[i]
+        steps, loss = c.steps[m][part], problem.losses[i][part]
         # A refit stopped by the iteration cap still predicts usefully: keep it.
         if np.all(np.isfinite(p)) and steps.size:
             pred = predict_curve(law, p, c.lr, steps)
@@ -716,7 +886,7 @@ def _uncertainty(
         scheme="curve+block" if len(fitted) > 1 else "block",
         params=boot[keep],
         converged=float(np.mean(ok)),
-        blocks={c.name: b for c, b in zip(fitted, blocks)},
+        blocks={c.name: b for (c, _), b in zip(fitted, blocks)},
         errors=np.concatenate(errors) if errors else np.zeros(0),
         error_source=source if errors else "none (the refits failed)",
         seed=seed,

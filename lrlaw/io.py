@@ -70,6 +70,7 @@ class RunTable:
     from_base: np.ndarray | None = None  # rows taken from a base run (branch merging)
     base_source: str | None = None
     meta: dict = field(default_factory=dict)  # passed on to the Curve (summary line, ...)
+    count: np.ndarray | None = None  # logged values averaged into each row's loss (bins)
 
     def loc(self, i: int) -> str:
         """Human position of row ``i``: 'line N' (CSV) or 'row N' (parquet)."""
@@ -336,6 +337,7 @@ def curve_from_table(
 
     has_loss = np.isfinite(table.loss)
     steps, loss = table.step[has_loss], table.loss[has_loss]
+    counts = None if table.count is None else table.count[has_loss]
     where = f"{table.source}: run {table.name!r}"
     last = int(steps[-1])
     meta = dict(table.meta)
@@ -358,7 +360,7 @@ def curve_from_table(
             )
         _check_against_column(table, lr, spec)
         return Curve(
-            table.name, steps, loss, lr, schedule.warmup, table.source, schedule.spec, meta
+            table.name, steps, loss, lr, schedule.warmup, table.source, schedule.spec, meta, counts
         )
     if table.lr is None:
         looked = meta.get("lr_names", "")
@@ -410,7 +412,7 @@ def curve_from_table(
                 "schedule"
             )
     w = detect_warmup(lr) if supplied is None else supplied
-    return Curve(table.name, steps, loss, lr, w, table.source, how, meta)
+    return Curve(table.name, steps, loss, lr, w, table.source, how, meta, counts)
 
 
 def _table_from_run(run) -> RunTable:
@@ -423,6 +425,10 @@ def _table_from_run(run) -> RunTable:
     loss_col = np.full(steps.size, np.nan)
     at = np.searchsorted(steps, loss.step)
     loss_col[at] = loss.value
+    count = None
+    if loss.count is not None and np.any(loss.count > 1):
+        count = np.ones(steps.size)
+        count[at] = loss.count
     line = np.zeros(steps.size, dtype=np.int64)
     line[at] = loss.pos
     base = None
@@ -453,6 +459,7 @@ def _table_from_run(run) -> RunTable:
         from_base=base,
         base_source=run.base_source,
         meta=meta,
+        count=count,
     )
 
 

@@ -64,7 +64,7 @@ from lrlaw.cleaning import (
     Series,
     clean_series,
     parse_smoothing,
-    resample,
+    resample_counts,
     smooth,
     summarise_reports,
     union_sorted,
@@ -1050,7 +1050,7 @@ def finish_run(run: CleanRun, options: ReadOptions | None = None) -> CleanRun:
     if spec is not None:
         values = smooth(values, spec)
         notes.append(f"loss smoothed ({options.smooth.strip()})")
-    steps, values = resample(loss.step, values, options.max_points)
+    steps, values, counts = resample_counts(loss.step, values, options.max_points)
     if steps.size < loss.step.size:
         notes.append(
             f"{loss.step.size} losses averaged into {steps.size} points in step bins "
@@ -1058,7 +1058,9 @@ def finish_run(run: CleanRun, options: ReadOptions | None = None) -> CleanRun:
         )
         at = np.clip(np.searchsorted(loss.step, steps), 0, loss.step.size - 1)
         base = None if loss.from_base is None else loss.from_base[at]
-        loss = replace(loss, step=steps, value=values, pos=loss.pos[at], from_base=base)
+        loss = replace(
+            loss, step=steps, value=values, pos=loss.pos[at], from_base=base, count=counts
+        )
     elif spec is not None:
         loss = replace(loss, value=values)
     return replace(run, loss=loss, notes=tuple(notes))

@@ -109,11 +109,52 @@ def report_text(result: FitResult) -> str:
                 else ""
             )
         )
-    lines.append(metrics_table(result.curves, "in-sample metrics"))
+    lines += window_lines(result.curves)
+    lines.append(metrics_table(result.curves, "in-sample metrics (fit window, outliers left out)"))
     if result.selection:
         lines.append(result.selection.get("report", ""))
     lines += [f"warning: {w}" for w in result.warnings]
     return "\n".join(lines)
+
+
+def window_lines(curves: list[dict[str, Any]]) -> list[str]:
+    """The fit window, noise and law residual of each curve, and the start transients left out.
+
+    Noise is per logged value and per fitted point (a bin mean of ``n`` values has
+    ``1/sqrt(n)`` of it), estimated from the log (:func:`lrlaw.weighting.noise_level`);
+    the law residual is what the residuals have beyond that noise,
+    ``sqrt(mean(r^2) - mean(sigma_i^2))``.  Fits saved before lrlaw recorded these
+    give no lines.
+    """
+    rows = [c for c in curves if "window" in c]
+    if not rows:
+        return []
+    w = max([17, *(len(str(c["name"])) for c in rows)])
+
+    def pct(v: float | None) -> str:
+        return "      ?" if v is None else f"{100 * v:6.3f}%"
+
+    out = [
+        "fit window and noise (noise estimated from the log; relative, per logged value and "
+        "per fitted point)",
+        f"{'run':<{w}} {'steps':>15} {'noise':>7} {'/point':>7} {'law beyond noise':>17}",
+    ]
+    for c in rows:
+        lo, hi = c["window"]
+        out.append(
+            f"{c['name']:<{w}} {f'{lo}..{hi}':>15} {pct(c.get('noise'))} "
+            f"{pct(c.get('noise_per_point'))} {pct(c.get('law_residual')):>17}"
+        )
+    for c in rows:
+        t = c.get("transient")
+        if t:
+            out.append(
+                f"note: start transient of {c['name']} left out of the fit: steps "
+                f"{t['from_step']}..{t['to_step']} ({t['points']} points, loss up to "
+                f"{t['max_loss']:.4g}, up to {100 * t['max_excess']:.0f} % off the law); "
+                "--min-step sets the window instead"
+            )
+    return out
 
 
 def _solver_line(result: FitResult) -> str:
