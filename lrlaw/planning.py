@@ -32,6 +32,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from lrlaw.diagnostics import extrapolation_warnings
 from lrlaw.errors import LrlawError, ScheduleError
 from lrlaw.plot import FOCUS_SKIP
 from lrlaw.schedules import (
@@ -169,6 +170,8 @@ class ScheduleComparison:
     #: Name of the schedule rescaled for the compute-to-match column: the best
     #: candidate that can be rescaled (a spec schedule); ``None`` when none can.
     reference: str | None = None
+    #: Candidates far outside what the fit saw (:func:`lrlaw.diagnostics.extrapolation_warnings`).
+    warnings: tuple[str, ...] = ()
 
     @property
     def best(self) -> ComparisonRow:
@@ -193,6 +196,7 @@ class ScheduleComparison:
             "best": self.best.name,
             "reference": self.reference,
             "rows": [{k: clean(v) for k, v in r.__dict__.items()} for r in self.rows],
+            "warnings": list(self.warnings),
         }
 
     def table(self) -> str:
@@ -391,6 +395,11 @@ def compare_schedules(
         law=fit.law,
         bracket=(float(bracket[0]), float(bracket[1])),
         reference=None if ref_i is None else names[ref_i],
+        warnings=tuple(
+            w
+            for name, s in zip(names, scheds)
+            for w in extrapolation_warnings(fit.curves, name, _lr(s), s.total)
+        ),
     )
 
 

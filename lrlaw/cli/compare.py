@@ -113,6 +113,8 @@ def compare_cmd(
             "(the MPL 100M fit: a 2-step warmup adds 0.15 % to the final loss of a cosine). "
             "Rank warmups with --law momentum, which sees them only through their LR area"
         )
+    for w in comparison.warnings:
+        info(f"warning: {w}")
     fig = plot_schedule_comparison(comparison, result) if plot is not None else None
     if as_json:
         typer.echo(json.dumps(comparison.to_dict(), indent=2))

@@ -1,0 +1,40 @@
+"""Warnings for schedules far outside what a fit saw (lrlaw.diagnostics.extrapolation_warnings)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from mpl import MPL_TRAIN, mpl_curves
+
+from lrlaw.diagnostics import extrapolation_warnings
+from lrlaw.fitting import fit
+from lrlaw.planning import compare_schedules
+from lrlaw.schedules import parse_schedule
+
+
+@pytest.fixture(scope="module")
+def mpl_fit():
+    return fit(mpl_curves("100m", MPL_TRAIN))
+
+
+def test_candidate_at_100x_the_fitted_peak_lr_warns(mpl_fit) -> None:
+    ok = parse_schedule("cosine:peak=3e-4,total=24000,final=3e-5,warmup=2160")
+    far = parse_schedule("cosine:peak=3e-2,total=24000,final=3e-5,warmup=2160")
+    cmp = compare_schedules(mpl_fit, [ok, far], names=["ok", "far"])
+    assert len(cmp.warnings) == 1 and cmp.warnings[0].startswith("far: its peak LR 0.03")
+    assert cmp.to_dict()["warnings"] == list(cmp.warnings)
+    assert not compare_schedules(mpl_fit, [ok]).warnings
+
+
+def test_fit_at_a_scaled_lr_warns_for_a_real_lr(mpl_fit) -> None:
+    fitted = [dict(c, peak_lr=30.0) for c in mpl_fit.curves]  # an lr column logged x 1e5
+    lr = parse_schedule("cosine:peak=3e-4,total=24000,warmup=2160").values()
+    (w,) = extrapolation_warnings(fitted, "run", lr)
+    assert "far outside the fitted runs' (30..30)" in w
+
+
+def test_length_far_beyond_the_fitted_runs_warns(mpl_fit) -> None:
+    assert not extrapolation_warnings(mpl_fit.curves, "x", np.full(72_001, 3e-4))  # 3x: fine
+    (w,) = extrapolation_warnings(mpl_fit.curves, "x", np.full(200_001, 3e-4))
+    assert "runs to step 200000" in w
+    assert not extrapolation_warnings([{"name": "old fit"}], "x", np.full(10, 1.0))
