@@ -826,6 +826,24 @@ def _refit(
     return params, np.all(np.isfinite(params), axis=1)
 
 
+#: Resample whole curves in the bootstrap only from this many curves on.
+MIN_CURVES_TO_RESAMPLE = 2
+#: Leave one curve out for the out-of-sample errors only from this many curves on.
+MIN_CURVES_TO_LEAVE_OUT = 2
+
+
+def _systematic(errors: np.ndarray) -> np.ndarray:
+    """The systematic part of a held-out error series: its centred moving mean over
+    ``max(5, n / 20)`` points.  A law's errors are smooth along a curve; what the
+    smoothing removes is the noise of the logged values (1 % on a per-step training
+    loss), which says nothing about the error of the predicted curve."""
+    from scipy.ndimage import uniform_filter1d
+
+    e = np.asarray(errors, dtype=np.float64)
+    size = max(5, e.size // 20) | 1
+    return e if e.size < size else uniform_filter1d(e, size, mode="nearest")
+
+
 def _uncertainty(
     curves: Sequence[Curve],
     problem: _Problem,
@@ -836,7 +854,15 @@ def _uncertainty(
     n_boot: int,
     seed: int,
 ) -> Uncertainty:
-    """Two-level bootstrap refits plus leave-one-curve-out errors (lrlaw.uncertainty)."""
+    """Bootstrap refits plus out-of-sample errors (:mod:`lrlaw.uncertainty`).
+
+    Moving blocks within each curve, and curves too when there are at least
+    :data:`MIN_CURVES_TO_RESAMPLE`; out-of-sample errors from leaving one curve out
+    when there are at least :data:`MIN_CURVES_TO_LEAVE_OUT`, else from a forward
+    split of every curve.  The errors are smoothed along each curve
+    (:func:`_systematic`), so that the band is about the law's curve, not about the
+    noise of single logged values.
+    """
     rng = np.random.default_rng(seed)
     fitted = [(c, m) for c, m in zip(curves, problem.masks) if m.any()]
     residuals = [
@@ -844,28 +870,35 @@ def _uncertainty(
         for (c, m), y in zip(fitted, problem.losses)
     ]
     blocks = [block_length(r) for r in residuals]
+    # Curves are resampled only when there are enough of them: with two or three, a
+    # replicate that draws one curve twice often lacks the only decaying schedule and
+    # cannot identify the annealing term, and the band would show that failure.
+    by_curve = len(fitted) >= MIN_CURVES_TO_RESAMPLE
     counts = bootstrap_weights(
-        [len(y) for y in problem.losses], blocks, n_boot, rng, resample_curves=len(fitted) > 1
+        [len(y) for y in problem.losses], blocks, n_boot, rng, resample_curves=by_curve
     )
     points = [np.flatnonzero(problem.curve_of == i) for i in range(len(fitted))]
     weights = np.zeros((n_boot, problem.mask.size))
     for idx, cnt in zip(points, counts):
         weights[:, idx] = cnt
-    # Out-of-sample errors: refit with one curve's points weighted 0 (or, with a
-    # single curve, with its last 40 % weighted 0) and predict what was left out.
-    held_out = []
-    if len(fitted) > 1:
+    # Out-of-sample errors: refit with some points weighted 0 and predict them.
+    # Leaving one curve out needs the others to identify the law (three or more
+    # curves); otherwise fit the first 60 % of every curve and predict the rest.
+    held_out: list[tuple[np.ndarray, list[tuple[int, slice]]]] = []
+    if len(fitted) >= MIN_CURVES_TO_LEAVE_OUT:
         source = "leave-one-curve-out"
         for i in range(len(fitted)):
             w = problem.mask.copy()
             w[points[i]] = 0.0
-            held_out.append((w, i, slice(None)))
+            held_out.append((w, [(i, slice(None))]))
     else:
-        source = "forward split (fit the first 60 % of the points, predict the rest)"
-        cut = int(0.6 * len(problem.losses[0]))
-        w = problem.mask.copy()
-        w[points[0][cut:]] = 0.0
-        held_out.append((w, 0, slice(cut, None)))
+        source = "forward split (fit the first 60 % of each curve, predict the rest)"
+        w, parts = problem.mask.copy(), []
+        for i, y in enumerate(problem.losses):
+            cut = int(0.6 * len(y))
+            w[points[i][cut:]] = 0.0
+            parts.append((i, slice(cut, None)))
+        held_out.append((w, parts))
     with progress.task(
         f"bootstrap: {n_boot} refits + {len(held_out)} held-out", total=n_boot + len(held_out)
     ) as bar:
@@ -875,15 +908,18 @@ def _uncertainty(
         )
     keep = np.all(np.isfinite(boot), axis=1)
     errors = []
-    for (_, i, part), p in zip(held_out, sub_params):
-        c, m = fitted[i]
-        steps, loss = c.steps[m][part], problem.losses[i][part]
+    for (_, parts), p in zip(held_out, sub_params):
         # A refit stopped by the iteration cap still predicts usefully: keep it.
-        if np.all(np.isfinite(p)) and steps.size:
-            pred = predict_curve(law, p, c.lr, steps)
-            errors.append((loss - pred) / pred)
+        if not np.all(np.isfinite(p)):
+            continue
+        for i, part in parts:
+            c, m = fitted[i]
+            steps, loss = c.steps[m][part], problem.losses[i][part]
+            if steps.size:
+                pred = predict_curve(law, p, c.lr, steps)
+                errors.append(_systematic((loss - pred) / pred))
     return Uncertainty(
-        scheme="curve+block" if len(fitted) > 1 else "block",
+        scheme="curve+block" if by_curve else "block",
         params=boot[keep],
         converged=float(np.mean(ok)),
         blocks={c.name: b for (c, _), b in zip(fitted, blocks)},

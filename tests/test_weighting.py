@@ -207,3 +207,13 @@ def test_dense_noisy_shipped_runs_predict_like_the_clean_log(tmp_path) -> None:
 
     noisy = load_curves(paths, schedules_file=DATA / "schedules.txt", options=ReadOptions())
     assert prede(noisy) <= prede(mpl_curves("100m", MPL_TRAIN)) + 0.0003
+
+
+def test_band_errors_are_about_the_law_not_the_noise_of_logged_values() -> None:
+    """Out-of-sample errors of a log with 1 % noise on every value are smoothed along
+    each curve: the band describes the predicted curve, not single noisy losses."""
+    curves = _binned(_curves(10, 0.01), None)
+    result = fit(curves, bootstrap=20)
+    e = result.uncertainty.errors
+    assert e.size > 1000
+    assert np.std(e) < 0.004  # the raw errors spread by the noise, 1 %
