@@ -238,11 +238,14 @@ def read_schedules_file(path: str | os.PathLike) -> dict[str, str]:
 
 def _schedules_file_lines(path: str | os.PathLike) -> dict[str, tuple[str, int]]:
     """``run -> (spec, line number)`` of a schedules file."""
+    from lrlaw.readers import read_text
+
     path = Path(path)
     if not path.is_file():
         raise DataError(f"{path}: no such file")
     out: dict[str, tuple[str, int]] = {}
-    for n, raw in enumerate(path.read_text().splitlines(), start=1):
+    text = read_text(path, "a text file of RUN=SPEC lines")
+    for n, raw in enumerate(text.splitlines(), start=1):
         line = raw.split("#", 1)[0].strip()
         if not line:
             continue
