@@ -89,6 +89,8 @@ def _read_frame(path: Path):
         raise DataError(
             f"{path}: unsupported file type {suffix!r}; expected .csv, .tsv or .parquet"
         )
+    if path.is_dir():
+        raise DataError(f"{path}: a folder, not a table; expected a {suffix} file")
     if not path.is_file():
         raise DataError(f"{path}: no such file")
     if suffix in (".parquet", ".pq"):

@@ -805,6 +805,21 @@ def _run_from_sections(path: Path, sections: dict, prefix: str, options) -> RunL
 
 def _read_tensorboard(path: Path) -> list[RunLog]:
     """Scalars of TensorBoard event files with tensorboard's own reader (EventAccumulator)."""
+    source = str(path)
+    if path.is_dir():
+        # Look before needing the extra: a folder without event files is no TensorBoard log.
+        folders = sorted({f.parent for f in path.rglob("*tfevents*") if f.is_file()})
+        if not folders:
+            raise DataError(
+                f"{path}: a folder with no TensorBoard event files (events.out.tfevents.*) in "
+                "it; expected a log file (.csv, .tsv, .parquet, .jsonl, .json) or a folder of "
+                "TensorBoard event files"
+            )
+        targets = [(f, "" if f == path else f.relative_to(path).as_posix()) for f in folders]
+        name = path.resolve().name
+    else:
+        targets = [(path, "")]
+        name = path.resolve().parent.name
     try:
         from tensorboard.backend.event_processing import event_accumulator as ea
         from tensorboard.util import tensor_util
@@ -813,16 +828,6 @@ def _read_tensorboard(path: Path) -> list[RunLog]:
             f"{path}: reading TensorBoard event files needs the optional extra 'tensorboard': "
             "pip install 'lrlaw[tensorboard]'"
         ) from None
-    source = str(path)
-    if path.is_dir():
-        folders = sorted({f.parent for f in path.rglob("*tfevents*") if f.is_file()})
-        if not folders:
-            raise DataError(f"{path}: no TensorBoard event files (events.out.tfevents.*) in folder")
-        targets = [(f, "" if f == path else f.relative_to(path).as_posix()) for f in folders]
-        name = path.resolve().name
-    else:
-        targets = [(path, "")]
-        name = path.resolve().parent.name
     columns: dict[str, Column] = {}
     for target, prefix in targets:
         acc = ea.EventAccumulator(str(target), size_guidance={ea.SCALARS: 0, ea.TENSORS: 0})

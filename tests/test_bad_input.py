@@ -387,6 +387,22 @@ def test_text_that_is_not_utf8_names_the_line(tmp_path):
     )
 
 
+@pytest.mark.parametrize("extra", [True, False], ids=["tensorboard-installed", "no-extra"])
+def test_empty_folder_named_like_a_csv(tmp_path, monkeypatch, extra):
+    """Regression: an empty folder x.csv was a TensorBoard folder that needed the extra."""
+    import sys
+
+    if not extra:
+        monkeypatch.setitem(sys.modules, "tensorboard.backend.event_processing", None)
+    folder = _inputs(tmp_path) / "cosine_24000.csv"
+    folder.mkdir()
+    assert _fit_error(tmp_path, folder) == (
+        f"error: {folder}: a folder with no TensorBoard event files (events.out.tfevents.*) in "
+        "it; expected a log file (.csv, .tsv, .parquet, .jsonl, .json) or a folder of "
+        "TensorBoard event files"
+    )
+
+
 # --------------------------------------------------------------------------- #
 # Fuzzing: any input gives a curve or an LrlawError, never another exception
 # --------------------------------------------------------------------------- #

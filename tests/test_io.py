@@ -291,6 +291,14 @@ def test_read_table_rejects_rows_narrower_than_header(tmp_path, data_dir):
         read_table(path)
 
 
+def test_read_table_on_a_folder_says_folder(tmp_path):
+    """Regression: a folder named x.csv was 'no such file'."""
+    path = tmp_path / "curve.csv"
+    path.mkdir()
+    with pytest.raises(DataError, match=in_file(path, r"a folder, not a table")):
+        read_table(path)
+
+
 def test_read_table_rejects_huge_step(tmp_path):
     path = write(tmp_path, "curve.csv", "step,loss\n99999999999999999999,2\n")
     with (
