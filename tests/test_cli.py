@@ -380,7 +380,7 @@ def test_help_does_not_import_heavy_modules():
     code = (
         "import sys\n"
         "from lrlaw.cli import app\n"
-        "for args in (['--help'], ['fit', '--help'], ['predict', '--help']):\n"
+        "for args in (['--help'], ['fit', '--help'], ['predict', '--help'], ['--version']):\n"
         "    try:\n"
         "        app(args, standalone_mode=False)\n"
         "    except SystemExit:\n"
@@ -393,6 +393,19 @@ def test_help_does_not_import_heavy_modules():
     assert proc.returncode == 0, proc.stderr
     assert "Usage" in proc.stdout
     assert proc.stdout.strip().splitlines()[-1] == "[]"
+
+
+def test_version():
+    """Regression (issue 16): there was no --version."""
+    import lrlaw
+
+    proc = subprocess.run(
+        [sys.executable, "cli.py", "--version"], cwd=ROOT, capture_output=True, text=True,
+        timeout=120,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout == f"lrlaw {lrlaw.__version__}\n"
+    assert proc.stderr == ""
 
 
 def test_evaluate_takes_a_wandb_json_export_as_first_curve_file(data_dir) -> None:

@@ -1,13 +1,14 @@
 """The ``lrlaw`` command line (typer).
 
 Heavy modules (JAX, pandas, matplotlib) are imported inside the commands, so
-``lrlaw --help`` stays fast.  User mistakes are reported as one line on
-stderr with exit code 2, without a traceback.
+``lrlaw --help`` and ``lrlaw --version`` stay fast.  User mistakes are reported
+as one line on stderr with exit code 2, without a traceback.
 """
 
 from __future__ import annotations
 
 import sys
+from typing import Annotated
 
 import typer
 
@@ -38,8 +39,23 @@ _plan.register(app)
 _refine.register(app)
 
 
+def _print_version(value: bool) -> None:
+    if value:
+        from lrlaw import __version__  # lrlaw itself is light: JAX is imported lazily
+
+        typer.echo(f"lrlaw {__version__}")
+        raise typer.Exit()
+
+
 @app.callback()
-def _root() -> None:
+def _root(
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version", callback=_print_version, is_eager=True, help="Print the version and exit."
+        ),
+    ] = False,
+) -> None:
     """lrlaw: loss-curve laws (momentum law of Tissue et al. 2024) for planning LR schedules."""
     from lrlaw import progress
 
