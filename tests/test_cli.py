@@ -408,6 +408,39 @@ def test_version():
     assert proc.stderr == ""
 
 
+@pytest.mark.parametrize(
+    ("args", "expected"),
+    [
+        (
+            ["predict", "fit.json", "run.csv", "--every", "0"],
+            "error: invalid value for '--every': Input should be greater than or equal to 1 "
+            "(see 'lrlaw predict --help')",
+        ),
+        (["predict", "fit.json", "--every", "abc"], "invalid value for '--every'"),
+        (["fit", "run.csv", "--out"], "error: option '--out' requires an argument"),
+        (["fit"], "error: missing argument 'files' (see 'lrlaw fit --help')"),
+        (["fit", "run.csv", "--nope"], "error: no such option: --nope"),
+        (["hparams", "fit", "g.csv", "--min-runs", "2"], "(see 'lrlaw hparams fit --help')"),
+        (["nope"], "error: no such command 'nope' (see 'lrlaw --help')"),
+    ],
+    ids=["out-of-range", "not-an-int", "missing-value", "missing-argument", "unknown-option",
+         "subgroup", "unknown-command"],
+)  # fmt: skip
+def test_argument_parser_errors_are_one_line(args, expected):
+    """Regression (issue 17): the argument parser's errors printed a usage block."""
+    line = assert_user_error(run(*args))
+    assert expected in line
+    assert "Usage" not in line
+
+
+def test_help_without_arguments_still_prints_help():
+    for args in ([], ["hparams"]):
+        result = run(*args)
+        assert "Usage:" in result.output and "Commands:" in result.output
+    result = run("fit", "--help")
+    assert result.exit_code == 0 and "Usage:" in result.stdout and "--out" in result.stdout
+
+
 def test_evaluate_takes_a_wandb_json_export_as_first_curve_file(data_dir) -> None:
     """Regression: evaluate treated any .json given first as a saved fit."""
     d = data_dir / "schaipp-124m"
