@@ -183,6 +183,28 @@ def test_fit_bad_spec(tmp_path, spec, fragments):
     assert list(tmp_path.iterdir()) == []
 
 
+def test_spec_with_a_space_for_the_colon_is_malformed_not_a_run_name(tmp_path):
+    """Regression (issue 17): 'cosine peak=3e-4,...' said "no run named 'cosine peak'"."""
+    spec = "cosine peak=3e-4,total=24000,warmup=2160"
+    result = run("fit", MPL / "cosine_24000.csv", "--schedule", spec, "--out", tmp_path / "f.json")
+    line = assert_user_error(result)
+    assert line == (
+        f"error: --schedule '{spec}': malformed schedule spec; a spec is FAMILY:KEY=VALUE,... "
+        "with a colon after the family, e.g. 'cosine:peak=3e-4,total=24000,warmup=2160', and "
+        "NAME=SPEC names the run it is for (runs: cosine_24000)"
+    )
+    assert list(tmp_path.iterdir()) == []
+    # a misspelt run name is still one
+    typo = run("fit", MPL / "cosine_24000.csv", "--schedule", "cosin_24000=cosine:peak=3e-4")
+    assert_user_error(typo, "no run named 'cosin_24000'; runs: cosine_24000")
+    # the same for the schedules of compare and predict --candidate (no fit needed: the
+    # specs are checked first)
+    for args in (["compare", tmp_path / "fit.json", "--schedule"], ["predict", "fit.json", "-c"]):
+        line = assert_user_error(run(*args, spec))
+        assert f"'{spec}': malformed schedule spec; a spec is FAMILY:KEY=VALUE" in line
+        assert line.endswith("NAME=SPEC names the schedule")
+
+
 def test_fit_missing_file(tmp_path):
     missing = tmp_path / "nope.csv"
     result = run("fit", missing, "--out", tmp_path / "fit.json")

@@ -344,7 +344,15 @@ def split_name(text: str, option: str) -> tuple[str | None, str]:
     name, value = (x.strip() for x in text.split("=", 1))
     if not name:
         raise LrlawError(f"{option} {text!r}: empty name before '='")
+    if len(name.split()) > 1 and ":" not in value and not value.lower().endswith(_TABLES):
+        # 'cosine peak=3e-4,...': a space for the colon, not NAME=SPEC
+        from lrlaw.io import malformed_spec_message
+
+        raise LrlawError(malformed_spec_message(f"{option} {text!r}", named="the schedule"))
     return name, value
+
+
+_TABLES = (".csv", ".json")  # per-step schedule tables (predict --candidate NAME=FILE)
 
 
 def parse_finite_spec(spec: str, where: str):
