@@ -358,6 +358,32 @@ def test_fit_bad_s2_warmup_names_the_option(tmp_path):
     assert list(tmp_path.iterdir()) == []
 
 
+def test_fit_quiet_without_out_is_refused_before_any_work(tmp_path, monkeypatch):
+    """Regression (issue 17): fit -q without --out computed the fit and threw it away."""
+    import lrlaw.io
+
+    def no_reading(*args, **kwargs):
+        raise AssertionError("read the curves")
+
+    monkeypatch.setattr(lrlaw.io, "load_curves", no_reading)
+    result = run("fit", MPL / "cosine_24000.csv", "--schedules", SCHEDULES, "-q")
+    assert_user_error(result, "--quiet without --out", "add --out FIT.json")
+    assert result.stdout == ""
+
+
+@pytest.mark.parametrize("name", ["fit.csv", "fit", "fit.JSONL"])
+def test_fit_out_must_be_json(tmp_path, name):
+    """Regression (issue 17): fit --out f.csv wrote JSON into a .csv (which evaluate then
+    took for a curve table)."""
+    out = tmp_path / name
+    result = run("fit", MPL / "cosine_24000.csv", "--schedules", SCHEDULES, "--out", out)
+    assert_user_error(result, f"{out}: --out writes the fit result as JSON; name it FILE.json")
+    assert list(tmp_path.iterdir()) == []
+    result = run("hparams", "fit", DATA / "steplaw" / "dense_lr_bs_loss.csv", "--out", out)
+    assert_user_error(result, f"{out}: --out writes the fit as JSON; name it FILE.json")
+    assert list(tmp_path.iterdir()) == []
+
+
 def test_predict_plot_in_missing_folder_writes_nothing(fit_json, tmp_path):
     out = tmp_path / "pred.csv"
     result = run(

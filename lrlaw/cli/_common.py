@@ -324,6 +324,14 @@ def check_outputs(inputs: list[Path], out: Path | None = None, plot: Path | None
         raise LrlawError(f"{out}: --out and --plot name the same file")
 
 
+def check_json_out(out: Path | None, what: str) -> None:
+    """A JSON result (``what``: ``"the fit result"``) goes to a ``.json`` file: a fit saved
+    under another name would not be recognised as one (``evaluate FIT.json FILES``)."""
+    if out is not None and out.suffix.lower() != ".json":
+        got = f"not {out.suffix!r}" if out.suffix else "it has none"
+        raise LrlawError(f"{out}: --out writes {what} as JSON; name it FILE.json ({got})")
+
+
 def save_figure(fig, path: Path, inputs: list[Path]) -> None:
     """Save a matplotlib figure atomically (format from the suffix)."""
     from matplotlib.backends.backend_agg import FigureCanvasAgg
