@@ -149,6 +149,48 @@ def test_evaluate_table(fit_json):
     assert int(mean[1]) == sum(int(line.split()[1]) for line in lines[2:-1])
 
 
+@pytest.fixture(scope="module")
+def written_fit(tmp_path_factory) -> Path:
+    """A momentum-law result written directly (for tests about reading and output order)."""
+    result = FitResult(
+        law="momentum", options={"lam": 0.999, "warmup": "signed", "fit_lam": False},
+        params={"L0": 2.5, "A": 0.5, "alpha": 0.5, "C": 0.3}, objective=0.0, delta=1e-3,
+        n_points=10, converged=True, n_starts=1, n_converged=1, n_near_best=1, num_steps=1,
+    )  # fmt: skip
+    path = tmp_path_factory.mktemp("written") / "fit.json"
+    result.save(path)
+    return path
+
+
+def test_predict_prints_read_before_wrote(written_fit, tmp_path):
+    """Regression (issue 17): predict printed "wrote ..." before its "read ..." lines."""
+    out, plot = tmp_path / "pred.csv", tmp_path / "pred.png"
+    files = [MPL / "wsdcon_3.csv", MPL / "wsdcon_18.csv"]
+    result = run(
+        "predict", written_fit, *files, "--schedules", SCHEDULES, "-o", out, "--plot", plot
+    )
+    assert result.exit_code == 0, result.output
+    lines = result.stderr.splitlines()
+    assert [x.split(":")[0] for x in lines] == [
+        f"read {files[0]}",
+        f"read {files[1]}",
+        f"wrote {out} ({len(pd.read_csv(out))} rows)",
+        f"wrote {plot}",
+    ]
+
+
+def test_evaluate_saved_fit_prints_what_it_read(written_fit):
+    """Regression (issue 17): evaluate FIT FILES printed no "read ..." lines; now the same
+    per-run summaries as fit and predict."""
+    files = [MPL / "wsdcon_3.csv", MPL / "wsdcon_18.csv"]
+    predicted = run("predict", written_fit, *files, "--schedules", SCHEDULES)
+    result = run("evaluate", written_fit, *files, "--schedules", SCHEDULES)
+    assert result.exit_code == 0, result.output
+    read = [x for x in predicted.stderr.splitlines() if x.startswith("read ")]
+    assert len(read) == 2
+    assert result.stderr.splitlines() == read
+
+
 def test_evaluate_json(fit_json):
     result = run("evaluate", fit_json, *TEST, "--schedules", SCHEDULES, "--json")
     assert result.exit_code == 0, result.output

@@ -313,13 +313,13 @@ def predict_cmd(
 
         fitted = [c["name"] for c in result.curves]
         fig = plot_fit(result, curves, train=fitted, level=level)
+    report_reading(curves)  # read, then wrote (after the work, so an error stays one line)
     if out is None:
         table.to_csv(sys.stdout, index=False, float_format="%.10g")
     else:
         with atomic_output(out, inputs) as tmp:
             table.to_csv(tmp, index=False, float_format="%.10g")
         info(f"wrote {out} ({len(table)} rows)")
-    report_reading(curves)
     if fig is not None:
         save_figure(fig, plot, inputs=inputs)
         info(f"wrote {plot}")

@@ -19,6 +19,7 @@ from lrlaw.cli._common import (
     info,
     load,
     reading_options,
+    report_reading,
     save_figure,
     user_errors,
 )
@@ -293,6 +294,7 @@ def _score_saved_fit(
         rows.append(
             {"name": c.name, "source": c.source, "metrics": curve_metrics(c.loss[mask], pred)}
         )
+    report_reading(curves)  # as fit and predict do
     if as_json:
         payload = {
             "law": result.law,
