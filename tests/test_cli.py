@@ -550,3 +550,5 @@ def test_evaluate_takes_a_wandb_json_export_as_first_curve_file(data_dir) -> Non
     )
     assert r.exit_code == 0, r.output
     assert "held out  1 run(s)" in r.stdout and "ann124-0.2-lr0.001" in r.stdout
+    read = [line for line in r.stderr.splitlines() if line.startswith("read ")]
+    assert len(read) == 3  # the per-run read summaries, as fit and predict print

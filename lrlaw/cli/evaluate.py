@@ -191,6 +191,7 @@ def _cross_validate(
         min_step=min_step,
         progress=fold_progress,
     )
+    report_reading(curves)
     if as_json:
         typer.echo(json.dumps(result.to_dict(), indent=2))
     else:
@@ -258,6 +259,7 @@ def _compare(
         info(f"{score.label}: fitted in {score.fit_seconds:.1f} s")
         for warning in getattr(score.fit, "warnings", ()):
             info(f"warning ({score.label} fit): {warning}")
+    report_reading(curves)
     if as_json:
         typer.echo(json.dumps(comparison.to_dict(), indent=2))
     else:
