@@ -1132,7 +1132,7 @@ def prepare_run(
         flag = "train" if sel.loss_kind == "validation" else "val"
         kind = (
             f" ({sel.loss_kind or 'chosen'}; {_kind_of(sel.other_loss.name) or 'another'} loss "
-            f"'{sel.other_loss.label}' also logged: --loss-kind {flag} fits it)"
+            f"'{sel.other_loss.label}' also logged: --loss-kind {flag} uses it)"
         )
     head = [f"{run.fmt}, step '{sel.loss.step_label}'"]
     parts = [(f"loss '{sel.loss.label}'{kind}", loss)]

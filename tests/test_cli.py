@@ -531,6 +531,38 @@ def test_help_without_arguments_still_prints_help():
     assert result.exit_code == 0 and "Usage:" in result.stdout and "--out" in result.stdout
 
 
+def test_help_texts_of_the_shared_options_fit_every_command():
+    """Regression (issue 17): predict --help said --loss-kind picks the loss 'to fit' (and
+    --smooth smooths 'before fitting'); evaluate --help listed only CSV/TSV/parquet."""
+    formats = (
+        "CSV/TSV/parquet tables (step, loss[, lr][, run]), JSONL, W&B exports (JSON or panel "
+        "CSV), Hugging Face trainer_state.json, TensorBoard event files or folders"
+    )
+    for command in ("fit", "predict", "evaluate"):
+        result = run(command, "--help")
+        assert result.exit_code == 0, result.output
+        text = " ".join(result.stdout.split())
+        assert "Which loss to use when a log has both a validation and a training loss" in text
+        assert "Smooth the loss as it is read" in text
+        assert "to fit when" not in text and "before fitting" not in text
+        if command != "predict":  # predict's FILES: "any format 'lrlaw fit' reads"
+            assert formats in text, command
+    assert "(default: momentum; with --cv: momentum, multipower and efflr)" in " ".join(
+        run("evaluate", "--help").stdout.split()
+    )
+
+
+def test_hparams_fit_missing_column_names_the_option():
+    """Regression (issue 17): 'name the right one with the N column option'."""
+    grid = DATA / "steplaw" / "dense_lr_bs_loss.csv"
+    result = run("hparams", "fit", grid, "--n-col", "params")
+    assert_user_error(
+        result, "no column 'params' (the N column)", "with --n-col (n_col= in Python)"
+    )
+    result = run("hparams", "fit", grid, "--batch-col", "batch")
+    assert_user_error(result, "with --batch-col (batch_col= in Python)")
+
+
 def test_evaluate_takes_a_wandb_json_export_as_first_curve_file(data_dir) -> None:
     """Regression: evaluate treated any .json given first as a saved fit."""
     d = data_dir / "schaipp-124m"

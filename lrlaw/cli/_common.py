@@ -17,13 +17,14 @@ from lrlaw.errors import LrlawError
 P = ParamSpec("P")
 R = TypeVar("R")
 
+#: The log formats every command that reads training logs takes (for help texts).
+LOG_FORMATS = (
+    "CSV/TSV/parquet tables (step, loss[, lr][, run]), JSONL, W&B exports (JSON or panel CSV), "
+    "Hugging Face trainer_state.json, TensorBoard event files or folders"
+)
 Files = Annotated[
     list[Path],
-    typer.Argument(
-        help="Training logs: CSV/TSV/parquet tables (step, loss[, lr][, run]), JSONL, W&B exports "
-        "(JSON or panel CSV), Hugging Face trainer_state.json, TensorBoard event files or folders.",
-        show_default=False,
-    ),
+    typer.Argument(help=f"Training logs: {LOG_FORMATS}.", show_default=False),
 ]
 ScheduleOpt = Annotated[
     list[str] | None,
@@ -155,8 +156,8 @@ _READ_OPTIONS: list[tuple[str, Any, Any]] = [
             str,
             typer.Option(
                 "--loss-kind",
-                help="Which loss to fit when a log has both: auto (validation if logged) | val "
-                "| train.",
+                help="Which loss to use when a log has both a validation and a training loss: "
+                "auto (validation if logged) | val | train.",
             ),
         ],
         "auto",
@@ -193,7 +194,7 @@ _READ_OPTIONS: list[tuple[str, Any, Any]] = [
             str | None,
             typer.Option(
                 "--smooth",
-                help="Smooth the loss before fitting: ema:BETA (debiased EMA) or window:K "
+                help="Smooth the loss as it is read: ema:BETA (debiased EMA) or window:K "
                 "(centred mean over K points, K odd).",
                 show_default=False,
             ),

@@ -9,6 +9,7 @@ from typing import Annotated
 import typer
 
 from lrlaw.cli._common import (
+    LOG_FORMATS,
     MinStepOpt,
     Reading,
     ScheduleOpt,
@@ -28,8 +29,8 @@ from lrlaw.errors import LrlawError
 EvalFiles = Annotated[
     list[Path],
     typer.Argument(
-        help="Curve tables (CSV/TSV/parquet: columns step, loss[, lr][, run]); or a saved fit "
-        "(FIT.json from 'lrlaw fit --out') followed by the curve tables to score.",
+        help=f"Training logs: {LOG_FORMATS}; or a saved fit (FIT.json from 'lrlaw fit --out') "
+        "followed by the logs to score.",
         show_default=False,
     ),
 ]
@@ -47,7 +48,7 @@ LawsOpt = Annotated[
     typer.Option(
         "--law",
         help="Law to fit and compare: momentum | multipower | efflr | convex; repeat to compare "
-        "several (default: momentum).",
+        "several (default: momentum; with --cv: momentum, multipower and efflr).",
         show_default=False,
     ),
 ]
