@@ -264,11 +264,14 @@ def read_grid(
         raise DataError(f"{path}: no data rows (only a header)")
     cols = list(frame.columns)
     names = {"N": n_col, "D": d_col, "lr": lr_col, "batch": batch_col, "loss": loss_col}
+    args = {"N": "n_col", "D": "d_col", "lr": "lr_col", "batch": "batch_col", "loss": "loss_col"}
     for role, col in names.items():
         if col not in cols:
+            arg = args[role]
             raise DataError(
                 f"{path}: no column '{col}' (the {role} column); columns found: "
-                f"{', '.join(cols) or '(none)'}; name the right one with the {role} column option"
+                f"{', '.join(cols) or '(none)'}; name the right one with "
+                f"--{arg.replace('_', '-')} ({arg}= in Python)"
             )
     what = {
         "N": "a model size > 0",

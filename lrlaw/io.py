@@ -46,6 +46,7 @@ __all__ = [
     "atomic_output",
     "check_output",
     "load_curves",
+    "malformed_spec_message",
     "parse_schedule_assignments",
     "read_schedules_file",
     "read_table",
@@ -90,6 +91,8 @@ def _read_frame(path: Path):
         raise DataError(
             f"{path}: unsupported file type {suffix!r}; expected .csv, .tsv or .parquet"
         )
+    if path.is_dir():
+        raise DataError(f"{path}: a folder, not a table; expected a {suffix} file")
     if not path.is_file():
         raise DataError(f"{path}: no such file")
     if suffix in (".parquet", ".pq"):
@@ -216,6 +219,9 @@ def parse_schedule_assignments(specs: Sequence[str], run_names: Sequence[str]) -
             run, spec = text.split("=", 1)
             run = run.strip()
             if run not in run_names:
+                if ":" not in spec or _starts_with_family(run):
+                    # 'cosine peak=3e-4,...' (a space for the colon) is no RUN=SPEC
+                    raise LrlawError(malformed_spec_message(f"--schedule {text!r}", run_names))
                 raise LrlawError(
                     f"--schedule {text!r}: no run named {run!r}; runs: {', '.join(run_names)}"
                 )
@@ -232,6 +238,28 @@ def parse_schedule_assignments(specs: Sequence[str], run_names: Sequence[str]) -
     return named
 
 
+def malformed_spec_message(
+    where: str, run_names: Sequence[str] = (), named: str = "the run it is for"
+) -> str:
+    """Message for a value that is neither a schedule spec nor NAME=SPEC (``where``: the
+    option and its value, e.g. ``--schedule 'cosine peak=3e-4'``; ``named``: what the NAME
+    of NAME=SPEC names)."""
+    runs = f" (runs: {', '.join(run_names)})" if run_names else ""
+    return (
+        f"{where}: malformed schedule spec; a spec is FAMILY:KEY=VALUE,... with a colon "
+        "after the family, e.g. 'cosine:peak=3e-4,total=24000,warmup=2160', and NAME=SPEC "
+        f"names {named}{runs}"
+    )
+
+
+def _starts_with_family(name: str) -> bool:
+    """``'cosine peak'``: a schedule family, a space, more (a spec with a space for ':')."""
+    from lrlaw.schedules import FAMILIES
+
+    words = name.split()
+    return len(words) > 1 and words[0] in FAMILIES
+
+
 def read_schedules_file(path: str | os.PathLike) -> dict[str, str]:
     """Read a schedules file: one ``RUN=SPEC`` per line; ``#`` starts a comment."""
     return {run: spec for run, (spec, _) in _schedules_file_lines(path).items()}
@@ -239,11 +267,14 @@ def read_schedules_file(path: str | os.PathLike) -> dict[str, str]:
 
 def _schedules_file_lines(path: str | os.PathLike) -> dict[str, tuple[str, int]]:
     """``run -> (spec, line number)`` of a schedules file."""
+    from lrlaw.readers import read_text
+
     path = Path(path)
     if not path.is_file():
         raise DataError(f"{path}: no such file")
     out: dict[str, tuple[str, int]] = {}
-    for n, raw in enumerate(path.read_text().splitlines(), start=1):
+    text = read_text(path, "a text file of RUN=SPEC lines")
+    for n, raw in enumerate(text.splitlines(), start=1):
         line = raw.split("#", 1)[0].strip()
         if not line:
             continue

@@ -48,6 +48,7 @@ for JSON lists, ``event`` for TensorBoard) and what was expected.
 
 from __future__ import annotations
 
+import codecs
 import json
 import os
 import re
@@ -339,8 +340,10 @@ def read_csv_frame(path: Path, sep: str = ",") -> tuple[pd.DataFrame, np.ndarray
     """Read a CSV/TSV file as text cells; return the frame and the file line of each row.
 
     Blank lines are no data but keep their place in the line numbering (the
-    header is line 1).  A row with more fields than the header is an error
-    naming its line.
+    header is line 1).  A row with more or fewer fields than the header is an
+    error naming its line (an empty cell still has its separator: ``100,,3e-4``).
+    A file saved as UTF-16 or UTF-32 (with a byte-order mark) is decoded; a
+    binary file, or text that is not UTF-8, is an error.
     """
     import io
 
@@ -348,17 +351,20 @@ def read_csv_frame(path: Path, sep: str = ",") -> tuple[pd.DataFrame, np.ndarray
 
     if path.stat().st_size == 0:
         raise DataError(f"{path}: empty file; expected a header with columns step, loss")
+    text = _unicode_text(path, "a text table (CSV/TSV)")
     frame = None
-    if path.stat().st_size > FAST_CSV_BYTES:
+    if text is None and path.stat().st_size > FAST_CSV_BYTES:
         data = path.read_bytes()
         if not re.search(rb"(^|\n)[ \t]*\r?\n", data):
             try:
+                # pyarrow refuses rows with more or fewer fields than the header
                 frame = pd.read_csv(
                     io.BytesIO(data), sep=sep, dtype=str, keep_default_na=False, engine="pyarrow"
                 )
             except Exception:  # anything unusual: the careful parser below explains it
                 frame = None
         del data
+    careful = frame is None
     try:
         if frame is None:
             import warnings
@@ -368,7 +374,7 @@ def read_csv_frame(path: Path, sep: str = ",") -> tuple[pd.DataFrame, np.ndarray
                 # error, not silently turned into an index (pandas' default).
                 warnings.simplefilter("error", pd.errors.ParserWarning)
                 frame = pd.read_csv(
-                    path,
+                    path if text is None else io.StringIO(text),
                     sep=sep,
                     dtype=str,
                     keep_default_na=False,
@@ -377,13 +383,22 @@ def read_csv_frame(path: Path, sep: str = ",") -> tuple[pd.DataFrame, np.ndarray
                     index_col=False,
                 )
     except pd.errors.ParserWarning:
-        raise DataError(_wide_row_message(path, sep)) from None
+        raise DataError(_field_count_message(path, sep, text)) from None
+    except UnicodeDecodeError:
+        raise DataError(_not_utf8_message(path, "a text table (CSV/TSV)")) from None
     except Exception as exc:  # pandas parse errors
-        wide = _wide_row_message(path, sep, strict=True)
+        wide = _field_count_message(path, sep, text, strict=True)
         raise DataError(wide or f"{path}: cannot be read as a table: {_first_line(exc)}") from None
     frame.columns = [str(c).strip() for c in frame.columns]
     # Rows of empty cells (blank lines) are dropped but keep their line number.
-    blank = (frame == "").all(axis=1).to_numpy() if frame.shape[1] else np.zeros(len(frame), bool)
+    empty = (frame == "").to_numpy() if frame.shape[1] else np.zeros((len(frame), 0), bool)
+    blank = empty.all(axis=1) if frame.shape[1] else np.zeros(len(frame), bool)
+    if careful and empty[~blank].any():
+        # pandas pads a row with fewer fields than the header with empty cells,
+        # which would read as missing values: count the fields of such rows.
+        short = _field_count_message(path, sep, text, strict=True)
+        if short:
+            raise DataError(short)
     lines = np.arange(2, 2 + len(frame))[~blank]
     if blank.any():
         frame = frame[~blank].reset_index(drop=True)
@@ -407,36 +422,124 @@ def _first_line(exc: BaseException) -> str:
     return text.splitlines()[0] if text else type(exc).__name__
 
 
-def _wide_row_message(path: Path, sep: str, strict: bool = False) -> str:
-    """Message for a row with more fields than the header, naming its line ('' if none
-    is found and ``strict``)."""
+def _field_count_message(
+    path: Path, sep: str, text: str | None = None, strict: bool = False
+) -> str:
+    """Message for the first row with more or fewer fields than the header, naming its line
+    ('' if none is found and ``strict``).  ``text``: the decoded file (UTF-16), else read."""
     import csv
+    import io
 
     try:
-        with path.open(newline="") as fh:
+        with (
+            io.StringIO(text)
+            if text is not None
+            else path.open(newline="", encoding="utf-8-sig") as fh
+        ):
             rows = csv.reader(fh, delimiter=sep, skipinitialspace=True)
             header = next(rows)
-            for n, row in enumerate(rows, start=2):
-                if len(row) > len(header):
-                    return (
-                        f"{path}: line {n}: {len(row)} fields but the header has {len(header)} "
-                        f"columns ({', '.join(header)}); expected one value per column"
-                    )
+            for row in rows:
+                if len(row) == len(header) or not "".join(row).strip():
+                    continue  # a blank line has no fields
+                fields = f"{len(row)} field{'' if len(row) == 1 else 's'}"
+                hint = "" if len(row) > len(header) else " (an empty cell keeps its separator)"
+                return (
+                    f"{path}: line {rows.line_num}: {fields} but the header has {len(header)} "
+                    f"columns ({', '.join(header)}); expected one value per column{hint}"
+                )
     except (csv.Error, UnicodeDecodeError, StopIteration):
         pass
     return "" if strict else f"{path}: some rows have more fields than the header has columns"
 
 
+#: Byte-order marks of the Unicode encodings other than UTF-8 (UTF-32 LE first: its mark
+#: starts with UTF-16 LE's).
+_BOMS = (
+    (codecs.BOM_UTF32_LE, "utf-32", "UTF-32"),
+    (codecs.BOM_UTF32_BE, "utf-32", "UTF-32"),
+    (codecs.BOM_UTF16_LE, "utf-16", "UTF-16"),
+    (codecs.BOM_UTF16_BE, "utf-16", "UTF-16"),
+)
+
+
+def _unicode_text(path: Path, expected: str) -> str | None:
+    """The text of a file saved as UTF-16 or UTF-32 (told by its byte-order mark), decoded;
+    ``None`` for any other file (to be read as UTF-8).
+
+    Raises:
+        DataError: a binary file (a NUL byte in its first 8 KiB, which no UTF-8 text
+            has), or a byte-order mark followed by bytes that are not of its encoding.
+    """
+    with path.open("rb") as fh:
+        head = fh.read(8192)
+    for bom, codec, name in _BOMS:
+        if head.startswith(bom):
+            try:
+                return path.read_bytes().decode(codec)
+            except UnicodeDecodeError as exc:
+                raise DataError(
+                    f"{path}: starts with a {name} byte-order mark but byte {exc.start} is not "
+                    f"{name} text ({exc.reason}); expected {expected}: save it as UTF-8"
+                ) from None
+    if b"\0" in head:
+        at = head.index(b"\0")
+        raise DataError(
+            f"{path}: a binary file (NUL byte at offset {at}), not {expected}; "
+            "if it is UTF-16 text without a byte-order mark, save it as UTF-8"
+        )
+    return None
+
+
+def _not_utf8_message(path: Path, expected: str) -> str:
+    """Message for a text file that is not UTF-8 (e.g. Latin-1), naming the first bad line."""
+    data = path.read_bytes()
+    try:
+        data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = data.count(b"\n", 0, exc.start) + 1
+        return (
+            f"{path}: line {line}: not UTF-8 text (byte 0x{data[exc.start]:02x}); "
+            f"expected {expected}: save the file as UTF-8"
+        )
+    return f"{path}: not UTF-8 text; expected {expected}: save the file as UTF-8"
+
+
+def read_text(path: str | os.PathLike, expected: str = "a text file") -> str:
+    """The text of a file: UTF-8 (with or without a byte-order mark), or UTF-16/UTF-32 with
+    a byte-order mark.
+
+    Raises:
+        DataError: a binary file, or text that is not UTF-8, with a message
+            saying so (``expected`` names what the file should be).
+    """
+    path = Path(path)
+    text = _unicode_text(path, expected)
+    if text is not None:
+        return text
+    try:
+        return path.read_bytes().decode("utf-8-sig")
+    except UnicodeDecodeError:
+        raise DataError(_not_utf8_message(path, expected)) from None
+
+
 def _read_jsonl(path: Path):
+    import io
+
     import pandas as pd
 
     records, lines = [], []
-    with path.open("rb") as fh:
+    text = _unicode_text(path, "JSON lines (one JSON object per line)")
+    with path.open("rb") if text is None else io.StringIO(text) as fh:
         for n, raw in enumerate(fh, start=1):
             if not raw.strip():
                 continue
             try:
                 record = json.loads(raw)
+            except UnicodeDecodeError:
+                raise DataError(
+                    f"{path}: line {n}: not UTF-8 text; expected one JSON object per line in "
+                    "UTF-8: save the file as UTF-8"
+                ) from None
             except ValueError as exc:
                 raise DataError(
                     f"{path}: line {n}: not valid JSON ({_first_line(exc)}); expected one JSON "
@@ -620,10 +723,16 @@ def _runs_from_frame(frame, pos, pos_kind: str, path: Path, fmt: str, options: R
 
 
 def _read_json(path: Path, options: ReadOptions) -> list[RunLog]:
+    raw = path.read_bytes()
     try:
-        data = json.loads(path.read_bytes())
+        data = json.loads(raw)  # UTF-8, or UTF-16/32 (told by json itself)
     except ValueError as exc:
+        if b"\0" in raw[:8192] and not raw.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+            _unicode_text(path, "JSON")  # a binary file: says so
+        if isinstance(exc, UnicodeDecodeError):
+            raise DataError(_not_utf8_message(path, "JSON")) from None
         raise DataError(f"{path}: not valid JSON: {_first_line(exc)}") from None
+    del raw
     source = str(path)
     if isinstance(data, dict) and isinstance(data.get("log_history"), list):
         frame, pos = _records_frame(path, data["log_history"], "log_history")
@@ -696,6 +805,21 @@ def _run_from_sections(path: Path, sections: dict, prefix: str, options) -> RunL
 
 def _read_tensorboard(path: Path) -> list[RunLog]:
     """Scalars of TensorBoard event files with tensorboard's own reader (EventAccumulator)."""
+    source = str(path)
+    if path.is_dir():
+        # Look before needing the extra: a folder without event files is no TensorBoard log.
+        folders = sorted({f.parent for f in path.rglob("*tfevents*") if f.is_file()})
+        if not folders:
+            raise DataError(
+                f"{path}: a folder with no TensorBoard event files (events.out.tfevents.*) in "
+                "it; expected a log file (.csv, .tsv, .parquet, .jsonl, .json) or a folder of "
+                "TensorBoard event files"
+            )
+        targets = [(f, "" if f == path else f.relative_to(path).as_posix()) for f in folders]
+        name = path.resolve().name
+    else:
+        targets = [(path, "")]
+        name = path.resolve().parent.name
     try:
         from tensorboard.backend.event_processing import event_accumulator as ea
         from tensorboard.util import tensor_util
@@ -704,16 +828,6 @@ def _read_tensorboard(path: Path) -> list[RunLog]:
             f"{path}: reading TensorBoard event files needs the optional extra 'tensorboard': "
             "pip install 'lrlaw[tensorboard]'"
         ) from None
-    source = str(path)
-    if path.is_dir():
-        folders = sorted({f.parent for f in path.rglob("*tfevents*") if f.is_file()})
-        if not folders:
-            raise DataError(f"{path}: no TensorBoard event files (events.out.tfevents.*) in folder")
-        targets = [(f, "" if f == path else f.relative_to(path).as_posix()) for f in folders]
-        name = path.resolve().name
-    else:
-        targets = [(path, "")]
-        name = path.resolve().parent.name
     columns: dict[str, Column] = {}
     for target, prefix in targets:
         acc = ea.EventAccumulator(str(target), size_guidance={ea.SCALARS: 0, ea.TENSORS: 0})
@@ -1018,7 +1132,7 @@ def prepare_run(
         flag = "train" if sel.loss_kind == "validation" else "val"
         kind = (
             f" ({sel.loss_kind or 'chosen'}; {_kind_of(sel.other_loss.name) or 'another'} loss "
-            f"'{sel.other_loss.label}' also logged: --loss-kind {flag} fits it)"
+            f"'{sel.other_loss.label}' also logged: --loss-kind {flag} uses it)"
         )
     head = [f"{run.fmt}, step '{sel.loss.step_label}'"]
     parts = [(f"loss '{sel.loss.label}'{kind}", loss)]

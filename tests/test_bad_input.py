@@ -14,6 +14,7 @@ import tempfile
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 from cli_helpers import assert_user_error, run
 from hypothesis import HealthCheck, given, settings
@@ -265,6 +266,141 @@ def test_base_file_is_never_overwritten(tmp_path):
     result = run("fit", BAD / "cooldown.csv", "--base", base, "--out", base)
     assert_user_error(result, "refusing to overwrite an input file")
     assert base.read_bytes() == before
+
+
+# --------------------------------------------------------------------------- #
+# Outside reports (issue 16): degraded copies of a shipped curve
+# --------------------------------------------------------------------------- #
+
+DATA = Path(__file__).resolve().parent.parent / "data"
+COSINE = DATA / "mpl" / "100m" / "cosine_24000.csv"  # header step,lr,loss
+SCHEDULES = DATA / "schedules.txt"
+
+
+def _inputs(tmp_path: Path) -> Path:
+    folder = tmp_path / "in"
+    folder.mkdir(exist_ok=True)
+    return folder
+
+
+def _fit_error(tmp_path: Path, *args: object) -> str:
+    """`lrlaw fit` on the args; one error line, nothing written."""
+    out = tmp_path / "out"
+    out.mkdir()
+    result = run("fit", *args, "--schedules", SCHEDULES, "--out", out / "fit.json")
+    line = assert_user_error(result)
+    assert list(out.iterdir()) == []
+    return line
+
+
+@pytest.mark.parametrize("fast", [False, True], ids=["careful-parser", "large-file-parser"])
+def test_row_with_too_few_fields_is_an_error(tmp_path, monkeypatch, fast):
+    """Regression: a row with fewer fields than the header was read as a missing loss
+    (a row with more fields was already an error)."""
+    import lrlaw.readers as readers
+
+    if fast:  # files over FAST_CSV_BYTES are parsed with pyarrow first
+        monkeypatch.setattr(readers, "FAST_CSV_BYTES", 0)
+    lines = COSINE.read_text().splitlines()
+    assert lines[0] == "step,lr,loss"
+    lines[5] = lines[5].rsplit(",", 1)[0]  # the loss and its separator are lost
+    bad = _inputs(tmp_path) / "cosine_24000.csv"
+    bad.write_text("\n".join(lines) + "\n")
+    assert _fit_error(tmp_path, bad) == (
+        f"error: {bad}: line 6: 2 fields but the header has 3 columns (step, lr, loss); "
+        "expected one value per column (an empty cell keeps its separator)"
+    )
+    with pytest.raises(LrlawError, match=r"line 6: 2 fields but the header has 3"):
+        from lrlaw.io import read_table
+
+        read_table(bad)  # the canonical-table reader too
+
+
+def test_rows_with_an_empty_loss_cell_still_read(tmp_path):
+    """A row that only gives the LR (``step,lr,`` with the empty loss cell) is no short row."""
+    lines = COSINE.read_text().splitlines()
+    step, lr, _ = lines[1].split(",")
+    extra = [f"{int(step) + k},{lr}," for k in (1, 2)]
+    good = _inputs(tmp_path) / "cosine_24000.csv"
+    good.write_text("\n".join([lines[0], lines[1], *extra, *lines[2:]]) + "\n")
+    frame = read_log(good)
+    original = read_log(COSINE)
+    assert len(frame) == len(original) + 2
+    assert frame["loss"].isna().sum() == 2
+    np.testing.assert_array_equal(frame["loss"].dropna(), original["loss"])
+
+
+@pytest.mark.parametrize("encoding", ["utf-16", "utf-16-be-bom", "utf-32"])
+def test_utf16_log_and_schedules_file_are_read(tmp_path, saved_fit, encoding):
+    """Regression: a UTF-16 file gave a raw codec message ('utf-8' codec can't decode byte
+    0xff ...); a byte-order mark now tells the encoding and the file is decoded."""
+    import codecs
+
+    def encode(text: str) -> bytes:
+        if encoding == "utf-16-be-bom":
+            return codecs.BOM_UTF16_BE + text.encode("utf-16-be")
+        return text.encode(encoding)
+
+    folder = _inputs(tmp_path)
+    log, sched = folder / "cosine_24000.csv", folder / "schedules.txt"
+    log.write_bytes(encode(COSINE.read_text()))
+    sched.write_bytes(encode(SCHEDULES.read_text()))
+    pd.testing.assert_frame_equal(read_log(log), read_log(COSINE), check_like=True)
+    tables = []
+    for source, schedules in ((log, sched), (COSINE, SCHEDULES)):
+        out = tmp_path / f"pred-{source.parent.name}.csv"
+        result = run("predict", saved_fit, source, "--schedules", schedules, "--out", out)
+        assert result.exit_code == 0, result.output
+        tables.append(out.read_text())
+    assert tables[0] == tables[1]
+
+
+@pytest.mark.parametrize(
+    ("suffix", "expected"),
+    [
+        (".csv", "a text table (CSV/TSV)"),
+        (".tsv", "a text table (CSV/TSV)"),
+        (".jsonl", "JSON lines (one JSON object per line)"),
+        (".json", "JSON"),
+    ],
+)
+def test_file_of_nul_bytes_is_binary_not_a_header(tmp_path, suffix, expected):
+    """Regression: a file of NUL bytes (a log zeroed by a crash) was 'only a header'."""
+    bad = _inputs(tmp_path) / f"cosine_24000{suffix}"
+    bad.write_bytes(b"\0" * COSINE.stat().st_size)
+    assert _fit_error(tmp_path, bad) == (
+        f"error: {bad}: a binary file (NUL byte at offset 0), not {expected}; if it is UTF-16 "
+        "text without a byte-order mark, save it as UTF-8"
+    )
+
+
+def test_text_that_is_not_utf8_names_the_line(tmp_path):
+    """A Latin-1 file gave the raw codec message; now the line and the fix."""
+    lines = COSINE.read_text().splitlines()
+    lines = [lines[0] + ",note", *(f"{x}," for x in lines[1:])]
+    lines[3] += "café"
+    bad = _inputs(tmp_path) / "cosine_24000.csv"
+    bad.write_bytes("\n".join(lines).encode("latin-1"))
+    assert _fit_error(tmp_path, bad) == (
+        f"error: {bad}: line 4: not UTF-8 text (byte 0xe9); expected a text table (CSV/TSV): "
+        "save the file as UTF-8"
+    )
+
+
+@pytest.mark.parametrize("extra", [True, False], ids=["tensorboard-installed", "no-extra"])
+def test_empty_folder_named_like_a_csv(tmp_path, monkeypatch, extra):
+    """Regression: an empty folder x.csv was a TensorBoard folder that needed the extra."""
+    import sys
+
+    if not extra:
+        monkeypatch.setitem(sys.modules, "tensorboard.backend.event_processing", None)
+    folder = _inputs(tmp_path) / "cosine_24000.csv"
+    folder.mkdir()
+    assert _fit_error(tmp_path, folder) == (
+        f"error: {folder}: a folder with no TensorBoard event files (events.out.tfevents.*) in "
+        "it; expected a log file (.csv, .tsv, .parquet, .jsonl, .json) or a folder of "
+        "TensorBoard event files"
+    )
 
 
 # --------------------------------------------------------------------------- #

@@ -149,6 +149,48 @@ def test_evaluate_table(fit_json):
     assert int(mean[1]) == sum(int(line.split()[1]) for line in lines[2:-1])
 
 
+@pytest.fixture(scope="module")
+def written_fit(tmp_path_factory) -> Path:
+    """A momentum-law result written directly (for tests about reading and output order)."""
+    result = FitResult(
+        law="momentum", options={"lam": 0.999, "warmup": "signed", "fit_lam": False},
+        params={"L0": 2.5, "A": 0.5, "alpha": 0.5, "C": 0.3}, objective=0.0, delta=1e-3,
+        n_points=10, converged=True, n_starts=1, n_converged=1, n_near_best=1, num_steps=1,
+    )  # fmt: skip
+    path = tmp_path_factory.mktemp("written") / "fit.json"
+    result.save(path)
+    return path
+
+
+def test_predict_prints_read_before_wrote(written_fit, tmp_path):
+    """Regression (issue 17): predict printed "wrote ..." before its "read ..." lines."""
+    out, plot = tmp_path / "pred.csv", tmp_path / "pred.png"
+    files = [MPL / "wsdcon_3.csv", MPL / "wsdcon_18.csv"]
+    result = run(
+        "predict", written_fit, *files, "--schedules", SCHEDULES, "-o", out, "--plot", plot
+    )
+    assert result.exit_code == 0, result.output
+    lines = result.stderr.splitlines()
+    assert [x.split(":")[0] for x in lines] == [
+        f"read {files[0]}",
+        f"read {files[1]}",
+        f"wrote {out} ({len(pd.read_csv(out))} rows)",
+        f"wrote {plot}",
+    ]
+
+
+def test_evaluate_saved_fit_prints_what_it_read(written_fit):
+    """Regression (issue 17): evaluate FIT FILES printed no "read ..." lines; now the same
+    per-run summaries as fit and predict."""
+    files = [MPL / "wsdcon_3.csv", MPL / "wsdcon_18.csv"]
+    predicted = run("predict", written_fit, *files, "--schedules", SCHEDULES)
+    result = run("evaluate", written_fit, *files, "--schedules", SCHEDULES)
+    assert result.exit_code == 0, result.output
+    read = [x for x in predicted.stderr.splitlines() if x.startswith("read ")]
+    assert len(read) == 2
+    assert result.stderr.splitlines() == read
+
+
 def test_evaluate_json(fit_json):
     result = run("evaluate", fit_json, *TEST, "--schedules", SCHEDULES, "--json")
     assert result.exit_code == 0, result.output
@@ -181,6 +223,28 @@ def test_fit_bad_spec(tmp_path, spec, fragments):
     result = run("fit", MPL / "cosine_24000.csv", "--schedule", spec, "--out", out)
     assert_user_error(result, *fragments)
     assert list(tmp_path.iterdir()) == []
+
+
+def test_spec_with_a_space_for_the_colon_is_malformed_not_a_run_name(tmp_path):
+    """Regression (issue 17): 'cosine peak=3e-4,...' said "no run named 'cosine peak'"."""
+    spec = "cosine peak=3e-4,total=24000,warmup=2160"
+    result = run("fit", MPL / "cosine_24000.csv", "--schedule", spec, "--out", tmp_path / "f.json")
+    line = assert_user_error(result)
+    assert line == (
+        f"error: --schedule '{spec}': malformed schedule spec; a spec is FAMILY:KEY=VALUE,... "
+        "with a colon after the family, e.g. 'cosine:peak=3e-4,total=24000,warmup=2160', and "
+        "NAME=SPEC names the run it is for (runs: cosine_24000)"
+    )
+    assert list(tmp_path.iterdir()) == []
+    # a misspelt run name is still one
+    typo = run("fit", MPL / "cosine_24000.csv", "--schedule", "cosin_24000=cosine:peak=3e-4")
+    assert_user_error(typo, "no run named 'cosin_24000'; runs: cosine_24000")
+    # the same for the schedules of compare and predict --candidate (no fit needed: the
+    # specs are checked first)
+    for args in (["compare", tmp_path / "fit.json", "--schedule"], ["predict", "fit.json", "-c"]):
+        line = assert_user_error(run(*args, spec))
+        assert f"'{spec}': malformed schedule spec; a spec is FAMILY:KEY=VALUE" in line
+        assert line.endswith("NAME=SPEC names the schedule")
 
 
 def test_fit_missing_file(tmp_path):
@@ -336,6 +400,32 @@ def test_fit_bad_s2_warmup_names_the_option(tmp_path):
     assert list(tmp_path.iterdir()) == []
 
 
+def test_fit_quiet_without_out_is_refused_before_any_work(tmp_path, monkeypatch):
+    """Regression (issue 17): fit -q without --out computed the fit and threw it away."""
+    import lrlaw.io
+
+    def no_reading(*args, **kwargs):
+        raise AssertionError("read the curves")
+
+    monkeypatch.setattr(lrlaw.io, "load_curves", no_reading)
+    result = run("fit", MPL / "cosine_24000.csv", "--schedules", SCHEDULES, "-q")
+    assert_user_error(result, "--quiet without --out", "add --out FIT.json")
+    assert result.stdout == ""
+
+
+@pytest.mark.parametrize("name", ["fit.csv", "fit", "fit.JSONL"])
+def test_fit_out_must_be_json(tmp_path, name):
+    """Regression (issue 17): fit --out f.csv wrote JSON into a .csv (which evaluate then
+    took for a curve table)."""
+    out = tmp_path / name
+    result = run("fit", MPL / "cosine_24000.csv", "--schedules", SCHEDULES, "--out", out)
+    assert_user_error(result, f"{out}: --out writes the fit result as JSON; name it FILE.json")
+    assert list(tmp_path.iterdir()) == []
+    result = run("hparams", "fit", DATA / "steplaw" / "dense_lr_bs_loss.csv", "--out", out)
+    assert_user_error(result, f"{out}: --out writes the fit as JSON; name it FILE.json")
+    assert list(tmp_path.iterdir()) == []
+
+
 def test_predict_plot_in_missing_folder_writes_nothing(fit_json, tmp_path):
     out = tmp_path / "pred.csv"
     result = run(
@@ -380,7 +470,7 @@ def test_help_does_not_import_heavy_modules():
     code = (
         "import sys\n"
         "from lrlaw.cli import app\n"
-        "for args in (['--help'], ['fit', '--help'], ['predict', '--help']):\n"
+        "for args in (['--help'], ['fit', '--help'], ['predict', '--help'], ['--version']):\n"
         "    try:\n"
         "        app(args, standalone_mode=False)\n"
         "    except SystemExit:\n"
@@ -393,6 +483,84 @@ def test_help_does_not_import_heavy_modules():
     assert proc.returncode == 0, proc.stderr
     assert "Usage" in proc.stdout
     assert proc.stdout.strip().splitlines()[-1] == "[]"
+
+
+def test_version():
+    """Regression (issue 16): there was no --version."""
+    import lrlaw
+
+    proc = subprocess.run(
+        [sys.executable, "cli.py", "--version"], cwd=ROOT, capture_output=True, text=True,
+        timeout=120,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout == f"lrlaw {lrlaw.__version__}\n"
+    assert proc.stderr == ""
+
+
+@pytest.mark.parametrize(
+    ("args", "expected"),
+    [
+        (
+            ["predict", "fit.json", "run.csv", "--every", "0"],
+            "error: invalid value for '--every': Input should be greater than or equal to 1 "
+            "(see 'lrlaw predict --help')",
+        ),
+        (["predict", "fit.json", "--every", "abc"], "invalid value for '--every'"),
+        (["fit", "run.csv", "--out"], "error: option '--out' requires an argument"),
+        (["fit"], "error: missing argument 'files' (see 'lrlaw fit --help')"),
+        (["fit", "run.csv", "--nope"], "error: no such option: --nope"),
+        (["hparams", "fit", "g.csv", "--min-runs", "2"], "(see 'lrlaw hparams fit --help')"),
+        (["nope"], "error: no such command 'nope' (see 'lrlaw --help')"),
+    ],
+    ids=["out-of-range", "not-an-int", "missing-value", "missing-argument", "unknown-option",
+         "subgroup", "unknown-command"],
+)  # fmt: skip
+def test_argument_parser_errors_are_one_line(args, expected):
+    """Regression (issue 17): the argument parser's errors printed a usage block."""
+    line = assert_user_error(run(*args))
+    assert expected in line
+    assert "Usage" not in line
+
+
+def test_help_without_arguments_still_prints_help():
+    for args in ([], ["hparams"]):
+        result = run(*args)
+        assert "Usage:" in result.output and "Commands:" in result.output
+    result = run("fit", "--help")
+    assert result.exit_code == 0 and "Usage:" in result.stdout and "--out" in result.stdout
+
+
+def test_help_texts_of_the_shared_options_fit_every_command():
+    """Regression (issue 17): predict --help said --loss-kind picks the loss 'to fit' (and
+    --smooth smooths 'before fitting'); evaluate --help listed only CSV/TSV/parquet."""
+    formats = (
+        "CSV/TSV/parquet tables (step, loss[, lr][, run]), JSONL, W&B exports (JSON or panel "
+        "CSV), Hugging Face trainer_state.json, TensorBoard event files or folders"
+    )
+    for command in ("fit", "predict", "evaluate"):
+        result = run(command, "--help")
+        assert result.exit_code == 0, result.output
+        text = " ".join(result.stdout.split())
+        assert "Which loss to use when a log has both a validation and a training loss" in text
+        assert "Smooth the loss as it is read" in text
+        assert "to fit when" not in text and "before fitting" not in text
+        if command != "predict":  # predict's FILES: "any format 'lrlaw fit' reads"
+            assert formats in text, command
+    assert "(default: momentum; with --cv: momentum, multipower and efflr)" in " ".join(
+        run("evaluate", "--help").stdout.split()
+    )
+
+
+def test_hparams_fit_missing_column_names_the_option():
+    """Regression (issue 17): 'name the right one with the N column option'."""
+    grid = DATA / "steplaw" / "dense_lr_bs_loss.csv"
+    result = run("hparams", "fit", grid, "--n-col", "params")
+    assert_user_error(
+        result, "no column 'params' (the N column)", "with --n-col (n_col= in Python)"
+    )
+    result = run("hparams", "fit", grid, "--batch-col", "batch")
+    assert_user_error(result, "with --batch-col (batch_col= in Python)")
 
 
 def test_evaluate_takes_a_wandb_json_export_as_first_curve_file(data_dir) -> None:
@@ -414,3 +582,5 @@ def test_evaluate_takes_a_wandb_json_export_as_first_curve_file(data_dir) -> Non
     )
     assert r.exit_code == 0, r.output
     assert "held out  1 run(s)" in r.stdout and "ann124-0.2-lr0.001" in r.stdout
+    read = [line for line in r.stderr.splitlines() if line.startswith("read ")]
+    assert len(read) == 3  # the per-run read summaries, as fit and predict print

@@ -282,6 +282,23 @@ def test_read_table_rejects_rows_wider_than_header(tmp_path):
         read_table(path)
 
 
+def test_read_table_rejects_rows_narrower_than_header(tmp_path, data_dir):
+    """Regression: a row with fewer fields than the header read as a missing value."""
+    lines = (data_dir / "mpl/100m/wsdcon_3.csv").read_text().splitlines()
+    lines[2] = lines[2].rsplit(",", 1)[0]
+    path = write(tmp_path, "wsdcon_3.csv", "\n".join(lines) + "\n")
+    with pytest.raises(DataError, match=in_file(path, r"line 3: 2 fields but the header has 3")):
+        read_table(path)
+
+
+def test_read_table_on_a_folder_says_folder(tmp_path):
+    """Regression: a folder named x.csv was 'no such file'."""
+    path = tmp_path / "curve.csv"
+    path.mkdir()
+    with pytest.raises(DataError, match=in_file(path, r"a folder, not a table")):
+        read_table(path)
+
+
 def test_read_table_rejects_huge_step(tmp_path):
     path = write(tmp_path, "curve.csv", "step,loss\n99999999999999999999,2\n")
     with (
@@ -514,6 +531,20 @@ def test_malformed_schedules_file_names_line(tmp_path):
     sched = write(tmp_path, "s.txt", "# header\none=constant:peak=2.0\nconstant:peak=1.0\n")
     with pytest.raises(DataError, match=in_file(sched, r"line 3: expected RUN=SPEC")):
         load_curves([path], schedules_file=sched)
+
+
+def test_schedules_file_not_utf8_or_binary(tmp_path, data_dir):
+    """Regression: a schedules file that is not UTF-8 raised a raw UnicodeDecodeError."""
+    text = (data_dir / "schedules.txt").read_text()
+    sched = tmp_path / "s.txt"
+    sched.write_bytes(("# café\n" + text).encode("latin-1"))
+    with pytest.raises(DataError, match=in_file(sched, r"line 1: not UTF-8 text \(byte 0xe9\)")):
+        read_schedules_file(sched)
+    sched.write_bytes(b"\0" * 64)
+    with pytest.raises(DataError, match=in_file(sched, r"a binary file \(NUL byte at offset 0\)")):
+        read_schedules_file(sched)
+    sched.write_bytes(text.encode("utf-16"))
+    assert read_schedules_file(sched) == read_schedules_file(data_dir / "schedules.txt")
 
 
 def test_missing_schedules_file(tmp_path):

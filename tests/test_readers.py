@@ -309,7 +309,7 @@ def test_validation_loss_is_chosen_and_reported(tmp_path):
         "loss 'val/loss' (validation; training loss 'train/loss' also logged: "
         in (curve.meta["summary"])
     )
-    assert "--loss-kind train fits it" in curve.meta["summary"]
+    assert "--loss-kind train uses it" in curve.meta["summary"]
     (train,) = load_curves([path], options=ReadOptions(loss_kind="train"))
     np.testing.assert_allclose(train.loss, [4 - s / 100 for s in range(0, 101, 10)])
     assert (

@@ -1,15 +1,20 @@
 """The ``lrlaw`` command line (typer).
 
 Heavy modules (JAX, pandas, matplotlib) are imported inside the commands, so
-``lrlaw --help`` stays fast.  User mistakes are reported as one line on
-stderr with exit code 2, without a traceback.
+``lrlaw --help`` and ``lrlaw --version`` stay fast.  User mistakes, those the
+argument parser finds (a bad number, a missing option value) included, are
+reported as one ``error:`` line on stderr with exit code 2, without a traceback.
 """
 
 from __future__ import annotations
 
+import contextlib
 import sys
+from collections.abc import Iterator
+from typing import Annotated, Any
 
 import typer
+from typer.core import TyperGroup
 
 from lrlaw.cli import compare as _compare
 from lrlaw.cli import curves as _curves
@@ -20,7 +25,61 @@ from lrlaw.cli import plan as _plan
 from lrlaw.cli import refine as _refine
 from lrlaw.cli import schedule as _schedule
 
+# click's exception classes, as typer uses them (recent typer versions vendor click).
+_USAGE_ERROR = next(c for c in typer.BadParameter.__mro__ if c.__name__ == "UsageError")
+_CLICK_EXCEPTION = next(c for c in _USAGE_ERROR.__mro__ if c.__name__ == "ClickException")
+#: click >= 8.2 raises this (a UsageError) for a group given without a command: it prints help.
+_NO_ARGS_IS_HELP = getattr(sys.modules[_USAGE_ERROR.__module__], "NoArgsIsHelpError", ())
+
+
+class _UsageLine(_CLICK_EXCEPTION):
+    """An argument-parser error shown as one ``error:`` line (exit code 2), like every
+    other user mistake, instead of click's usage block."""
+
+    exit_code = 2
+
+    def __init__(self, exc: Any) -> None:
+        lines = [x.strip() for x in exc.format_message().splitlines() if x.strip()]
+        text = "; ".join(lines) or "invalid arguments"
+        if text[:1].isupper() and text[1:2].islower():
+            text = text[0].lower() + text[1:]
+        text = text.rstrip(".")
+        if exc.ctx is not None:
+            text += f" (see '{exc.ctx.command_path} --help')"
+        super().__init__(text)
+
+    def show(self, file: Any = None) -> None:
+        """Print the one line on stderr."""
+        typer.echo(f"error: {self.format_message()}", file=file, err=True)
+
+
+@contextlib.contextmanager
+def _one_line_usage_errors() -> Iterator[None]:
+    try:
+        yield
+    except _NO_ARGS_IS_HELP:
+        raise  # a command group given without arguments prints its help
+    except _USAGE_ERROR as exc:
+        raise _UsageLine(exc) from None
+
+
+class _Group(TyperGroup):
+    """The root command group: errors of the argument parser (its own and every
+    subcommand's) become one ``error:`` line."""
+
+    def make_context(
+        self, info_name: str | None, args: list[str], parent: Any = None, **extra: Any
+    ) -> Any:
+        with _one_line_usage_errors():
+            return super().make_context(info_name, args, parent=parent, **extra)
+
+    def invoke(self, ctx: Any) -> Any:
+        with _one_line_usage_errors():
+            return super().invoke(ctx)
+
+
 app = typer.Typer(
+    cls=_Group,
     name="lrlaw",
     help="Fit loss-curve scaling laws to training curves and predict curves under new schedules.",
     no_args_is_help=True,
@@ -38,8 +97,23 @@ _plan.register(app)
 _refine.register(app)
 
 
+def _print_version(value: bool) -> None:
+    if value:
+        from lrlaw import __version__  # lrlaw itself is light: JAX is imported lazily
+
+        typer.echo(f"lrlaw {__version__}")
+        raise typer.Exit()
+
+
 @app.callback()
-def _root() -> None:
+def _root(
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version", callback=_print_version, is_eager=True, help="Print the version and exit."
+        ),
+    ] = False,
+) -> None:
     """lrlaw: loss-curve laws (momentum law of Tissue et al. 2024) for planning LR schedules."""
     from lrlaw import progress
 

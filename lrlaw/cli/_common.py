@@ -17,13 +17,14 @@ from lrlaw.errors import LrlawError
 P = ParamSpec("P")
 R = TypeVar("R")
 
+#: The log formats every command that reads training logs takes (for help texts).
+LOG_FORMATS = (
+    "CSV/TSV/parquet tables (step, loss[, lr][, run]), JSONL, W&B exports (JSON or panel CSV), "
+    "Hugging Face trainer_state.json, TensorBoard event files or folders"
+)
 Files = Annotated[
     list[Path],
-    typer.Argument(
-        help="Training logs: CSV/TSV/parquet tables (step, loss[, lr][, run]), JSONL, W&B exports "
-        "(JSON or panel CSV), Hugging Face trainer_state.json, TensorBoard event files or folders.",
-        show_default=False,
-    ),
+    typer.Argument(help=f"Training logs: {LOG_FORMATS}.", show_default=False),
 ]
 ScheduleOpt = Annotated[
     list[str] | None,
@@ -155,8 +156,8 @@ _READ_OPTIONS: list[tuple[str, Any, Any]] = [
             str,
             typer.Option(
                 "--loss-kind",
-                help="Which loss to fit when a log has both: auto (validation if logged) | val "
-                "| train.",
+                help="Which loss to use when a log has both a validation and a training loss: "
+                "auto (validation if logged) | val | train.",
             ),
         ],
         "auto",
@@ -193,7 +194,7 @@ _READ_OPTIONS: list[tuple[str, Any, Any]] = [
             str | None,
             typer.Option(
                 "--smooth",
-                help="Smooth the loss before fitting: ema:BETA (debiased EMA) or window:K "
+                help="Smooth the loss as it is read: ema:BETA (debiased EMA) or window:K "
                 "(centred mean over K points, K odd).",
                 show_default=False,
             ),
@@ -324,6 +325,14 @@ def check_outputs(inputs: list[Path], out: Path | None = None, plot: Path | None
         raise LrlawError(f"{out}: --out and --plot name the same file")
 
 
+def check_json_out(out: Path | None, what: str) -> None:
+    """A JSON result (``what``: ``"the fit result"``) goes to a ``.json`` file: a fit saved
+    under another name would not be recognised as one (``evaluate FIT.json FILES``)."""
+    if out is not None and out.suffix.lower() != ".json":
+        got = f"not {out.suffix!r}" if out.suffix else "it has none"
+        raise LrlawError(f"{out}: --out writes {what} as JSON; name it FILE.json ({got})")
+
+
 def save_figure(fig, path: Path, inputs: list[Path]) -> None:
     """Save a matplotlib figure atomically (format from the suffix)."""
     from matplotlib.backends.backend_agg import FigureCanvasAgg
@@ -344,7 +353,15 @@ def split_name(text: str, option: str) -> tuple[str | None, str]:
     name, value = (x.strip() for x in text.split("=", 1))
     if not name:
         raise LrlawError(f"{option} {text!r}: empty name before '='")
+    if len(name.split()) > 1 and ":" not in value and not value.lower().endswith(_TABLES):
+        # 'cosine peak=3e-4,...': a space for the colon, not NAME=SPEC
+        from lrlaw.io import malformed_spec_message
+
+        raise LrlawError(malformed_spec_message(f"{option} {text!r}", named="the schedule"))
     return name, value
+
+
+_TABLES = (".csv", ".json")  # per-step schedule tables (predict --candidate NAME=FILE)
 
 
 def parse_finite_spec(spec: str, where: str):

@@ -15,6 +15,7 @@ from lrlaw.cli._common import (
     ScheduleOpt,
     SchedulesFileOpt,
     WarmupOpt,
+    check_json_out,
     check_outputs,
     fold_progress,
     info,
@@ -47,7 +48,9 @@ def fit_cmd(
     files: Files,
     out: Annotated[
         Path | None,
-        typer.Option("--out", "-o", help="Write the fit result (JSON) here.", show_default=False),
+        typer.Option(
+            "--out", "-o", help="Write the fit result here (FILE.json).", show_default=False
+        ),
     ] = None,
     law: LawOpt = "momentum",
     schedule: ScheduleOpt = None,
@@ -79,7 +82,10 @@ def fit_cmd(
         ),
     ] = None,
     seed: Annotated[int, typer.Option("--seed", help="Seed of the bootstrap.")] = 0,
-    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Do not print the report.")] = False,
+    quiet: Annotated[
+        bool,
+        typer.Option("--quiet", "-q", help="Do not print the report (needs --out or --plot)."),
+    ] = False,
     reading: Reading | None = None,
 ) -> None:
     """Fit a law jointly to one or more curves and print a report.
@@ -91,6 +97,12 @@ def fit_cmd(
     reading = reading or Reading()
     inputs = [*files, *reading.inputs()]
     check_outputs(inputs, out, plot)
+    check_json_out(out, "the fit result")
+    if quiet and out is None and plot is None:
+        raise LrlawError(
+            "--quiet without --out: the fit would be computed and thrown away; add --out "
+            "FIT.json to save it (or --plot FILE), or drop --quiet to print the report"
+        )
     from lrlaw.fitting import fit
     from lrlaw.laws import get_law
 
@@ -301,13 +313,13 @@ def predict_cmd(
 
         fitted = [c["name"] for c in result.curves]
         fig = plot_fit(result, curves, train=fitted, level=level)
+    report_reading(curves)  # read, then wrote (after the work, so an error stays one line)
     if out is None:
         table.to_csv(sys.stdout, index=False, float_format="%.10g")
     else:
         with atomic_output(out, inputs) as tmp:
             table.to_csv(tmp, index=False, float_format="%.10g")
         info(f"wrote {out} ({len(table)} rows)")
-    report_reading(curves)
     if fig is not None:
         save_figure(fig, plot, inputs=inputs)
         info(f"wrote {plot}")

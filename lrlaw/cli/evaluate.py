@@ -9,6 +9,7 @@ from typing import Annotated
 import typer
 
 from lrlaw.cli._common import (
+    LOG_FORMATS,
     MinStepOpt,
     Reading,
     ScheduleOpt,
@@ -19,6 +20,7 @@ from lrlaw.cli._common import (
     info,
     load,
     reading_options,
+    report_reading,
     save_figure,
     user_errors,
 )
@@ -27,8 +29,8 @@ from lrlaw.errors import LrlawError
 EvalFiles = Annotated[
     list[Path],
     typer.Argument(
-        help="Curve tables (CSV/TSV/parquet: columns step, loss[, lr][, run]); or a saved fit "
-        "(FIT.json from 'lrlaw fit --out') followed by the curve tables to score.",
+        help=f"Training logs: {LOG_FORMATS}; or a saved fit (FIT.json from 'lrlaw fit --out') "
+        "followed by the logs to score.",
         show_default=False,
     ),
 ]
@@ -46,7 +48,7 @@ LawsOpt = Annotated[
     typer.Option(
         "--law",
         help="Law to fit and compare: momentum | multipower | efflr | convex; repeat to compare "
-        "several (default: momentum).",
+        "several (default: momentum; with --cv: momentum, multipower and efflr).",
         show_default=False,
     ),
 ]
@@ -190,6 +192,7 @@ def _cross_validate(
         min_step=min_step,
         progress=fold_progress,
     )
+    report_reading(curves)
     if as_json:
         typer.echo(json.dumps(result.to_dict(), indent=2))
     else:
@@ -257,6 +260,7 @@ def _compare(
         info(f"{score.label}: fitted in {score.fit_seconds:.1f} s")
         for warning in getattr(score.fit, "warnings", ()):
             info(f"warning ({score.label} fit): {warning}")
+    report_reading(curves)
     if as_json:
         typer.echo(json.dumps(comparison.to_dict(), indent=2))
     else:
@@ -293,6 +297,7 @@ def _score_saved_fit(
         rows.append(
             {"name": c.name, "source": c.source, "metrics": curve_metrics(c.loss[mask], pred)}
         )
+    report_reading(curves)  # as fit and predict do
     if as_json:
         payload = {
             "law": result.law,

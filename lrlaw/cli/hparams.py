@@ -8,7 +8,7 @@ from typing import Annotated
 
 import typer
 
-from lrlaw.cli._common import check_outputs, info, save_figure, user_errors
+from lrlaw.cli._common import check_json_out, check_outputs, info, save_figure, user_errors
 from lrlaw.errors import LrlawError
 
 hparams_app = typer.Typer(
@@ -78,7 +78,9 @@ def fit_cmd(
     seed: Annotated[int, typer.Option("--seed", help="Seed of the bootstrap.")] = 0,
     out: Annotated[
         Path | None,
-        typer.Option("--out", "-o", help="Write the fit as JSON (for suggest and plan)."),
+        typer.Option(
+            "--out", "-o", help="Write the fit as JSON (FILE.json, for suggest and plan)."
+        ),
     ] = None,
     plot_laws: Annotated[
         Path | None,
@@ -105,6 +107,7 @@ def fit_cmd(
     inputs = [grid]
     check_outputs(inputs, out, plot_laws)
     check_outputs(inputs, None, plot_landscape)
+    check_json_out(out, "the fit")
     outs = [p.resolve() for p in (out, plot_laws, plot_landscape) if p is not None]
     if len(set(outs)) != len(outs):
         raise LrlawError("--out, --plot-laws and --plot-landscape must name different files")
