@@ -475,11 +475,14 @@ def lrlaw_version() -> dict[str, str]:
         return r.stdout if r.returncode == 0 else ""
 
     head = git("rev-parse", "HEAD").strip() or "?"
+    # The cache key: the last commit that changed lrlaw/ (commits of benchmarks or
+    # tests do not invalidate it), plus a hash of lrlaw/'s uncommitted changes.
+    last = git("log", "-1", "--format=%H", "--", ".").strip() or head
     diff = git("diff", "HEAD", "--", ".")
     untracked = git("ls-files", "--others", "--exclude-standard", "--", ".")
     dirty = bool(diff or untracked)
     tag = hashlib.sha256((diff + untracked).encode()).hexdigest()[:12] if dirty else ""
-    return {"path": str(pkg), "head": head, "dirty": tag}
+    return {"path": str(pkg), "head": head, "lrlaw_commit": last, "dirty": tag}
 
 
 # ----------------------------------------------------------------------------- report
@@ -628,7 +631,7 @@ def _load_cache(path: Path | None, version: dict[str, str]) -> dict[tuple, dict]
         return out
     for line in path.read_text().splitlines():
         rec = json.loads(line)
-        if rec.get("lrlaw") == [version["head"], version["dirty"]]:
+        if rec.get("lrlaw") == [version["lrlaw_commit"], version["dirty"]]:
             out[tuple(rec["key"])] = rec["cell"]
     return out
 
@@ -645,8 +648,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         "--cache",
         type=Path,
         default=None,
-        help="JSON-lines file of finished cells (keyed by dataset, row, law, the log's "
-        "hash and lrlaw's git HEAD + diff): read, and appended to",
+        help="JSON-lines file of finished cells (keyed by dataset, row, law, the logs' "
+        "hash, the last git commit of lrlaw/ and a hash of its uncommitted diff): read, "
+        "and appended to",
     )
     parser.add_argument(
         "--bootstrap",
@@ -705,7 +709,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         def done(key, cell):
             cells[key[:3]] = cell
             if args.cache is not None:
-                rec = {"key": list(key), "lrlaw": [version["head"], version["dirty"]], "cell": cell}
+                rec = {
+                    "key": list(key),
+                    "lrlaw": [version["lrlaw_commit"], version["dirty"]],
+                    "cell": cell,
+                }
                 with args.cache.open("a") as fh:
                     fh.write(json.dumps(rec) + "\n")
 
@@ -726,9 +734,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             cells[ds, row, law] = dict(cells[ds, orig, law], row=row, same_as=orig)
     wall = time.perf_counter() - start
 
-    head = version["head"][:10] + (
-        f" + uncommitted changes ({version['dirty']})" if version["dirty"] else ""
-    )
+    head = version["head"][:10] + f" (lrlaw/ last changed in {version['lrlaw_commit'][:10]})"
+    head += f" + uncommitted changes ({version['dirty']})" if version["dirty"] else ""
     print(f"\n## Logging robustness: lrlaw {lrlaw.__version__} at {version['path']}, git {head}")
     print(f"# {machine}; held-out scores vs the clean shipped curves, steps >= max(warmup, 10 %)")
     for law in laws:
