@@ -311,7 +311,8 @@ class FitResult:
         if self.uncertainty is None or self.uncertainty.n_boot == 0:
             raise LrlawError("this fit has no uncertainty estimate; refit with a bootstrap")
         preds = predict_many(self.law_object, self.uncertainty.params, lr, steps)
-        return self.uncertainty.band(preds, level)
+        center = predict_curve(self.law_object, self.param_vector, lr, steps)
+        return self.uncertainty.band(preds, level, center)
 
     def to_dict(self) -> dict[str, Any]:
         """Plain-JSON dictionary (see :meth:`from_dict`)."""
