@@ -536,6 +536,11 @@ def fit(
                 "metrics": curve_metrics(c.loss[mask], pred),
             }
         )
+    uncertainty = (
+        _uncertainty(curves, problem, law, values[best], params, delta, min_step, bootstrap, seed)
+        if bootstrap > 0
+        else None
+    )
     return FitResult(
         law=law.name,
         options=law.options,
@@ -563,14 +568,9 @@ def fit(
                 {c.name: (c.steps[m], c.loss[m]) for c, m in zip(curves, problem.masks)}
             ),
             *_diagnose(problem, law, values[best], params, delta, log_residuals),
+            *([] if uncertainty is None else uncertainty.warnings()),
         ],
-        uncertainty=(
-            _uncertainty(
-                curves, problem, law, values[best], params, delta, min_step, bootstrap, seed
-            )
-            if bootstrap > 0
-            else None
-        ),
+        uncertainty=uncertainty,
     )
 
 
@@ -704,7 +704,9 @@ def _uncertainty(
         sub_params, _ = _refit(
             problem, law, theta, np.stack([h[0] for h in held_out]), delta, exact=True, bar=bar
         )
-    keep = np.all(np.isfinite(boot), axis=1)
+    # A replicate whose refit failed is no bootstrap estimate: the errors and the band use
+    # the replicates that converged (Uncertainty.warnings says so when many failed).
+    keep = np.all(np.isfinite(boot), axis=1) & ok
     errors = []
     for (_, i, part), p in zip(held_out, sub_params):
         c = fitted[i]

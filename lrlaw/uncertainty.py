@@ -12,7 +12,9 @@ over-confident.  lrlaw combines two sources of uncertainty:
    replicate keeps the correlation structure and reflects which schedules
    the law was fitted on.  Every replicate is a weighted refit (weights =
    how often each point was drawn), started from the best fit; all
-   replicates are solved in parallel with ``jax.vmap``.
+   replicates are solved in parallel with ``jax.vmap``.  Replicates whose
+   refit does not converge are left out (more than 10 % failing is a warning:
+   the errors and the band may then be too narrow).
 
 2. **Out-of-sample law error: leave-one-curve-out.**  The law is refitted
    without each training curve in turn and predicts it; the relative errors
@@ -119,7 +121,8 @@ class Uncertainty:
 
     Attributes:
         scheme: ``"curve+block"`` (several curves) or ``"block"`` (one curve).
-        params: bootstrap parameter vectors, shape ``(n_boot, n_params)``.
+        params: parameter vectors of the replicates whose refit converged, shape
+            ``(n_boot, n_params)``.
         converged: fraction of replicates whose refit converged.
         blocks: moving-block length per training curve.
         errors: pooled relative errors of the leave-one-curve-out predictions.
@@ -143,6 +146,18 @@ class Uncertainty:
             f"errors=<{self.errors.size} values>, error_source={self.error_source!r}, "
             f"seed={self.seed})"
         )
+
+    def warnings(self, threshold: float = 0.1) -> list[str]:
+        """A warning when more than ``threshold`` (10 %) of the bootstrap refits failed."""
+        failed = 1.0 - self.converged
+        if not failed > threshold:
+            return []
+        return [
+            f"{100 * failed:.0f} % of the bootstrap refits did not converge; the parameter "
+            f"errors and the prediction band come from the {self.n_boot} that did, so they may "
+            "be too narrow (the refits that fail are typically the resamples farthest from the "
+            "fit); add curves that determine the parameters better"
+        ]
 
     @property
     def n_boot(self) -> int:
