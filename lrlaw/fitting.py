@@ -47,6 +47,7 @@ from lrlaw.diagnostics import (
     residual_warnings,
     schedule_warnings,
     trend_warnings,
+    unidentified_params,
 )
 from lrlaw.errors import FitError, LrlawError
 from lrlaw.laws import Law, get_law
@@ -294,16 +295,27 @@ class FitResult:
     __hash__ = None  # type: ignore[assignment]
 
     @property
+    def unidentified(self) -> list[str]:
+        """Parameters the fitted curves do not determine (flagged in :attr:`warnings`)."""
+        return unidentified_params(self.warnings, list(self.params))
+
+    @property
     def stderr(self) -> dict[str, float] | None:
-        """Bootstrap standard error of each parameter (None without a bootstrap)."""
+        """Bootstrap standard error of each parameter (None without a bootstrap); NaN
+        for a parameter that is not identified (its bootstrap spread means nothing)."""
         if self.uncertainty is None or self.uncertainty.n_boot < 2:
             return None
-        return dict(zip(self.params, map(float, self.uncertainty.stderr())))
+        free = set(self.unidentified)
+        return {
+            k: float("nan") if k in free else float(v)
+            for k, v in zip(self.params, self.uncertainty.stderr())
+        }
 
     def predict_band(
         self, lr: np.ndarray, steps: np.ndarray, level: float = 0.9
     ) -> tuple[np.ndarray, np.ndarray]:
-        """Lower and upper prediction band at ``level`` (see :mod:`lrlaw.uncertainty`).
+        """Lower and upper prediction band at ``level`` (see :mod:`lrlaw.uncertainty`);
+        it always contains the prediction (``lo <= predict(lr, steps) <= hi``).
 
         Raises:
             LrlawError: the fit has no bootstrap (fit with ``bootstrap > 0``).
@@ -320,6 +332,7 @@ class FitResult:
 
         data = {f.name: getattr(self, f.name) for f in fields(self)}
         data["uncertainty"] = None if self.uncertainty is None else self.uncertainty.to_dict()
+        data["unidentified"] = self.unidentified  # derived from the warnings (not read back)
         return {"format": _FORMAT, "lrlaw": __version__, **data}
 
     def to_json(self) -> str:

@@ -7,14 +7,38 @@ absurd losses.
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
-from lrlaw.fitting import fit
+import numpy as np
+
+from lrlaw.fitting import FitResult, fit
 from lrlaw.io import load_curves
+from lrlaw.report import report_dict, report_html
 
 DATA = Path(__file__).resolve().parent.parent / "data"
 SCHEDULES = DATA / "schedules.txt"
 MIN_STEP = 2000
+
+
+def test_unidentified_parameter_has_no_error_figure(tmp_path) -> None:
+    """Issue 17.4: a constant-LR run alone printed 'C 5.2e-15 ± 3.01e-19 (0.0 %)' next to
+    the warning 'C is not identified'.  Report, HTML and JSON say 'not identified'."""
+    curves = load_curves([DATA / "mpl" / "25m" / "constant_24000.csv"], schedules_file=SCHEDULES)
+    result = fit(curves, bootstrap=20)
+    assert any(w.startswith("C is not identified") for w in result.warnings)
+    (line,) = [x for x in result.report().splitlines() if x.startswith("  C ")]
+    assert "not identified" in line and "±" not in line
+    assert "<td>C</td>" in report_html(result) and "not identified" in report_html(result)
+    assert result.unidentified == ["C"]
+    d = report_dict(result)
+    assert d["unidentified"] == ["C"] and d["stderr"]["C"] is None
+    assert d["stderr"]["alpha"] > 0
+    assert np.isnan(result.stderr["C"])
+    path = tmp_path / "fit.json"
+    result.save(path)
+    assert json.loads(path.read_text())["unidentified"] == ["C"]
+    assert FitResult.load(path).unidentified == ["C"]
 
 
 def test_many_failed_bootstrap_refits_warn() -> None:
