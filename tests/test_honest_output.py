@@ -11,6 +11,9 @@ import json
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
+import pytest
+from cli_helpers import run
 
 from lrlaw.fitting import FitResult, fit
 from lrlaw.io import load_curves
@@ -19,6 +22,59 @@ from lrlaw.report import report_dict, report_html
 DATA = Path(__file__).resolve().parent.parent / "data"
 SCHEDULES = DATA / "schedules.txt"
 MIN_STEP = 2000
+
+
+def per_step_log(path: Path, every: int = 20) -> Path:
+    """A noisy log of 2501 losses (steps 0, 20, ..., 50000) built from the 124M run
+    wsd-0.2-linear: its 250 logged losses interpolated in log space, times 2 % noise.
+    ``path`` must be named wsd-0.2-linear.csv so that data/schedules.txt gives its LR."""
+    src = pd.read_csv(DATA / "schaipp-124m" / "canonical" / "wsd-0.2-linear.csv")
+    obs = src.dropna(subset=["loss"])
+    steps = np.arange(0, 50_001, every)
+    loss = np.exp(np.interp(steps, obs["step"], np.log(obs["loss"])))
+    loss *= 1 + 0.02 * np.random.default_rng(0).standard_normal(steps.size)
+    pd.DataFrame({"step": steps, "loss": loss}).to_csv(path, index=False)
+    return path
+
+
+@pytest.fixture(scope="module")
+def noisy(tmp_path_factory):
+    """The per-step log and a fit on it from --min-step 2000 (small bootstrap)."""
+    folder = tmp_path_factory.mktemp("noisy")
+    log = per_step_log(folder / "wsd-0.2-linear.csv")
+    out = folder / "fit.json"
+    r = run(
+        "fit", log, "--schedules", SCHEDULES, "--min-step", MIN_STEP, "--bootstrap", 20,
+        "-q", "--out", out,
+    )  # fmt: skip
+    assert r.exit_code == 0, r.output
+    return log, out
+
+
+def test_evaluate_scores_a_saved_fit_on_its_window(noisy) -> None:
+    """Issue 17.2: evaluate used the steps after warmup (300), not the fit's --min-step
+    2000, so the noisy early steps dominated the metrics.  Scored on the log it was
+    fitted on, it must reproduce the fit's in-sample metrics and say which window."""
+    log, fit_json = noisy
+    fitted = FitResult.load(fit_json)
+    assert fitted.min_step == MIN_STEP
+    (own,) = fitted.curves
+    r = run("evaluate", fit_json, log, "--schedules", SCHEDULES, "--json")
+    assert r.exit_code == 0, r.output
+    payload = json.loads(r.stdout)
+    (scored,) = payload["runs"]
+    assert scored["metrics"]["n"] == own["metrics"]["n"]
+    for key in ("r2", "mae", "prede", "worste"):
+        assert scored["metrics"][key] == pytest.approx(own["metrics"][key], rel=1e-6), key
+    assert scored["first_step"] >= MIN_STEP
+    assert payload["min_step"] == MIN_STEP and f"steps >= {MIN_STEP}" in payload["window"]
+    table = run("evaluate", fit_json, log, "--schedules", SCHEDULES)
+    assert table.exit_code == 0, table.output
+    assert f"steps >= {MIN_STEP}, the fit's window" in table.stdout.splitlines()[0]
+    # --min-step still chooses another window, and says so
+    other = run("evaluate", fit_json, log, "--schedules", SCHEDULES, "--min-step", 10_000)
+    assert other.exit_code == 0, other.output
+    assert "steps >= 10000 (--min-step)" in other.stdout.splitlines()[0]
 
 
 def test_unidentified_parameter_has_no_error_figure(tmp_path) -> None:
