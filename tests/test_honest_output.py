@@ -7,6 +7,7 @@ absurd losses.
 
 from __future__ import annotations
 
+import io
 import json
 from pathlib import Path
 
@@ -75,6 +76,41 @@ def test_evaluate_scores_a_saved_fit_on_its_window(noisy) -> None:
     other = run("evaluate", fit_json, log, "--schedules", SCHEDULES, "--min-step", 10_000)
     assert other.exit_code == 0, other.output
     assert "steps >= 10000 (--min-step)" in other.stdout.splitlines()[0]
+
+
+def test_predict_writes_the_logged_steps_and_raw_losses(noisy, tmp_path) -> None:
+    """Issue 17.3: predict wrote 1000 bin means (543 at steps never logged) for a log of
+    2501 losses.  By default one row per logged loss, raw; --max-points N bins."""
+    log, fit_json = noisy
+    out = tmp_path / "pred.csv"
+    r = run("predict", fit_json, log, "--schedules", SCHEDULES, "--out", out)
+    assert r.exit_code == 0, r.output
+    table, source = pd.read_csv(out), pd.read_csv(log)
+    assert len(table) == len(source) == 2501
+    np.testing.assert_array_equal(table["step"], source["step"])
+    np.testing.assert_allclose(table["loss"], source["loss"], rtol=1e-9)
+    binned = run("predict", fit_json, log, "--schedules", SCHEDULES, "--max-points", 500)
+    assert binned.exit_code == 0, binned.output
+    assert len(pd.read_csv(io.StringIO(binned.stdout))) <= 500
+
+
+def test_predict_leaves_the_warmup_empty(noisy) -> None:
+    """Issue 17.5: a candidate wsd with a 2160-step warmup had pred 89.8 at step 30.
+    Rows before the end of a warmup have empty pred (and band), said once on stderr."""
+    log, fit_json = noisy
+    spec = "w=wsd:peak=1e-3,total=24000,decay_start=20000,final=3e-5,warmup=2160"
+    r = run("predict", fit_json, "-c", spec, log, "--schedules", SCHEDULES, "--every", 30)
+    assert r.exit_code == 0, r.output
+    table = pd.read_csv(io.StringIO(r.stdout))
+    for name, warmup in (("w", 2160), ("wsd-0.2-linear", 300)):
+        rows = table[table["run"] == name]
+        inside = rows["step"] < warmup
+        assert inside.sum() > 5 and (~inside).sum() > 5
+        for col in ("pred", "pred_lo", "pred_hi"):
+            assert rows.loc[inside, col].isna().all(), (name, col)
+            assert rows.loc[~inside, col].notna().all(), (name, col)
+    said = [line for line in r.stderr.splitlines() if "warmup" in line]
+    assert len(said) == 1 and "w (steps < 2160)" in said[0] and "(steps < 300)" in said[0]
 
 
 def test_unidentified_parameter_has_no_error_figure(tmp_path) -> None:
