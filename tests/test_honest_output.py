@@ -9,13 +9,16 @@ from __future__ import annotations
 
 import io
 import json
+import warnings
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
-from cli_helpers import run
+from cli_helpers import assert_user_error, run
 
+from lrlaw.curves import Curve
+from lrlaw.errors import DataError
 from lrlaw.fitting import FitResult, fit
 from lrlaw.io import load_curves
 from lrlaw.report import report_dict, report_html
@@ -148,3 +151,26 @@ def test_many_failed_bootstrap_refits_warn() -> None:
     assert "too narrow" in msg and f"from the {u.n_boot} that did" in msg
     assert u.n_boot == round(25 * u.converged)
     assert f"warning: {msg}" in result.report()
+
+
+def test_absurd_loss_is_refused_at_read_time(tmp_path) -> None:
+    """Issue 17.7: a loss of 1e300 printed numpy overflow RuntimeWarnings and an MAE ~300
+    digits long.  A loss above 1e10 is one error line naming file, column and line."""
+    src = pd.read_csv(DATA / "mpl" / "25m" / "cosine_24000.csv")
+    src.loc[40, "loss"] = 1e300
+    path = tmp_path / "cosine_24000.csv"
+    src.to_csv(path, index=False)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no RuntimeWarning may reach the user
+        r = run("fit", path, "--schedules", SCHEDULES, "--bootstrap", 0)
+    line = assert_user_error(r, str(path), "column 'loss'", "1e+300", "<= 1e+10")
+    assert "line 42" in line, line
+    assert "RuntimeWarning" not in r.output
+    with pytest.raises(DataError, match="loss 1e\\+300 at step 2 is above 1e\\+10"):
+        Curve("c", np.array([1, 2]), np.array([3.0, 1e300]), np.full(3, 1e-3))
+    # a legitimate perplexity-scale log (exp of the loss, up to ~60 here) is still read
+    src.loc[40, "loss"] = src.loc[39, "loss"]
+    src["loss"] = np.exp(src["loss"])
+    src.to_csv(path, index=False)
+    (curve,) = load_curves([path], schedules_file=SCHEDULES)
+    assert curve.loss.max() == pytest.approx(src["loss"].max())
