@@ -26,7 +26,14 @@ import numpy as np
 
 from lrlaw.errors import DataError
 
-__all__ = ["Curve", "detect_warmup", "schedule_from_table"]
+__all__ = ["MAX_LOSS", "Curve", "detect_warmup", "schedule_from_table"]
+
+#: Largest loss lrlaw accepts.  A language-model loss in nats is below ~20 (about
+#: log V, V the vocabulary, at initialisation: 12.5 for V = 256k); a perplexity
+#: (exp of it) is about V there, below ~1e6.  1e10 leaves four orders of magnitude
+#: above that, and keeps squared errors far from float64 overflow: a larger value
+#: is a unit mix-up or a corrupt cell, not a loss.
+MAX_LOSS = 1e10
 
 
 @dataclass(frozen=True, eq=False)
@@ -68,6 +75,12 @@ class Curve:
             raise DataError(f"{where}: no observed loss")
         if not np.all(np.isfinite(loss)) or np.any(loss <= 0):
             raise DataError(f"{where}: losses must be finite and > 0")
+        if np.any(loss > MAX_LOSS):
+            i = int(np.argmax(loss > MAX_LOSS))
+            raise DataError(
+                f"{where}: loss {loss[i]:g} at step {int(steps[i])} is above {MAX_LOSS:g}, "
+                "not a training loss (a loss in nats is below ~20, a perplexity below ~1e6)"
+            )
         if np.any(np.diff(steps) <= 0):
             raise DataError(f"{where}: steps must be strictly increasing")
         if steps[0] < 0:

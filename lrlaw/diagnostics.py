@@ -20,6 +20,7 @@ __all__ = [
     "residual_warnings",
     "schedule_warnings",
     "trend_warnings",
+    "unidentified_params",
 ]
 
 
@@ -211,3 +212,20 @@ def trend_warnings(
                 "fit only the steps before the rise (trim the log) or check the run"
             )
     return out
+
+
+def unidentified_params(warnings: Sequence[str], names: Sequence[str]) -> list[str]:
+    """The parameters among ``names`` that :func:`identifiability_warnings` flagged in
+    ``warnings`` (not identified, no finite sensitivity, or no parameter matters)."""
+    insensitive: set[str] = set()
+    head = "the predicted curves' sensitivity to "
+    for w in warnings:
+        if w.startswith("no parameter affects the predicted curves"):
+            return list(names)
+        if w.startswith(head):
+            insensitive |= set(w[len(head) :].split(" is not finite", 1)[0].split(", "))
+    return [
+        n
+        for n in names
+        if n in insensitive or any(w.startswith(f"{n} is not identified") for w in warnings)
+    ]

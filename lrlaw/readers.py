@@ -70,6 +70,7 @@ from lrlaw.cleaning import (
     summarise_reports,
     union_sorted,
 )
+from lrlaw.curves import MAX_LOSS
 from lrlaw.errors import DataError, LrlawError
 
 if TYPE_CHECKING:
@@ -1065,6 +1066,13 @@ def _checked(run: RunLog, col: Column, role: str) -> tuple[np.ndarray, ...]:
     if role == "loss":
         bad = has & np.isfinite(values) & (values <= 0)
         expected = "a finite loss > 0"
+        # Above MAX_LOSS (1e10) a value is no loss (lrlaw.curves.MAX_LOSS): say so here,
+        # naming the cell, before it overflows the metrics.
+        if not bad.any() and np.any(has & np.isfinite(values) & (values > MAX_LOSS)):
+            bad = has & np.isfinite(values) & (values > MAX_LOSS)
+            expected = (
+                f"a loss <= {MAX_LOSS:g} (a loss in nats is below ~20, a perplexity below ~1e6)"
+            )
     elif role == "lr":
         bad = has & (np.isinf(values) | (values < 0))
         expected = "a finite learning rate >= 0"

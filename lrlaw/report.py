@@ -36,12 +36,16 @@ def information_criteria(objective: float, n: int, k: int) -> dict[str, float]:
 def report_dict(result: FitResult) -> dict[str, Any]:
     """Everything in the report as plain JSON-ready values."""
     k = len(result.params)
+    stderr = result.stderr
+    if stderr is not None:  # JSON-ready: no NaN (an unidentified parameter has no error)
+        stderr = {n: (None if np.isnan(v) else v) for n, v in stderr.items()}
     out: dict[str, Any] = {
         "law": result.law,
         "options": result.options,
         "reference": result.law_object.reference,
         "params": result.params,
-        "stderr": result.stderr,
+        "stderr": stderr,
+        "unidentified": result.unidentified,
         "objective": result.objective,
         "n_points": result.n_points,
         **information_criteria(result.objective, result.n_points, k),
@@ -85,6 +89,9 @@ def report_text(result: FitResult) -> str:
         "parameters" + ("   value ± bootstrap standard error" if d["stderr"] else ""),
     ]
     for name, value in result.params.items():
+        if name in d["unidentified"]:  # no ± figure: the curves do not determine it
+            lines.append(f"  {name:<8} {value:12.6g}   not identified (see the warnings)")
+            continue
         err = d["stderr"][name] if d["stderr"] else None
         rel = f"  ({100 * err / abs(value):.1f} %)" if err is not None and value else ""
         lines.append(
@@ -176,7 +183,13 @@ def report_html(result: FitResult) -> str:
     stderr = d["stderr"] or {}
     rows = "".join(
         f"<tr><td>{esc(k)}</td><td>{v:.6g}</td>"
-        + (f"<td>± {stderr[k]:.3g}</td>" if k in stderr else "<td></td>")
+        + (
+            "<td>not identified</td>"
+            if k in d["unidentified"]
+            else f"<td>± {stderr[k]:.3g}</td>"
+            if stderr.get(k) is not None
+            else "<td></td>"
+        )
         + "</tr>"
         for k, v in result.params.items()
     )

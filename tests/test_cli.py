@@ -107,8 +107,10 @@ def test_predict_every(fit_json, tmp_path):
     # the wsdcon runs are scheduled for 16000 steps (the log stops at 15936)
     assert table["step"].tolist() == list(range(0, 16001, 1000))
     assert (table["run"] == "wsdcon_3").all()
-    assert np.isnan(table["pred"].iloc[0])
-    assert table["pred"].iloc[1:].notna().all()
+    # pred is empty at step 0 and inside the 2160-step warmup (steps 1000, 2000)
+    assert table["pred"].iloc[:3].isna().all()
+    assert table["pred"].iloc[3:].notna().all()
+    assert "pred is empty inside the warmup of wsdcon_3 (steps < 2160)" in result.stderr
     assert table["lr"].iloc[0] == 0.0
     observed = pd.read_csv(wsdcon).set_index("step")["loss"]
     for step, loss in zip(table["step"], table["loss"]):

@@ -810,9 +810,18 @@ def test_cli_column_and_resampling_options(tmp_path, canonical_fit):
 
 def test_cli_default_max_points_is_the_library_default():
     from lrlaw.cleaning import DEFAULT_MAX_POINTS
-    from lrlaw.cli._common import _READ_OPTIONS
+    from lrlaw.cli._common import reading_options
 
-    assert dict((n, d) for n, _, d in _READ_OPTIONS)["max_points"] == DEFAULT_MAX_POINTS
+    # --max-points not given: the commands read with ReadOptions' default (predict
+    # then keeps every point, see test_honest_output.py)
+    @reading_options
+    def command(reading=None):
+        return reading
+
+    given = command()
+    assert given.options.max_points == DEFAULT_MAX_POINTS and not given.max_points_given
+    assert command(max_points=0).options.max_points is None
+    assert command(max_points=0).max_points_given
     assert ReadOptions().max_points == DEFAULT_MAX_POINTS
 
 

@@ -9,6 +9,7 @@ from mpl import MPL_TEST, MPL_TRAIN, mpl_curves
 from lrlaw.curves import Curve
 from lrlaw.diagnostics import identifiability_warnings, range_warnings, residual_warnings
 from lrlaw.fitting import FitResult, fit
+from lrlaw.io import load_curves
 from lrlaw.laws import MomentumLaw
 from lrlaw.report import information_criteria, report_dict
 from lrlaw.uncertainty import block_length, bootstrap_weights
@@ -100,11 +101,12 @@ def test_repr_is_one_short_line(mpl_fit) -> None:
     _, result, _ = mpl_fit
     text = repr(result)
     assert "\n" not in text and len(text) < 400
-    assert text.startswith("FitResult(law='momentum'") and "bootstrap=200" in text
+    n_boot = result.uncertainty.n_boot  # the replicates that converged (of 200)
+    assert text.startswith("FitResult(law='momentum'") and f"bootstrap={n_boot}" in text
     for name, value in result.params.items():
         assert f"{name}={value:.6g}" in text
     unc = repr(result.uncertainty)
-    assert "n_boot=200" in unc and f"<{result.uncertainty.errors.size} values>" in unc
+    assert f"n_boot={n_boot}" in unc and f"<{result.uncertainty.errors.size} values>" in unc
     assert len(unc) < 400
 
 
@@ -119,6 +121,46 @@ def test_single_curve_uses_block_bootstrap_and_forward_split() -> None:
     assert result.uncertainty.scheme == "block"
     assert result.uncertainty.error_source.startswith("forward split")
     assert result.uncertainty.errors.size > 0
+
+
+_BAND_SETS = {
+    "mpl-25m": ("mpl/25m", ("cosine_24000", "constant_24000", "wsd_20000_24000")),
+    "mpl-100m": ("mpl/100m", ("cosine_24000", "constant_24000", "wsd_20000_24000")),
+    "124m": ("schaipp-124m/canonical", ("cosine", "stable", "wsd-0.2-linear")),
+}
+
+
+@pytest.mark.parametrize("n_train", [1, 2, 3])
+@pytest.mark.parametrize("dataset", sorted(_BAND_SETS))
+def test_band_contains_its_prediction(dataset, n_train) -> None:
+    """Issue 17.1: with one training curve the forward-split errors all had one sign and
+    the band missed its own prediction (pred < pred_lo on 161 of 171 steps).  On every
+    shipped dataset, fitted on 1-3 curves, lo <= pred <= hi at every step of every
+    curve's schedule (observed steps and a grid over the whole schedule)."""
+    from mpl import DATA
+
+    folder, names = _BAND_SETS[dataset]
+    curves = load_curves(
+        [DATA / folder / f"{n}.csv" for n in names], schedules_file=DATA / "schedules.txt"
+    )
+    result = fit(curves[:n_train], bootstrap=25, seed=0)
+    for c in curves:
+        steps = np.union1d(c.steps[c.steps >= 1], np.arange(1, c.total_steps + 1, 97))
+        pred = result.predict(c.lr, steps)
+        lo, hi = result.predict_band(c.lr, steps, 0.9)
+        assert np.all(np.isfinite(lo) & np.isfinite(hi)), (dataset, c.name)
+        outside = np.flatnonzero((pred < lo) | (pred > hi))
+        assert outside.size == 0, (dataset, n_train, c.name, steps[outside][:5])
+
+
+def test_band_of_one_signed_errors_straddles_the_replicates() -> None:
+    """Out-of-sample errors that all have one sign set the band's width, not its side."""
+    from lrlaw.uncertainty import Uncertainty
+
+    u = Uncertainty("block", np.zeros((200, 1)), 1.0, {"a": 1}, np.full(50, 0.01), "test", 0)
+    lo, hi = u.band(np.ones((200, 3)), 0.9)
+    np.testing.assert_allclose(lo, 0.99)
+    np.testing.assert_allclose(hi, 1.01)
 
 
 def test_predict_band_requires_a_bootstrap(mpl_fit) -> None:

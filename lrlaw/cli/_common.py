@@ -88,6 +88,7 @@ class Reading:
     options: Any = None  # lrlaw.readers.ReadOptions; None: the defaults
     base: tuple[str, ...] = ()
     initial_lr: float | None = None
+    max_points_given: bool = False  # --max-points on the command line (predict: bin only then)
 
     def inputs(self) -> list[Path]:
         """The base files (outputs must not overwrite them either)."""
@@ -204,16 +205,18 @@ _READ_OPTIONS: list[tuple[str, Any, Any]] = [
     (
         "max_points",
         Annotated[
-            int,
+            int | None,
             typer.Option(
                 "--max-points",
                 min=0,
                 help="Average each run's loss into at most this many points in step bins "
-                "(equal width, narrower early on; 0: keep every point). The lr is always used "
-                "at every step.",
+                "(equal width, narrower early on; 0: keep every point). Default: 1000 "
+                "(lrlaw.cleaning.DEFAULT_MAX_POINTS), except predict, which keeps every logged "
+                "loss unless this is given. The lr is always used at every step.",
+                show_default=False,
             ),
         ],
-        1000,  # lrlaw.cleaning.DEFAULT_MAX_POINTS (not imported: --help stays light)
+        None,  # not given: ReadOptions' default (predict: every point)
     ),
     (
         "base",
@@ -260,8 +263,12 @@ def reading_options(fn: Callable[..., R]) -> Callable[..., R]:
 
         values = {name: kwargs.pop(name, default) for name, _, default in _READ_OPTIONS}
         base, initial_lr = values.pop("base"), values.pop("initial_lr")
-        options = ReadOptions(max_points=values.pop("max_points") or None, **values)
-        reading = Reading(options, tuple(base or ()), initial_lr)
+        max_points = values.pop("max_points")
+        if max_points is None:  # not given: the library default (DEFAULT_MAX_POINTS)
+            options = ReadOptions(**values)
+        else:
+            options = ReadOptions(max_points=max_points or None, **values)
+        reading = Reading(options, tuple(base or ()), initial_lr, max_points is not None)
         return fn(*args, reading=reading, **kwargs)
 
     wrapper.__signature__ = signature.replace(parameters=params)  # type: ignore[attr-defined]

@@ -246,9 +246,12 @@ def predict_cmd(
     """Predict loss curves for runs with a fitted law, and for schedules not run yet.
 
     Writes columns run, step, lr, loss, pred, and pred_lo, pred_hi (the
-    prediction band at --level) when the fit has a bootstrap; loss is empty
-    at steps without an observation, pred is empty at step 0 (the laws are
-    undefined there).  With --tokens-per-step a tokens column follows step.
+    prediction band at --level) when the fit has a bootstrap.  For FILES there is
+    one row per logged loss (raw; --max-points N bins them into at most N points),
+    or with --every K one row every K steps; loss is empty at steps without an
+    observation; pred is empty at step 0 and inside the warmup (the laws
+    describe the loss after warmup).  With --tokens-per-step a tokens column
+    follows step.
     """
     import numpy as np
     import pandas as pd
@@ -260,9 +263,18 @@ def predict_cmd(
     if plot is not None and not files:
         raise LrlawError("--plot draws the runs in FILES; to plot candidates use 'lrlaw compare'")
     reading = reading or Reading()
+    if not reading.max_points_given:
+        # One row per logged loss, the raw losses: bin them only when --max-points asks.
+        from dataclasses import replace
+
+        from lrlaw.readers import ReadOptions
+
+        options = replace(reading.options or ReadOptions(), max_points=None)
+        reading = replace(reading, options=options)
     cand_files = [path for _, _, path in candidates if path is not None]
     inputs = [*files, fit_file, *reading.inputs(), *cand_files]
     check_outputs(inputs, out, plot)
+    from lrlaw.curves import detect_warmup
     from lrlaw.fitting import FitResult
     from lrlaw.io import atomic_output
 
@@ -276,9 +288,15 @@ def predict_cmd(
         )
     per_step = None if reading.options is None else reading.options.tokens_per_step
 
-    def rows(name: str, lr, steps, loss) -> pd.DataFrame:
-        """One run's rows: its prediction (and band) at ``steps``; the law is undefined at 0."""
-        ok = steps >= 1
+    uncovered: list[str] = []  # runs with rows inside their warmup (pred left empty)
+
+    def rows(name: str, lr, steps, loss, start: int) -> pd.DataFrame:
+        """One run's rows: its prediction (and band) at ``steps``.  The laws are undefined
+        at step 0 and describe the loss after warmup: pred is left empty before ``start``."""
+        start = max(start, 1)
+        ok = steps >= start
+        if np.any((steps >= 1) & ~ok):
+            uncovered.append(f"{name} (steps < {start})")
         pred = np.full(steps.size, np.nan)
         pred[ok] = result.predict(lr, steps[ok])
         columns = {"run": name, "step": steps}
@@ -298,15 +316,22 @@ def predict_cmd(
     for name, lr, _ in candidates:
         total = lr.size - 1
         steps = every_k(total, every if every is not None else max(1, total // 1000))
-        frames.append(rows(name, lr, steps, np.full(steps.size, np.nan)))
+        frames.append(rows(name, lr, steps, np.full(steps.size, np.nan), detect_warmup(lr)))
     for c in curves:
         steps = c.steps if every is None else every_k(c.total_steps, every)
         loss = np.full(steps.size, np.nan)
         idx = np.searchsorted(c.steps, steps)
         hit = (idx < c.steps.size) & (c.steps[np.minimum(idx, c.steps.size - 1)] == steps)
         loss[hit] = c.loss[idx[hit]]
-        frames.append(rows(c.name, c.lr, steps, loss))
+        # A fit whose --min-step reached into the warmup covers the run from there.
+        start = c.warmup if result.min_step is None else min(c.warmup, result.min_step)
+        frames.append(rows(c.name, c.lr, steps, loss, start))
     table = pd.concat(frames, ignore_index=True)
+    if uncovered:
+        info(
+            f"pred is empty inside the warmup of {', '.join(uncovered)}: the laws describe "
+            "the loss after warmup"
+        )
     fig = None
     if plot is not None:  # build the figure before writing anything
         from lrlaw.plot import plot_fit

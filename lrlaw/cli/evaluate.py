@@ -113,8 +113,9 @@ def evaluate_cmd(
 
     With a saved fit first (FIT.json FILES...): score that fit on the curves.
 
-    Metrics use the steps after each run's warmup (or from --min-step);
-    PredE/WorstE/final are relative errors.
+    Metrics use the steps after each run's warmup (or from --min-step); a saved fit is
+    scored on the window it was fitted on (its --min-step) unless --min-step is given.
+    The output says which window it used. PredE/WorstE/final are relative errors.
     """
     saved = _is_saved_fit(files[0])
     check_outputs([*files, *(reading or Reading()).inputs()], plot=plot)
@@ -290,18 +291,34 @@ def _score_saved_fit(
         raise LrlawError(f"no curve files to score the fit in {fit_file} on")
     result = FitResult.load(fit_file)
     curves = load(files, schedule, schedules, warmup, reading)
+    # Score on the window the fit used (its --min-step, else each run's warmup), unless
+    # --min-step says otherwise: early steps the fit never saw would dominate the metrics.
+    start = result.min_step if min_step is None else min_step
+    if min_step is not None:
+        window = f"steps >= {max(min_step, 1)} (--min-step)"
+    elif start is not None:
+        window = f"steps >= {max(start, 1)}, the fit's window (fit --min-step {start})"
+    else:
+        window = "steps after each run's warmup, the fit's window"
     rows = []
     for c in curves:
-        mask = c.window(min_step)
+        mask = c.window(start)
         pred = result.predict(c.lr, c.steps[mask]) if mask.any() else []
         rows.append(
-            {"name": c.name, "source": c.source, "metrics": curve_metrics(c.loss[mask], pred)}
+            {
+                "name": c.name,
+                "source": c.source,
+                "first_step": int(c.steps[mask][0]) if mask.any() else None,
+                "metrics": curve_metrics(c.loss[mask], pred),
+            }
         )
     report_reading(curves)  # as fit and predict do
     if as_json:
         payload = {
             "law": result.law,
             "params": result.params,
+            "min_step": start,
+            "window": window,
             "runs": rows,
             "mean": mean_metrics([r["metrics"] for r in rows]),
         }
@@ -310,7 +327,8 @@ def _score_saved_fit(
         typer.echo(
             metrics_table(
                 rows,
-                f"{result.law} law from {fit_file}: held-out metrics (PredE, WorstE, final in %)",
+                f"{result.law} law from {fit_file}: held-out metrics on {window} "
+                "(PredE, WorstE, final in %)",
             )
         )
 
