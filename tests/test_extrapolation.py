@@ -38,3 +38,22 @@ def test_length_far_beyond_the_fitted_runs_warns(mpl_fit) -> None:
     (w,) = extrapolation_warnings(mpl_fit.curves, "x", np.full(200_001, 3e-4))
     assert "runs to step 200000" in w
     assert not extrapolation_warnings([{"name": "old fit"}], "x", np.full(10, 1.0))
+
+
+def test_predict_and_evaluate_warn_on_the_command_line(mpl_fit, tmp_path) -> None:
+    from cli_helpers import run
+    from mpl import DATA
+
+    fit_file = tmp_path / "fit.json"
+    mpl_fit.save(fit_file)
+    sched = DATA / "schedules.txt"
+    far = "far=cosine:peak=3e-2,total=24000,final=3e-5,warmup=2160"
+    res = run("predict", fit_file, "-c", far, "-c", "near=cosine:peak=3e-4,total=24000")
+    assert res.exit_code == 0, res.output
+    warned = [line for line in res.stderr.splitlines() if line.startswith("warning: ")]
+    assert len(warned) == 1 and "far: its peak LR 0.03" in warned[0]
+    # Runs from the fit are not extrapolations; a 3x longer run is not far either.
+    runs = [DATA / "mpl/100m" / f"{n}.csv" for n in ("cosine_24000", "cosine_72000")]
+    res = run("evaluate", fit_file, *runs, "--schedules", sched)
+    assert res.exit_code == 0, res.output
+    assert "warning" not in res.stderr

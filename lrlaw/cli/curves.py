@@ -327,6 +327,14 @@ def predict_cmd(
         start = c.warmup if result.min_step is None else min(c.warmup, result.min_step)
         frames.append(rows(c.name, c.lr, steps, loss, start))
     table = pd.concat(frames, ignore_index=True)
+    from lrlaw.diagnostics import extrapolation_warnings
+
+    fitted_runs = {c["name"] for c in result.curves}
+    for name, lr, last in [(n, lr, None) for n, lr, _ in candidates] + [
+        (c.name, c.lr, int(c.steps[-1])) for c in curves if c.name not in fitted_runs
+    ]:
+        for w in extrapolation_warnings(result.curves, name, lr, last):
+            info(f"warning: {w}")
     if uncovered:
         info(
             f"pred is empty inside the warmup of {', '.join(uncovered)}: the laws describe "

@@ -300,9 +300,19 @@ def _score_saved_fit(
         window = f"steps >= {max(start, 1)}, the fit's window (fit --min-step {start})"
     else:
         window = "steps after each run's warmup, the fit's window"
+    from lrlaw.diagnostics import extrapolation_warnings
+
+    # A fitted run is scored on its own fit window (a start transient the fit left out
+    # stays out); the window is given per run in --json.
+    fitted = {e["name"]: e["window"][0] for e in result.curves if e.get("window")}
     rows = []
     for c in curves:
         mask = c.window(start)
+        if min_step is None and c.name in fitted:
+            mask &= c.steps >= fitted[c.name]
+        else:
+            for w in extrapolation_warnings(result.curves, c.name, c.lr, int(c.steps[-1])):
+                info(f"warning: {w}")
         pred = result.predict(c.lr, c.steps[mask]) if mask.any() else []
         rows.append(
             {
