@@ -19,6 +19,7 @@ from lrlaw.cli import optimize as _optimize
 from lrlaw.cli import plan as _plan
 from lrlaw.cli import refine as _refine
 from lrlaw.cli import schedule as _schedule
+from lrlaw.cli import watch as _watch
 
 app = typer.Typer(
     name="lrlaw",
@@ -36,6 +37,7 @@ _optimize.register(app)
 _hparams.register(app)
 _plan.register(app)
 _refine.register(app)
+_watch.register(app)
 
 
 @app.callback()
