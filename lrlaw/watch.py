@@ -37,20 +37,28 @@ residuals' integrated autocorrelation time (:func:`lrlaw.uncertainty.block_lengt
 because a law's misses are correlated along a curve.  A prediction's log sd
 is ``sqrt(g^T Cov g + model_error^2)``; the 90 % band is ``exp(+-1.645 sd)``.
 ``model_error`` (default 0.5 %, relative) stands for the law's own error on
-a schedule it extrapolates to; ``benchmarks/bench_watch.py`` measures how
+a schedule it extrapolates to, and the change of the log final prediction
+at the latest refit is added too (a prediction that just jumped, as right
+after a sudden LR drop, is uncertain); ``benchmarks/bench_watch.py`` measures how
 often the band covers the true final loss.  No bootstrap is run.
 
-**Deviations.**  Each new loss is compared, as it arrives, with the
-prediction of the latest refit that ended at least ``deviation_lag`` (10 %)
-of the run before it (so that the refits, which follow a deviation, do not
-hide it): ``z = (log loss - log pred) / sqrt(sd^2 + s_obs^2)`` where
-``s_obs`` is the RMS of the latest log residuals.  ``deviation_points``
-(default 5) consecutive losses with ``z > deviation_z`` (default 2) raise a
+**Deviations.**  Each new loss is compared, as it arrives, with a
+*reference*: the prediction of the latest refit that ended at least
+``deviation_lag`` (10 %) of the run before it, so that the refits, which
+follow a deviation, do not hide it (fits that ended within that lag after a
+sudden LR drop, by more than 20 % in one step, saw too little of its effect
+and are skipped).  ``z = (log loss - log ref) / s`` with
+``s^2 = sd_ref^2 + s_obs^2 + (moved / 2)^2``: the reference's sd, the RMS
+``s_obs`` of its latest log residuals, and half of how far the later refits
+moved the prediction at that step.  ``deviation_points`` (default 5)
+consecutive losses with ``z > deviation_z`` (default 2) raise a
 :class:`Deviation`, so one spike does not.  Its kind, from the losses of the
-stretch: ``divergence`` (the loss rises), ``spike`` (the loss is above the
-band but falls back), ``plateau`` (neither: the loss stalls while the law
-predicts a fall).  Losses below the band are not flagged (the refits follow
-them).
+stretch: ``divergence`` (the loss itself rises by more than its scatter),
+``spike`` (above the band, jumped out of it by more than ``2 * deviation_z``,
+and falls back; a stretch that falls back without such a jump is a transient
+miss of the law and is not flagged), ``plateau`` (otherwise: the loss stalls
+while the law predicts a fall).  Losses below the band are not flagged (the
+refits follow them).
 
 **What if the cooldown started now.**  ``what_if={"cooldown": [0.1, 0.2]}``:
 for each fraction ``f``, a cooldown that starts at the last step seen ``s``
@@ -318,14 +326,16 @@ class Watcher:
         self.dropped = 0
         # Fit state.
         self._theta_data: dict[str, float] | None = None
+        self._drops: np.ndarray | None = None
         self._grids: list[tuple[int, tuple[np.ndarray, ...], float]] = []
         self._s_obs = 0.0
+        self._jump = 0.0  # change of the log final prediction at the latest refit
         self._since_fit = 0
         self._fit_step = 0
         self.refits = 0
         self.errors: list[str] = []
         self.deviations: list[Deviation] = []
-        self._stretch: list[tuple[int, float, float]] = []  # (step, loss, predicted)
+        self._stretch: list[tuple[int, float, float, float]] = []  # step, loss, pred, z
         self.prediction = Prediction(step=-1, n_points=0, final_step=self.total or 0)
 
     # ------------------------------------------------------------------ updates
@@ -381,6 +391,8 @@ class Watcher:
         # before this step, so that refits that follow a deviation do not hide it.
         ref = None
         for fit_step, grid, s_obs in reversed(self._grids):
+            if self._after_drop(fit_step):
+                continue
             if fit_step <= step * (1 - self.deviation_lag):
                 ref = grid, s_obs
                 break
@@ -395,14 +407,25 @@ class Watcher:
         s = math.sqrt(float(np.interp(step, gs, sd)) ** 2 + s_obs**2 + (moved / 2) ** 2)
         z = (math.log(y) - pred) / s
         if z > self.deviation_z:
-            self._stretch.append((step, y, math.exp(pred)))
+            self._stretch.append((step, y, math.exp(pred), z))
             return
-        if len(self._stretch) >= self.deviation_points:
-            ended = replace(self._classify(), active=False)
-            self.deviations.append(ended)
+        event = self._classify() if len(self._stretch) >= self.deviation_points else None
+        if event is not None:
+            self.deviations.append(replace(event, active=False))
         self._stretch = []
 
-    def _classify(self) -> Deviation:
+    def _after_drop(self, fit_step: int) -> bool:
+        """The fit ended just after a sudden LR drop (it saw too little of the drop's
+        effect to be a reference): within ``deviation_lag`` of the drop's step."""
+        if self.lr is None:
+            return False
+        if self._drops is None:
+            lr = self.lr
+            self._drops = np.flatnonzero(lr[1:] < 0.8 * lr[:-1]) + 1
+        d = self._drops[self._drops <= fit_step]
+        return bool(d.size) and fit_step <= d[-1] * (1 + self.deviation_lag)
+
+    def _classify(self) -> Deviation | None:
         st = np.array([x[0] for x in self._stretch], dtype=np.float64)
         ys = np.log([x[1] for x in self._stretch])
         ex = ys - np.log([x[2] for x in self._stretch])
@@ -418,7 +441,11 @@ class Watcher:
         if rise > noise:
             kind = "divergence"  # the loss itself rises: no law here predicts that
         elif grow < -noise:
-            kind = "spike"  # above the band, but coming back
+            # Above the band but coming back: a spike when it jumped well out of the
+            # band, else a transient miss of the law (after an LR drop): not flagged.
+            if max(x[3] for x in self._stretch) < 2 * self.deviation_z:
+                return None
+            kind = "spike"
         else:
             kind = "plateau"  # the loss stalls while the law predicts a fall
         return Deviation(kind, int(st[0]), int(st[-1]), len(st), float(np.median(np.expm1(ex))))
@@ -558,7 +585,15 @@ class Watcher:
         grid = np.unique(np.linspace(max(1, int(steps[0])), final, _GRID).astype(np.int64))
         wanted = np.array([s for s in self.at_steps if 1 <= s <= final], dtype=np.int64)
         all_steps = np.unique(np.concatenate([grid, wanted, [final]]))
+        # A prediction that just jumped is uncertain: the band widens by the change of
+        # the log prediction since the previous refit (at each step), in quadrature.
+        self._jump = 0.0
         lp_all, sd_all = self._eval(theta, lr, all_steps, cov)
+        if self._grids:
+            gs, lp_prev, _ = self._grids[-1][1]
+            i = int(np.searchsorted(all_steps, final))
+            self._jump = float(lp_all[i] - np.interp(final, gs, lp_prev))
+            sd_all = np.sqrt(sd_all**2 + self._jump**2)
         self._grids.append((int(self._steps[-1]), (all_steps, lp_all, sd_all), self._s_obs))
 
         def band(lp_: float, sd_: float) -> tuple[float, float, float]:
@@ -570,11 +605,12 @@ class Watcher:
         target_step = None
         if self.target_loss is not None:
             now = int(self._steps[-1])
+            seen = np.flatnonzero(bl <= self.target_loss)  # already reached (binned losses)
             hit = np.flatnonzero((all_steps > now) & (np.exp(lp_all) <= self.target_loss))
-            if hit.size:
+            if seen.size:
+                target_step = int(bs[seen[0]])
+            elif hit.size:
                 target_step = int(all_steps[hit[0]])
-            elif self._loss[-1] <= self.target_loss:
-                target_step = now
         change = None
         if self.prediction.fitted and self.prediction.final_loss is not None:
             change = f - self.prediction.final_loss
@@ -609,7 +645,7 @@ class Watcher:
         if cov is None:
             return lp, np.zeros(steps.size)
         var = np.einsum("ni,ij,nj->n", jac, cov, jac)
-        return lp, np.sqrt(np.maximum(var, 0) + self.model_error**2)
+        return lp, np.sqrt(np.maximum(var, 0) + self.model_error**2 + self._jump**2)
 
     def _map(self, theta, prep, log_obs, mask, sigma2, prior):
         """Levenberg-Marquardt on the binned log residuals plus the prior residual."""
