@@ -202,3 +202,23 @@ def test_watch_command_bad_input(tmp_path):
     assert "disappeared" in result.stderr
     assert "last prediction: step" in result.stderr
     assert_user_error(run("watch", log), "--schedule")
+
+
+def test_watch_help_is_light():
+    import subprocess
+    import sys
+
+    code = (
+        "import sys\n"
+        "from lrlaw.cli import app\n"
+        "try:\n"
+        "    app(['watch', '--help'], standalone_mode=False)\n"
+        "except SystemExit:\n"
+        "    pass\n"
+        "print(sorted(m for m in ('jax', 'pandas', 'matplotlib') if m in sys.modules))\n"
+    )
+    proc = subprocess.run(
+        [sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert "--what-if" in proc.stdout and proc.stdout.strip().splitlines()[-1] == "[]"
