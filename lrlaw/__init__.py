@@ -32,6 +32,8 @@ _EXPORTS = {
     "fit_hparams": "lrlaw.hparams",
     "suggest_hparams": "lrlaw.hparams",
     "make_plan": "lrlaw.plan",
+    "Watcher": "lrlaw.watch",
+    "Prediction": "lrlaw.watch",
     "LrlawError": "lrlaw.errors",
     "DataError": "lrlaw.errors",
     "FitError": "lrlaw.errors",

@@ -144,7 +144,7 @@ def test_outliers_need_to_stand_out_from_neighbours_and_law() -> None:
     assert np.flatnonzero(outliers(y, r, np.full(200, 1e-4))).tolist() == [100]
 
 
-@pytest.mark.parametrize("bad", [1e30, 9.99])
+@pytest.mark.parametrize("bad", [1e5, 9.99])  # (above 1e10 a loss is refused on reading)
 def test_one_wild_loss_leaves_parameters_and_summary_intact(tmp_path, bad: float) -> None:
     clean = fit(mpl_curves("100m", MPL_TRAIN))
     frame = pd.read_csv(DATA / "mpl/100m/cosine_24000.csv")

@@ -24,6 +24,7 @@ from lrlaw.cli import optimize as _optimize
 from lrlaw.cli import plan as _plan
 from lrlaw.cli import refine as _refine
 from lrlaw.cli import schedule as _schedule
+from lrlaw.cli import watch as _watch
 
 # click's exception classes, as typer uses them (recent typer versions vendor click).
 _USAGE_ERROR = next(c for c in typer.BadParameter.__mro__ if c.__name__ == "UsageError")
@@ -95,6 +96,7 @@ _optimize.register(app)
 _hparams.register(app)
 _plan.register(app)
 _refine.register(app)
+_watch.register(app)
 
 
 def _print_version(value: bool) -> None:

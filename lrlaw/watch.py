@@ -1,0 +1,715 @@
+r"""Predict while a run trains: :class:`Watcher` refits a law as losses arrive.
+
+>>> w = Watcher("wsd:peak=3e-4,total=24000,decay_start=20000,final=3e-5,warmup=2160",
+...             target_loss=3.0, what_if={"cooldown": [0.1, 0.2]})      # doctest: +SKIP
+>>> p = w.update(12000, 3.21)                                           # doctest: +SKIP
+>>> p.final_loss, p.final_lo, p.final_hi, p.target_step                 # doctest: +SKIP
+
+**Refits.**  The first fit (once ``min_points`` losses lie after the warmup)
+uses :func:`lrlaw.fitting.fit` with its normal start grid; every later refit
+starts from the previous fit's parameters (``fit(..., init=...)``), a single
+Levenberg--Marquardt solve.  A refit happens when the last step has grown by
+``refit_growth`` (default 2 %) since the last refit, or after ``refit_every``
+new losses (off by default).  The losses given to the fit are averaged into
+at most ``fit_points`` (64) step bins (:func:`lrlaw.cleaning.resample`), so
+the fit always has the same padded size and JAX compiles it once.
+
+**The annealing coefficient before the cooldown (momentum law).**  While the
+LR has not decayed, ``S2 = 0`` and the data say nothing about ``C``, the
+coefficient that turns a cooldown into a loss drop (a fit puts it at 0 and
+predicts no cooldown gain: +3 % on the MPL WSD run at half way).  The watcher
+uses the momentum law with ``warmup="ignore"`` (S2 counts LR decreases only,
+so a constant phase leaves ``C`` exactly undetermined) and a log-normal prior
+on the *anneal gain* ``g = C * peak_lr / ((1 - lam) * L)``: the fraction of
+the current loss ``L`` that a slow anneal from the peak LR to 0 removes.
+The prior is centred on ``g = 4.5 %`` with a log-sd of 0.5 (90 % between 2 %
+and 10 %): joint fits of the shipped runs give 3.2 % (MPL 25M), 4.4 % (MPL
+100M) and 7.0 % (124M).  It enters as one extra least-squares residual
+``(log C - log C_prior) / 0.5``; once the cooldown is observed the data
+outweigh it (:attr:`Prediction.prior_share` says how much of ``C``'s
+precision comes from the prior).  Other laws get no prior.
+
+**Band (cheap, linearised).**  A Laplace / delta-method band: the parameter
+covariance is the inverse of ``J^T J / sigma^2`` (plus the prior), with ``J``
+the Jacobian of the log prediction at the binned points with respect to the
+solver's (log) parameters, and ``sigma^2`` the residual variance times the
+residuals' integrated autocorrelation time (:func:`lrlaw.uncertainty.block_length`),
+because a law's misses are correlated along a curve.  A prediction's log sd
+is ``sqrt(g^T Cov g + model_error^2)``; the 90 % band is ``exp(+-1.645 sd)``.
+``model_error`` (default 0.5 %, relative) stands for the law's own error on
+a schedule it extrapolates to, and the change of the log final prediction
+at the latest refit is added too (a prediction that just jumped, as right
+after a sudden LR drop, is uncertain); ``benchmarks/bench_watch.py`` measures how
+often the band covers the true final loss.  No bootstrap is run.
+
+**Deviations.**  Each new loss is compared, as it arrives, with a
+*reference*: the prediction of the latest refit that ended at least
+``deviation_lag`` (10 %) of the run before it, so that the refits, which
+follow a deviation, do not hide it (fits that ended within that lag after a
+sudden LR drop, by more than 20 % in one step, saw too little of its effect
+and are skipped).  ``z = (log loss - log ref) / s`` with
+``s^2 = sd_ref^2 + s_obs^2 + (moved / 2)^2``: the reference's sd, the RMS
+``s_obs`` of its latest log residuals, and half of how far the later refits
+moved the prediction at that step.  ``deviation_points`` (default 5)
+consecutive losses with ``z > deviation_z`` (default 2) raise a
+:class:`Deviation`, so one spike does not.  Its kind, from the losses of the
+stretch: ``divergence`` (the loss itself rises by more than its scatter),
+``spike`` (above the band, jumped out of it by more than ``2 * deviation_z``,
+and falls back; a stretch that falls back without such a jump is a transient
+miss of the law and is not flagged), ``plateau`` (otherwise: the loss stalls
+while the law predicts a fall).  Losses below the band are not flagged (the
+refits follow them).
+
+**What if the cooldown started now.**  ``what_if={"cooldown": [0.1, 0.2]}``:
+for each fraction ``f``, a cooldown that starts at the last step seen ``s``
+(and, for ``starts``, at later points of the run), holds nothing back, and
+decays the LR linearly from its value at ``s`` to the schedule's final LR
+over ``d = round(f * T)`` steps (``T`` the schedule's total); training stops
+at ``s + d``.  :attr:`Prediction.what_if` gives the predicted loss at
+``s + d`` with its band.
+
+**Robust.**  NaN/inf and non-positive losses are skipped and counted; a step
+at or before the last one seen (a resumed run) drops the stored losses from
+that step on (the later entry wins, as in :mod:`lrlaw.cleaning`); an
+exception inside a refit keeps the last good prediction and records the
+error (:attr:`Prediction.error`).
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import asdict, dataclass, field, replace
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from lrlaw._x64 import with_x64
+from lrlaw.errors import LrlawError
+
+__all__ = ["Deviation", "Prediction", "Watcher", "WhatIf"]
+
+_Z90 = 1.6448536269514722
+#: Prior on the anneal gain of the momentum law: (centre, log-sd); see module docstring.
+ANNEAL_PRIOR = (0.045, 0.5)
+_GRID = 512  # steps on which the prediction and its sd are tabulated
+
+
+@dataclass(frozen=True)
+class Deviation:
+    """A sustained stretch of losses above the prediction band.
+
+    Attributes:
+        kind: ``"divergence"``, ``"spike"`` or ``"plateau"``.
+        start_step, end_step: first and last step of the stretch.
+        n_points: losses in the stretch.
+        excess: median relative excess of the loss over the prediction.
+        active: the stretch is still going on (the last loss is above the band).
+    """
+
+    kind: str
+    start_step: int
+    end_step: int
+    n_points: int
+    excess: float
+    active: bool = True
+
+    def describe(self) -> str:
+        state = "" if self.active else " (ended)"
+        return (
+            f"{self.kind} at steps {self.start_step}-{self.end_step}{state}: "
+            f"{self.n_points} losses {100 * self.excess:+.2f} % above the prediction"
+        )
+
+
+@dataclass(frozen=True)
+class WhatIf:
+    """Predicted loss when a linear cooldown over ``fraction`` of the run starts at ``start``."""
+
+    fraction: float
+    start: int
+    end: int
+    loss: float
+    lo: float
+    hi: float
+
+
+@dataclass(frozen=True)
+class Prediction:
+    """What the watcher predicts after the latest update (see :class:`Watcher`).
+
+    ``final_*`` are at ``final_step`` (the schedule's last step); ``at`` maps
+    each requested step to ``(loss, lo, hi)``; ``change`` is the predicted
+    final loss minus the one of the previous refit.  Before the first fit
+    ``fitted`` is False and the predictions are ``None``.
+    """
+
+    step: int
+    n_points: int
+    final_step: int
+    fitted: bool = False
+    final_loss: float | None = None
+    final_lo: float | None = None
+    final_hi: float | None = None
+    at: dict[int, tuple[float, float, float]] = field(default_factory=dict)
+    target_loss: float | None = None
+    target_step: int | None = None
+    change: float | None = None
+    what_if: tuple[WhatIf, ...] = ()
+    deviation: Deviation | None = None
+    params: dict[str, float] = field(default_factory=dict)
+    prior_share: float | None = None
+    fit_step: int | None = None
+    refits: int = 0
+    refit_seconds: float = 0.0
+    skipped: int = 0
+    dropped: int = 0
+    error: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain-JSON dictionary (``at`` keyed by step as text)."""
+        data = asdict(self)
+        data["at"] = {str(k): list(v) for k, v in self.at.items()}
+        return {"format": "lrlaw.watch/1", **data}
+
+    def summary(self) -> str:
+        """One line: step, predicted final loss and band, target, what-if, deviation, errors."""
+        if not self.fitted:
+            text = f"step {self.step}: {self.n_points} losses, waiting for the first fit"
+        else:
+            text = (
+                f"step {self.step}: final loss at {self.final_step} {self.final_loss:.4f} "
+                f"[{self.final_lo:.4f}, {self.final_hi:.4f}]"
+            )
+            if self.change is not None:
+                text += f" ({self.change:+.4f})"
+            if self.target_loss is not None:
+                reach = "not reached" if self.target_step is None else f"step {self.target_step}"
+                text += f"; {self.target_loss:g} at {reach}"
+            for w in self.what_if:
+                if w.start == self.step:
+                    text += f"; cooldown {w.fraction:g} now: {w.loss:.4f} at {w.end}"
+        if self.deviation is not None and self.deviation.active:
+            text += f"; DEVIATION {self.deviation.describe()}"
+        if self.skipped or self.dropped:
+            text += f"; {self.skipped} skipped, {self.dropped} dropped"
+        if self.error:
+            text += f"; refit failed: {self.error}"
+        return text
+
+
+def _lr_array(schedule: Any) -> tuple[np.ndarray | None, str]:
+    if schedule is None:
+        return None, "learned from updates"
+    if isinstance(schedule, str):
+        from lrlaw.schedules import parse_schedule
+
+        sched = parse_schedule(schedule)
+        if sched.total is None:
+            raise LrlawError(f"schedule {schedule!r} has no total; add total=STEPS")
+        return sched.values(), sched.spec
+    if hasattr(schedule, "values") and hasattr(schedule, "spec"):
+        if schedule.total is None:
+            raise LrlawError(f"schedule {schedule.spec!r} has no total; add total=STEPS")
+        return schedule.values(), schedule.spec
+    lr = np.asarray(schedule, dtype=np.float64)
+    if lr.ndim != 1 or lr.size < 2 or not np.all(np.isfinite(lr)) or np.any(lr < 0):
+        raise LrlawError("schedule: expected a spec, a Schedule or a 1-D array of LRs >= 0")
+    return lr, f"array:n={lr.size}"
+
+
+def _prepared(law, lr: np.ndarray, steps: np.ndarray, size: int):
+    from lrlaw.laws.base import bucket
+
+    lr = np.pad(lr, (0, bucket(lr.size, 1024) - lr.size), mode="edge")
+    steps = np.pad(np.asarray(steps, dtype=np.int64), (0, size - steps.size), mode="edge")
+    return law.prepare(lr, steps)
+
+
+@jax.jit(static_argnames=("law",))
+def _logpred_jac(law, theta: jax.Array, prepared: Any) -> tuple[jax.Array, jax.Array]:
+    def f(t: jax.Array) -> jax.Array:
+        return jnp.log(jnp.maximum(law.predict(law.from_unconstrained(t), prepared), 1e-12))
+
+    return f(theta), jax.jacfwd(f)(theta)
+
+
+class Watcher:
+    """Refit a loss-curve law while a run trains; see the module docstring for the method.
+
+    Args:
+        schedule: the run's schedule: a spec string, a
+            :class:`~lrlaw.schedules.Schedule` or a per-step LR array; ``None``
+            learns it from the ``lr`` of the updates (the future LR is then
+            assumed to stay at the last logged value up to ``total_steps``).
+        law: a law name or :class:`~lrlaw.laws.Law`; ``"momentum"`` (default)
+            means ``MomentumLaw(warmup="ignore")`` with the anneal prior.
+        min_points: losses after the warmup needed before the first fit.
+        refit_every: refit after this many new losses (None: only by growth).
+        refit_growth: refit when the last step has grown by this fraction.
+        target_loss: report the first future step the prediction reaches it.
+        what_if: ``{"cooldown": [fractions], "starts": [fractions of the run]}``.
+        at_steps: also predict the loss at these steps.
+        total_steps: the run's length when ``schedule`` is None.
+        fit_points: bins the losses are averaged into for the fit.
+        anneal_prior: ``(gain, log_sd)`` for the momentum law, None for no prior.
+        model_error: relative law error added to every band (in quadrature).
+        deviation_z, deviation_points: the deviation alarm (module docstring).
+    """
+
+    def __init__(
+        self,
+        schedule: Any = None,
+        law: Any = "momentum",
+        *,
+        min_points: int = 20,
+        refit_every: int | None = None,
+        refit_growth: float = 0.02,
+        target_loss: float | None = None,
+        what_if: Mapping[str, Sequence[float]] | None = None,
+        at_steps: Iterable[int] = (),
+        total_steps: int | None = None,
+        fit_points: int = 64,
+        min_step: int | None = None,
+        anneal_prior: tuple[float, float] | None = ANNEAL_PRIOR,
+        model_error: float = 0.005,
+        deviation_z: float = 2.0,
+        deviation_points: int = 5,
+        deviation_lag: float = 0.1,
+        name: str = "run",
+    ) -> None:
+        from lrlaw.curves import detect_warmup
+        from lrlaw.laws import MomentumLaw, get_law
+
+        if isinstance(law, str):
+            law = MomentumLaw(warmup="ignore") if law == "momentum" else get_law(law)
+        self.law = law
+        self.lr, self.schedule_text = _lr_array(schedule)
+        if self.lr is None and total_steps is None:
+            self.total = None
+        else:
+            self.total = int(total_steps) if self.lr is None else self.lr.size - 1
+        self.warmup = 0 if self.lr is None else detect_warmup(self.lr)
+        if min_points < len(law.param_names) + 1:
+            raise LrlawError(f"min_points={min_points} must be > the law's parameter count")
+        self.min_points = int(min_points)
+        self.refit_every = refit_every
+        self.refit_growth = float(refit_growth)
+        self.target_loss = target_loss
+        what_if = dict(what_if or {})
+        unknown = set(what_if) - {"cooldown", "starts"}
+        if unknown:
+            raise LrlawError(
+                f"what_if: unknown key(s) {sorted(unknown)}; expected cooldown, starts"
+            )
+        self.cooldowns = tuple(float(f) for f in what_if.get("cooldown", ()))
+        if any(not 0 < f <= 1 for f in self.cooldowns):
+            raise LrlawError("what_if cooldown fractions must be in (0, 1]")
+        self.starts = tuple(float(f) for f in what_if.get("starts", ()))
+        self.at_steps = tuple(sorted({int(s) for s in at_steps}))
+        self.fit_points = int(fit_points)
+        self.min_step = min_step
+        self.anneal_prior = anneal_prior if isinstance(law, MomentumLaw) else None
+        self.model_error = float(model_error)
+        self.deviation_z = float(deviation_z)
+        self.deviation_points = int(deviation_points)
+        self.deviation_lag = float(deviation_lag)
+        self.name = name
+        # Observations (cleaned as they arrive).
+        self._steps: list[int] = []
+        self._loss: list[float] = []
+        self._lr_seen: dict[int, float] = {}
+        self.skipped = 0
+        self.dropped = 0
+        # Fit state.
+        self._theta_data: dict[str, float] | None = None
+        self._drops: np.ndarray | None = None
+        self._grids: list[tuple[int, tuple[np.ndarray, ...], float]] = []
+        self._s_obs = 0.0
+        self._jump = 0.0  # change of the log final prediction at the latest refit
+        self._since_fit = 0
+        self._fit_step = 0
+        self.refits = 0
+        self.errors: list[str] = []
+        self.deviations: list[Deviation] = []
+        self._stretch: list[tuple[int, float, float, float]] = []  # step, loss, pred, z
+        self.prediction = Prediction(step=-1, n_points=0, final_step=self.total or 0)
+
+    # ------------------------------------------------------------------ updates
+    def update(self, step: int, loss: float, lr: float | None = None) -> Prediction:
+        """Add one logged loss (and the LR at that step) and return the current prediction."""
+        self._add(step, loss, lr)
+        return self._maybe_refit()
+
+    def update_many(
+        self, steps: Iterable[int], losses: Iterable[float], lrs: Iterable[float] | None = None
+    ) -> Prediction:
+        """Add many losses (checked one by one for deviations), then refit at most once."""
+        steps, losses = list(steps), list(losses)
+        lrs = [None] * len(steps) if lrs is None else list(lrs)
+        if not len(steps) == len(losses) == len(lrs):
+            raise LrlawError("update_many: steps, losses and lrs must have equal lengths")
+        for s, y, r in zip(steps, losses, lrs):
+            self._add(s, y, r)
+        return self._maybe_refit()
+
+    def update_lr(self, steps: Iterable[int], lrs: Iterable[float]) -> None:
+        """Record logged LRs (a schedule learned from the log; the last entry of a step wins)."""
+        for s, r in zip(steps, lrs):
+            if r is not None and math.isfinite(float(r)) and float(r) >= 0:
+                self._lr_seen[int(s)] = float(r)
+
+    def _add(self, step: int, loss: float, lr: float | None) -> None:
+        step = int(step)
+        if lr is not None and math.isfinite(float(lr)) and float(lr) >= 0:
+            self._lr_seen[step] = float(lr)
+        if self._steps and step <= self._steps[-1]:
+            # Resumed run: the later entries win from this step on.
+            cut = int(np.searchsorted(np.asarray(self._steps), step))
+            self.dropped += len(self._steps) - cut
+            del self._steps[cut:], self._loss[cut:]
+            self._stretch = [x for x in self._stretch if x[0] < step]
+            self._grids = [g for g in self._grids if g[0] < step]
+        try:
+            y = float(loss)
+        except (TypeError, ValueError):
+            y = math.nan
+        if not (math.isfinite(y) and y > 0):
+            self.skipped += 1
+            return
+        self._steps.append(step)
+        self._loss.append(y)
+        self._since_fit += 1
+        self._check(step, y)
+
+    def _check(self, step: int, y: float) -> None:
+        """Compare a new loss with the latest prediction (the deviation alarm)."""
+        # The reference is the latest refit that ended ``deviation_lag`` of the run
+        # before this step, so that refits that follow a deviation do not hide it.
+        ref = None
+        for fit_step, grid, s_obs in reversed(self._grids):
+            if self._after_drop(fit_step):
+                continue
+            if fit_step <= step * (1 - self.deviation_lag):
+                ref = grid, s_obs
+                break
+        if ref is None:
+            return
+        (gs, lp, sd), s_obs = ref
+        pred = float(np.interp(step, gs, lp))
+        # How far the refits since the reference moved the prediction at this step:
+        # a reference that the later data revised is a less certain reference.
+        gl, lpl, _ = self._grids[-1][1]
+        moved = float(np.interp(step, gl, lpl)) - pred
+        s = math.sqrt(float(np.interp(step, gs, sd)) ** 2 + s_obs**2 + (moved / 2) ** 2)
+        z = (math.log(y) - pred) / s
+        if z > self.deviation_z:
+            self._stretch.append((step, y, math.exp(pred), z))
+            return
+        event = self._classify() if len(self._stretch) >= self.deviation_points else None
+        if event is not None:
+            self.deviations.append(replace(event, active=False))
+        self._stretch = []
+
+    def _after_drop(self, fit_step: int) -> bool:
+        """The fit ended just after a sudden LR drop (it saw too little of the drop's
+        effect to be a reference): within ``deviation_lag`` of the drop's step."""
+        if self.lr is None:
+            return False
+        if self._drops is None:
+            lr = self.lr
+            self._drops = np.flatnonzero(lr[1:] < 0.8 * lr[:-1]) + 1
+        d = self._drops[self._drops <= fit_step]
+        return bool(d.size) and fit_step <= d[-1] * (1 + self.deviation_lag)
+
+    def _classify(self) -> Deviation | None:
+        st = np.array([x[0] for x in self._stretch], dtype=np.float64)
+        ys = np.log([x[1] for x in self._stretch])
+        ex = ys - np.log([x[2] for x in self._stretch])
+        x = st - st.mean()
+        sxx = max(float(x @ x), 1e-12)
+        span = st[-1] - st[0]
+        b_rise = float(x @ (ys - ys.mean()) / sxx)
+        resid = ys - ys.mean() - b_rise * x
+        # Noise of the change over the stretch: the scatter about the line (>= 0.05 %).
+        noise = max(2 * float(np.std(resid)) * span / math.sqrt(sxx) if st.size > 2 else 0, 5e-4)
+        rise = b_rise * span  # change of the log loss over the stretch
+        grow = float(x @ (ex - ex.mean()) / sxx) * span  # change of the excess
+        if rise > noise:
+            kind = "divergence"  # the loss itself rises: no law here predicts that
+        elif grow < -noise:
+            # Above the band but coming back: a spike when it jumped well out of the
+            # band, else a transient miss of the law (after an LR drop): not flagged.
+            if max(x[3] for x in self._stretch) < 2 * self.deviation_z:
+                return None
+            kind = "spike"
+        else:
+            kind = "plateau"  # the loss stalls while the law predicts a fall
+        return Deviation(kind, int(st[0]), int(st[-1]), len(st), float(np.median(np.expm1(ex))))
+
+    # ------------------------------------------------------------------ refits
+    def _window(self) -> tuple[np.ndarray, np.ndarray]:
+        steps = np.asarray(self._steps, dtype=np.int64)
+        loss = np.asarray(self._loss, dtype=np.float64)
+        start = max(self.warmup if self.min_step is None else self.min_step, 1)
+        keep = steps >= start
+        return steps[keep], loss[keep]
+
+    def _due(self) -> bool:
+        if not self._steps:
+            return False
+        if self._theta_data is None:
+            return self._window()[0].size >= self.min_points
+        if self.refit_every is not None and self._since_fit >= self.refit_every:
+            return True
+        return self._since_fit > 0 and self._steps[-1] >= self._fit_step * (1 + self.refit_growth)
+
+    def _current(self) -> Prediction:
+        active = None
+        if len(self._stretch) >= self.deviation_points:
+            active = self._classify()
+        elif self.deviations and self.deviations[-1].end_step >= self._fit_step:
+            active = None
+        return replace(
+            self.prediction,
+            step=self._steps[-1] if self._steps else -1,
+            n_points=len(self._steps),
+            deviation=active,
+            skipped=self.skipped,
+            dropped=self.dropped,
+        )
+
+    def _maybe_refit(self) -> Prediction:
+        if self._due():
+            t0 = time.perf_counter()
+            try:
+                new = self._refit()
+            except Exception as exc:  # keep the last good prediction
+                msg = f"{type(exc).__name__}: {exc}".splitlines()[0]
+                self.errors.append(msg)
+                self.prediction = replace(self.prediction, error=msg)
+                self._since_fit = 0
+                self._fit_step = self._steps[-1]
+            else:
+                self.refits += 1
+                self.prediction = replace(
+                    new, refits=self.refits, refit_seconds=time.perf_counter() - t0, error=None
+                )
+        self.prediction = self._current()
+        return self.prediction
+
+    def _schedule_now(self) -> np.ndarray:
+        """The per-step LR for steps 0..final (a learned one held at its last value)."""
+        if self.lr is not None:
+            return self.lr
+        if not self._lr_seen:
+            raise LrlawError("no schedule given and no lr in the updates")
+        s = np.array(sorted(self._lr_seen))
+        v = np.array([self._lr_seen[k] for k in s])
+        if s[0] > 0:
+            raise LrlawError(
+                f"the learned LR starts at step {int(s[0])}: the schedule before it is unknown; "
+                "give the schedule"
+            )
+        last = max(int(self._steps[-1]), int(s[-1]))
+        end = self.total if self.total is not None else 1 << (2 * last).bit_length()
+        return np.interp(np.arange(max(end, last) + 1), s, v)
+
+    @with_x64
+    def _refit(self) -> Prediction:
+        from lrlaw.cleaning import resample
+        from lrlaw.curves import Curve
+        from lrlaw.fitting import fit
+        from lrlaw.uncertainty import block_length
+
+        law = self.law
+        lr = self._schedule_now()
+        if self.lr is None:
+            from lrlaw.curves import detect_warmup
+
+            self.warmup = detect_warmup(lr[: self._steps[-1] + 1])
+        steps, loss = self._window()
+        if steps.size < self.min_points:
+            raise LrlawError(f"{steps.size} losses after the warmup; need {self.min_points}")
+        bs, bl = resample(steps, loss, self.fit_points)
+        curve = Curve(self.name, bs, bl, lr, warmup=0)
+        self._since_fit = 0
+        self._fit_step = int(self._steps[-1])
+        result = None
+        if self._theta_data is not None:
+            try:
+                result = fit([curve], law, init=self._theta_data, max_steps=200)
+            except LrlawError:
+                result = None
+        if result is None:
+            result = fit([curve], law)
+        self._theta_data = dict(result.params)
+        # MAP with the prior, and the Laplace covariance, at the binned points.
+        size = max(self.fit_points, 64)
+        size = max(size, bs.size)
+        prep = _prepared(law, curve.lr, bs, size)
+        mask = np.zeros(size)
+        mask[: bs.size] = 1.0
+        log_obs = np.zeros(size)
+        log_obs[: bs.size] = np.log(bl)
+        theta0 = np.asarray(law.to_unconstrained(jnp.asarray(result.param_vector)))
+        lp, _ = _logpred_jac(law, jnp.asarray(theta0), prep)
+        r = (log_obs - np.asarray(lp))[: bs.size]
+        n, p = bs.size, theta0.size
+        sigma2 = max(float(np.sum(r * r)) / max(n - p, 1), 1e-10) * block_length(r)
+        prior = None
+        if self.anneal_prior is not None:
+            gain, log_sd = self.anneal_prior
+            peak = float(np.max(lr))
+            lam = getattr(law, "lam", 0.999)
+            c0 = gain * float(np.median(bl[-max(3, n // 10) :])) * (1 - lam) / max(peak, 1e-30)
+            prior = (law.param_names.index("C"), math.log(c0), float(log_sd))
+        theta, hess = self._map(theta0, prep, log_obs, mask, sigma2, prior)
+        cov = np.linalg.pinv(hess + 1e-12 * np.eye(p) * max(np.trace(hess), 1.0))
+        prior_share = None
+        if prior is not None:
+            i, _, s = prior
+            data_info = hess[i, i] - 1 / s**2
+            prior_share = float((1 / s**2) / (data_info + 1 / s**2))
+        params = np.asarray(law.from_unconstrained(jnp.asarray(theta)))
+        # Residuals of the raw recent losses (observation noise for the alarm).
+        final = lr.size - 1 if self.total is None else self.total
+        recent = steps[-max(10, steps.size // 5) :]
+        recent_loss = loss[-recent.size :]
+        lp_recent = self._eval(theta, lr, recent)[0]
+        self._s_obs = float(np.sqrt(np.mean((np.log(recent_loss) - lp_recent) ** 2)))
+        # Tabulated prediction and sd for the alarm and the target.
+        grid = np.unique(np.linspace(max(1, int(steps[0])), final, _GRID).astype(np.int64))
+        wanted = np.array([s for s in self.at_steps if 1 <= s <= final], dtype=np.int64)
+        all_steps = np.unique(np.concatenate([grid, wanted, [final]]))
+        # A prediction that just jumped is uncertain: the band widens by the change of
+        # the log prediction since the previous refit (at each step), in quadrature.
+        self._jump = 0.0
+        lp_all, sd_all = self._eval(theta, lr, all_steps, cov)
+        if self._grids:
+            gs, lp_prev, _ = self._grids[-1][1]
+            i = int(np.searchsorted(all_steps, final))
+            self._jump = float(lp_all[i] - np.interp(final, gs, lp_prev))
+            sd_all = np.sqrt(sd_all**2 + self._jump**2)
+        self._grids.append((int(self._steps[-1]), (all_steps, lp_all, sd_all), self._s_obs))
+
+        def band(lp_: float, sd_: float) -> tuple[float, float, float]:
+            return math.exp(lp_), math.exp(lp_ - _Z90 * sd_), math.exp(lp_ + _Z90 * sd_)
+
+        idx = {int(s): i for i, s in enumerate(all_steps)}
+        f, flo, fhi = band(lp_all[idx[final]], sd_all[idx[final]])
+        at = {int(s): band(lp_all[idx[int(s)]], sd_all[idx[int(s)]]) for s in wanted}
+        target_step = None
+        if self.target_loss is not None:
+            now = int(self._steps[-1])
+            seen = np.flatnonzero(bl <= self.target_loss)  # already reached (binned losses)
+            hit = np.flatnonzero((all_steps > now) & (np.exp(lp_all) <= self.target_loss))
+            if seen.size:
+                target_step = int(bs[seen[0]])
+            elif hit.size:
+                target_step = int(all_steps[hit[0]])
+        change = None
+        if self.prediction.fitted and self.prediction.final_loss is not None:
+            change = f - self.prediction.final_loss
+        return Prediction(
+            step=int(self._steps[-1]),
+            n_points=len(self._steps),
+            final_step=int(final),
+            fitted=True,
+            final_loss=f,
+            final_lo=flo,
+            final_hi=fhi,
+            at=at,
+            target_loss=self.target_loss,
+            target_step=target_step,
+            change=change,
+            what_if=self._what_ifs(theta, cov, lr, int(self._steps[-1]), final),
+            params={k: float(v) for k, v in zip(law.param_names, params)},
+            prior_share=prior_share,
+            fit_step=int(self._steps[-1]),
+        )
+
+    def _eval(
+        self, theta: np.ndarray, lr: np.ndarray, steps: np.ndarray, cov: np.ndarray | None = None
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Log prediction at ``steps`` and (with ``cov``) its sd, model error included."""
+        from lrlaw.laws.base import bucket
+
+        steps = np.asarray(steps, dtype=np.int64)
+        size = bucket(steps.size, 64)
+        lp, jac = _logpred_jac(self.law, jnp.asarray(theta), _prepared(self.law, lr, steps, size))
+        lp, jac = np.asarray(lp)[: steps.size], np.asarray(jac)[: steps.size]
+        if cov is None:
+            return lp, np.zeros(steps.size)
+        var = np.einsum("ni,ij,nj->n", jac, cov, jac)
+        return lp, np.sqrt(np.maximum(var, 0) + self.model_error**2 + self._jump**2)
+
+    def _map(self, theta, prep, log_obs, mask, sigma2, prior):
+        """Levenberg-Marquardt on the binned log residuals plus the prior residual."""
+
+        def pieces(t):
+            lp, jac = _logpred_jac(self.law, jnp.asarray(t), prep)
+            r = (log_obs - np.asarray(lp)) * mask / math.sqrt(sigma2)
+            jm = np.asarray(jac) * mask[:, None] / math.sqrt(sigma2)
+            if prior is not None:
+                i, mu, s = prior
+                row = np.zeros(t.size)
+                row[i] = 1 / s
+                r = np.append(r, (mu - t[i]) / s)
+                jm = np.vstack([jm, row])
+            return r, jm
+
+        t = np.asarray(theta, dtype=np.float64).copy()
+        r, jm = pieces(t)
+        obj, damp = float(r @ r), 1e-3
+        for _ in range(20):
+            h = jm.T @ jm
+            g = jm.T @ r
+            try:
+                step = np.linalg.solve(h + damp * np.diag(np.diag(h) + 1e-12), g)
+            except np.linalg.LinAlgError:
+                break
+            t_new = t + step
+            r_new, jm_new = pieces(t_new)
+            obj_new = float(r_new @ r_new)
+            if np.isfinite(obj_new) and obj_new < obj:
+                done = obj - obj_new < 1e-10 * max(obj, 1.0)
+                t, r, jm, obj, damp = t_new, r_new, jm_new, obj_new, damp / 3
+                if done:
+                    break
+            else:
+                damp *= 10
+                if damp > 1e8:
+                    break
+        return t, jm.T @ jm
+
+    def _what_ifs(self, theta, cov, lr, now: int, final: int) -> tuple[WhatIf, ...]:
+        if not self.cooldowns or now >= final:
+            return ()
+        end_lr = float(lr[final])
+        out = []
+        starts = [
+            now,
+            *sorted({round(f * final) for f in self.starts if now < round(f * final) < final}),
+        ]
+        longest = max(self.cooldowns)
+        length = final + round(longest * final) + 1  # one shape for every what-if
+        for frac in self.cooldowns:
+            d = max(1, round(frac * final))
+            for s in starts:
+                sched = np.empty(length)
+                sched[: s + 1] = lr[: s + 1]
+                top = float(lr[s])
+                sched[s + 1 : s + d + 1] = top + (end_lr - top) * np.arange(1, d + 1) / d
+                sched[s + d + 1 :] = end_lr
+                lp, sd = self._eval(theta, sched, np.array([s + d]), cov)
+                loss, lo, hi = (
+                    math.exp(lp[0]),
+                    math.exp(lp[0] - _Z90 * sd[0]),
+                    math.exp(lp[0] + _Z90 * sd[0]),
+                )
+                out.append(WhatIf(frac, s, s + d, loss, lo, hi))
+        return tuple(out)
