@@ -6,7 +6,9 @@ over-confident.  lrlaw combines two sources of uncertainty:
 
 1. **Parameter uncertainty: a two-level bootstrap** (Davison & Hinkley 1997,
    §3.8 for hierarchical data; Künsch 1989 for the moving-block bootstrap).
-   Each replicate draws the training curves with replacement, and inside
+   Each replicate draws the training curves with replacement (from three
+   curves on: with two, a replicate that draws one twice may lack the only
+   decaying schedule and not identify the annealing term), and inside
    each drawn curve draws moving blocks of consecutive points (block length
    from the residuals' integrated autocorrelation time, Sokal 1997), so a
    replicate keeps the correlation structure and reflects which schedules
@@ -16,25 +18,31 @@ over-confident.  lrlaw combines two sources of uncertainty:
    refit does not converge are left out (more than 10 % failing is a warning:
    the errors and the band may then be too narrow).
 
-2. **Out-of-sample law error: leave-one-curve-out.**  The law is refitted
-   without each training curve in turn and predicts it; the relative errors
-   ``e = (L_obs - L_pred) / L_pred`` measure how far the law misses on a
-   schedule it has not seen (with a single training curve: fit the first
-   60 % of its points, predict the rest).
+2. **Out-of-sample law error: leave-one-curve-out** (from three curves on).
+   The law is refitted without each training curve in turn and predicts it;
+   the relative errors ``e = (L_obs - L_pred) / L_pred`` measure how far the
+   law misses on a schedule it has not seen.  With one or two training curves
+   (leaving one out would leave a single schedule, which cannot identify the
+   law): fit the first 60 % of every curve, predict the rest.  On a noisy log
+   the errors are smoothed along each curve until the noise left is below
+   0.1 % (the band is about the predicted curve, not single logged losses).
 
 A prediction band at level ``q`` for a new schedule takes, for every
 bootstrap replicate ``b``, the replicate's predicted curve times
-``(1 + s_b |e_b|)`` with ``e_b`` drawn from the pooled leave-one-curve-out
-errors and ``s_b = +1`` or ``-1`` with equal probability (one draw per
-replicate: the law's errors are systematic along a curve), and reports the
-``(1 - q)/2`` and ``(1 + q)/2`` quantiles at each step.
+``(1 + s |e|_k)`` for 32 evenly spaced quantiles ``|e|_k`` of the pooled
+out-of-sample error sizes and both signs ``s = +1, -1`` (a whole curve is
+scaled at once: the law's errors are systematic along a curve), and reports
+the ``(1 - q)/2`` and ``(1 + q)/2`` quantiles of all these curves at each
+step.  (Drawing one error per replicate instead left the band at the mercy
+of which replicates drew the few large errors: the MPL 100M band covered
+73 % or 93 % of the held-out points depending on one replicate.)
 
 Why a random sign: the held-out errors come from a handful of held-out curves
 (with one training curve, from one forward split), and along a curve they are
 systematic, so they often share one sign.  That sign belongs to the held-out
 curves (a forward split's extrapolation undershoots or overshoots as a whole),
 not to a new schedule, whose miss may go either way; what carries over is
-the size of the miss.  Drawing ``|e|`` with a random sign treats the errors
+the size of the miss.  Taking ``|e|`` with both signs treats the errors
 as a spread around the prediction (the errors' symmetrised distribution).
 Without it, one-signed errors shift the whole band off its prediction (with
 one cosine curve, ``pred < pred_lo`` at 161 of 171 steps).
@@ -57,7 +65,10 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["Uncertainty", "block_length", "bootstrap_weights"]
+__all__ = ["ERROR_QUANTILES", "Uncertainty", "block_length", "bootstrap_weights"]
+
+#: Quantiles of the out-of-sample error sizes combined with every replicate (per sign).
+ERROR_QUANTILES = 32
 
 
 def block_length(residuals: np.ndarray) -> int:
@@ -178,21 +189,33 @@ class Uncertainty:
     ) -> tuple[np.ndarray, np.ndarray]:
         """Lower/upper band from replicate predictions ``(n_boot, n_steps)``.
 
-        Each replicate is scaled by ``1 + s_b |e_b|`` with ``e_b`` drawn (seeded)
-        from the out-of-sample errors and a random sign ``s_b`` (see the module
-        docstring), then the central ``level`` quantiles are taken.  With
-        ``center`` (the fit's own prediction at the same steps) the band is
-        widened where needed so that ``lo <= center <= hi``.
+        Each replicate is scaled by ``1 + s |e|`` for every one of :data:`ERROR_QUANTILES`
+        evenly spaced quantiles of ``|e|`` over the out-of-sample errors and both
+        signs ``s`` (see the module docstring), and the central ``level`` quantiles
+        of all ``n_boot x 2 x ERROR_QUANTILES`` scaled curves are taken.  Using the
+        quantiles of the errors instead of one random draw per replicate makes the
+        band deterministic given the replicates: with one draw each, which of the
+        few large errors (after an LR drop) land on which replicates moved the 90 %
+        band of the MPL 100M fit between 73 % and 93 % coverage.  With ``center``
+        (the fit's own prediction at the same steps) the band is widened where
+        needed so that ``lo <= center <= hi``.
         """
         if not 0 < level < 1:
             raise ValueError(f"level={level} must be in (0, 1)")
-        rng = np.random.default_rng(self.seed + 1)
-        n = replicate_preds.shape[0]
-        e = np.zeros(n)
+        preds = np.asarray(replicate_preds, dtype=np.float64)
         if self.errors.size:
-            e = np.abs(rng.choice(self.errors, size=n)) * rng.choice([-1.0, 1.0], size=n)
-        scaled = replicate_preds * (1.0 + e)[:, None]
-        lo, hi = np.nanquantile(scaled, [(1 - level) / 2, (1 + level) / 2], axis=0)
+            k = ERROR_QUANTILES
+            q = np.quantile(np.abs(self.errors), (np.arange(k) + 0.5) / k)
+            factors = 1.0 + np.concatenate([-q[::-1], q])
+        else:
+            factors = np.ones(1)
+        probs = [(1 - level) / 2, (1 + level) / 2]
+        lo, hi = np.empty(preds.shape[1]), np.empty(preds.shape[1])
+        chunk = max(1, 2_000_000 // max(1, preds.shape[0] * factors.size))
+        for a in range(0, preds.shape[1], chunk):
+            part = preds[:, None, a : a + chunk] * factors[None, :, None]
+            part = part.reshape(-1, part.shape[-1])
+            lo[a : a + chunk], hi[a : a + chunk] = np.nanquantile(part, probs, axis=0)
         if center is not None:
             center = np.asarray(center, dtype=np.float64)
             lo, hi = np.minimum(lo, center), np.maximum(hi, center)
