@@ -77,6 +77,11 @@ import jax.numpy as jnp
 import numpy as np
 from jax.typing import ArrayLike
 
+from lrlaw import _jaxcache
+
+_jaxcache.enable()  # persistent XLA compilation cache (off: LRLAW_NO_XLA_CACHE=1)
+
+
 __all__ = ["WarmupMode", "annealing_area", "areas", "forward_area", "lr_changes", "momentum"]
 
 WarmupMode = Literal["signed", "ignore"]
