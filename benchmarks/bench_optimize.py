@@ -40,6 +40,7 @@ from scipy.optimize import minimize
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "tests"))
 sys.path.insert(0, HERE)
+sys.path.insert(0, os.path.join(HERE, ".."))  # the lrlaw of this checkout, not an installed one
 
 import jax  # noqa: E402
 import jax.numpy as jnp  # noqa: E402
@@ -111,7 +112,8 @@ def table1(momentum, quick: bool) -> None:
     print("|---:|---|---:|---:|---:|---:|---:|---:|")
     for total in (20_000, 100_000):
         head, z0 = start(total)
-        hj, zj, tj = jnp.asarray(head), jnp.asarray(z0), jnp.asarray(theta)
+        with jax.enable_x64(True):  # float64 arrays (created outside, they would be float32)
+            hj, zj, tj = jnp.asarray(head), jnp.asarray(z0), jnp.asarray(theta)
 
         def run_lrlaw(total=total):
             return optimize(momentum, total, PEAK, WARMUP)
