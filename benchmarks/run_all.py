@@ -8,13 +8,12 @@ Run from anywhere (paths are resolved from the repository root)::
 
 Each script runs in its own ``python`` process (one after the other, so they do
 not compete for the cores), with ``--quick`` passed to those that have it
-(``bench.py``, ``bench_predict.py``, ``bench_multipower.py``, ``bench_efflr.py``,
-``bench_merge.py``).
-``bench_optimize.py`` (~70 s) and ``bench_scale.py`` (~20 s) have no quick
-mode and run in full either way.  Each script's output (its machine header and
-Markdown tables) is printed under a heading once it finishes, then a summary of
-wall times.  A script that fails is reported with the end of its stderr; the
-others still run, and the exit status is 1.
+(``bench.py``, ``bench_predict.py``, ``bench_optimize.py``, ``bench_multipower.py``,
+``bench_efflr.py``, ``bench_merge.py``).
+``bench_scale.py`` (~20 s) has no quick mode and runs in full either way.
+Each script's output (its machine header and Markdown tables) is printed
+under a heading once it finishes, then a summary of wall times.  A script
+that fails is reported with the end of its stderr; the others still run, and the exit status is 1.
 
 Not run (too long): ``crossval_laws.py``, ``calibration.py`` and ``efflr_clock.py``; the footer
 gives their commands.
@@ -37,7 +36,7 @@ ROOT = HERE.parent
 SCRIPTS = (
     ("bench.py", "fit time, area throughput, batched areas, CLI start-up", True),
     ("bench_predict.py", "prediction throughput for many candidate schedules", True),
-    ("bench_optimize.py", "schedule optimisation time", False),
+    ("bench_optimize.py", "schedule optimisation: L-BFGS vs scipy L-BFGS-B and Adam", True),
     ("bench_multipower.py", "multi-power law fit vs numpy/scipy", True),
     ("bench_efflr.py", "effective-LR law fit vs numpy/scipy", True),
     ("bench_merge.py", "multi-power law: merged LR changes vs the exact sum", True),

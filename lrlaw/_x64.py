@@ -14,6 +14,11 @@ from typing import ParamSpec, TypeVar
 
 import jax
 
+from lrlaw import _jaxcache
+
+_jaxcache.enable()  # persistent XLA compilation cache (off: LRLAW_NO_XLA_CACHE=1)
+
+
 P = ParamSpec("P")
 R = TypeVar("R")
 

@@ -323,7 +323,7 @@ def make_plan(
         fit_peak: the peak LR of the curves ``fit`` was fitted on (default:
             read from their schedule specs).
         optimize_schedule: add the optimised WSD and free-form schedules
-            (:func:`lrlaw.optimize.optimize`; ``iters`` caps its Adam
+            (:func:`lrlaw.optimize.optimize`; ``iters`` caps its L-BFGS
             iterations, default: optimize's own).
         level: level of the prediction bands (fits with a bootstrap).
         compute_to_match: add the steps the best spec candidate needs to reach

@@ -60,12 +60,15 @@ def test_mpl_published_free_optimum_is_wsd_like(mpl_free) -> None:
 
 def test_free_form_stops_when_converged_and_reports_the_cap(mpl_free) -> None:
     assert mpl_free.info["converged"] and mpl_free.info["iters"] < mpl_free.info["max_iters"]
+    # L-BFGS: the history is the loss at the start (the WSD-like init) and at the end.
     hist = np.asarray(mpl_free.info["loss_history"])
-    assert hist[-1] <= hist[0] < mpl_free.info["initial_loss"]
-    assert mpl_free.loss == pytest.approx(hist[-1], rel=1e-8)  # before the last step
-    capped = optimize(MultiPowerLaw(), T, PEAK, W, params=MPL_100M, iters=250)
-    assert not capped.info["converged"] and capped.info["iters"] == 250
-    assert "iteration cap (250)" in capped.summary()
+    assert hist[-1] < hist[0]
+    # (the init through its clipped logits: close to, not exactly, initial_loss)
+    assert hist[0] == pytest.approx(mpl_free.info["initial_loss"], rel=1e-4)
+    assert mpl_free.loss == pytest.approx(hist[-1], rel=1e-12)
+    capped = optimize(MultiPowerLaw(), T, PEAK, W, params=MPL_100M, iters=20)
+    assert not capped.info["converged"] and capped.info["iters"] == 20
+    assert "iteration cap (20)" in capped.summary()
     assert mpl_free.loss < capped.loss
 
 

@@ -47,7 +47,7 @@ def optimize_cmd(
         typer.Option(
             "--iters",
             min=1,
-            help="Free-form: at most this many Adam steps (stops earlier once converged).",
+            help="Free-form: at most this many L-BFGS steps (stops earlier once converged).",
         ),
     ] = 10_000,
     plot: Annotated[

@@ -90,7 +90,7 @@ def plan_cmd(
     iters: Annotated[
         int | None,
         typer.Option(
-            "--iters", min=1, help="Free-form: cap on Adam iterations.", show_default=False
+            "--iters", min=1, help="Free-form: cap on L-BFGS iterations.", show_default=False
         ),
     ] = None,
     match: Annotated[

@@ -32,7 +32,11 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from lrlaw import _jaxcache
 from lrlaw.errors import LrlawError
+
+_jaxcache.enable()  # persistent XLA compilation cache (off: LRLAW_NO_XLA_CACHE=1)
+
 
 __all__ = ["LAWS", "Law", "bucket", "get_law", "register"]
 

@@ -16,7 +16,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from lrlaw.areas import WARMUP_MODES, WarmupMode, annealing_area, forward_area
+from lrlaw.areas import WARMUP_MODES, WarmupMode, annealing_area, areas
 from lrlaw.errors import LrlawError
 from lrlaw.laws.base import Law, register
 
@@ -31,7 +31,8 @@ _ALPHA_GRID = (0.05, 0.1, 0.2, 0.3, 0.45, 0.6, 0.8, 1.0, 1.4, 2.0)
 def _areas_at(
     lr: jax.Array, steps: jax.Array, lam: float, warmup: WarmupMode
 ) -> tuple[jax.Array, jax.Array]:
-    return forward_area(lr)[steps], annealing_area(lr, lam, warmup)[steps]
+    s1, s2 = areas(lr, lam, warmup)  # one pass over lr for both
+    return s1[steps], s2[steps]
 
 
 @jax.jit(static_argnames=("warmup",))
