@@ -107,17 +107,10 @@ ROOT = Path(__file__).resolve().parent.parent
 DATA = ROOT / "data"
 SCHEDULES = DATA / "schedules.txt"
 
-_MPL_RUNS = (
-    "cosine_24000",
-    "constant_24000",
-    "wsdcon_9",
-    "cosine_72000",
-    "constant_72000",
-    "wsd_20000_24000",
-    "wsdld_20000_24000",
-    "wsdcon_3",
-    "wsdcon_18",
-)
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from bench import FIT_RUNS, HELDOUT_RUNS  # noqa: E402  (the MPL split, shared by the benchmarks)
+
+_MPL_RUNS = (*FIT_RUNS, *HELDOUT_RUNS)
 #: name -> (folder, training runs, held-out runs)
 DATASETS: dict[str, tuple[Path, tuple[str, ...], tuple[str, ...]]] = {
     "mpl-25m": (DATA / "mpl" / "25m", _MPL_RUNS[:3], _MPL_RUNS[3:]),
