@@ -934,7 +934,7 @@ def _uncertainty(
     # A replicate whose refit failed is no bootstrap estimate: the errors and the band use
     # the replicates that converged (Uncertainty.warnings says so when many failed).
     keep = np.all(np.isfinite(boot), axis=1) & ok
-    errors = []
+    errors, spans = [], []
     for (_, parts), p in zip(held_out, sub_params):
         # A refit stopped by the iteration cap still predicts usefully: keep it.
         if not np.all(np.isfinite(p)):
@@ -947,6 +947,7 @@ def _uncertainty(
                 counts = np.ones(steps.size) if c.counts is None else c.counts[m][part]
                 noise = problem.noise[i] / np.sqrt(np.median(counts))
                 errors.append(_systematic((loss - pred) / pred, noise))
+                spans.append(problem.weight[points[i][part]])
     return Uncertainty(
         scheme="curve+block" if by_curve else "block",
         params=boot[keep],
@@ -955,4 +956,5 @@ def _uncertainty(
         errors=np.concatenate(errors) if errors else np.zeros(0),
         error_source=source if errors else "none (the refits failed)",
         seed=seed,
+        error_weights=np.concatenate(spans) if spans else None,
     )

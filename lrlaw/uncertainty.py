@@ -30,7 +30,8 @@ over-confident.  lrlaw combines two sources of uncertainty:
 A prediction band at level ``q`` for a new schedule takes, for every
 bootstrap replicate ``b``, the replicate's predicted curve times
 ``(1 + s |e|_k)`` for 32 evenly spaced quantiles ``|e|_k`` of the pooled
-out-of-sample error sizes and both signs ``s = +1, -1`` (a whole curve is
+out-of-sample error sizes (each error weighted by the steps it stands for, so
+that the quantiles do not depend on how densely a run was logged) and both signs ``s = +1, -1`` (a whole curve is
 scaled at once: the law's errors are systematic along a curve), and reports
 the ``(1 - q)/2`` and ``(1 + q)/2`` quantiles of all these curves at each
 step.  (Drawing one error per replicate instead left the band at the mercy
@@ -69,6 +70,17 @@ __all__ = ["ERROR_QUANTILES", "Uncertainty", "block_length", "bootstrap_weights"
 
 #: Quantiles of the out-of-sample error sizes combined with every replicate (per sign).
 ERROR_QUANTILES = 32
+
+
+def _weighted_quantiles(x: np.ndarray, w: np.ndarray | None, probs: np.ndarray) -> np.ndarray:
+    """Quantiles of ``x`` with weights ``w`` (midpoint rule on the sorted cumulative
+    weights; ``np.quantile``'s when ``w`` is None)."""
+    if w is None:
+        return np.quantile(x, probs)
+    order = np.argsort(x)
+    xs, ws = x[order], np.asarray(w, dtype=np.float64)[order]
+    cum = (np.cumsum(ws) - 0.5 * ws) / ws.sum()
+    return np.interp(probs, cum, xs)
 
 
 def block_length(residuals: np.ndarray) -> int:
@@ -139,6 +151,10 @@ class Uncertainty:
         errors: pooled relative errors of the leave-one-curve-out predictions.
         error_source: how ``errors`` were obtained.
         seed: seed of the random draws (resampling and band error draws).
+        error_weights: the steps each error stands for (span weights,
+            :func:`lrlaw.weighting.span_weights`), so that the error quantiles do
+            not depend on how densely the held-out stretch was logged; ``None``
+            (fits saved before lrlaw recorded them): equal weights.
     """
 
     scheme: str
@@ -148,6 +164,7 @@ class Uncertainty:
     errors: np.ndarray
     error_source: str
     seed: int
+    error_weights: np.ndarray | None = None
 
     def __repr__(self) -> str:
         """One line: the scheme and the sizes of the arrays (not their values)."""
@@ -190,8 +207,9 @@ class Uncertainty:
         """Lower/upper band from replicate predictions ``(n_boot, n_steps)``.
 
         Each replicate is scaled by ``1 + s |e|`` for every one of :data:`ERROR_QUANTILES`
-        evenly spaced quantiles of ``|e|`` over the out-of-sample errors and both
-        signs ``s`` (see the module docstring), and the central ``level`` quantiles
+        evenly spaced quantiles of ``|e|`` over the out-of-sample errors (weighted by
+        the steps each error stands for, ``error_weights``) and both signs ``s`` (see
+        the module docstring), and the central ``level`` quantiles
         of all ``n_boot x 2 x ERROR_QUANTILES`` scaled curves are taken.  Using the
         quantiles of the errors instead of one random draw per replicate makes the
         band deterministic given the replicates: with one draw each, which of the
@@ -205,7 +223,8 @@ class Uncertainty:
         preds = np.asarray(replicate_preds, dtype=np.float64)
         if self.errors.size:
             k = ERROR_QUANTILES
-            q = np.quantile(np.abs(self.errors), (np.arange(k) + 0.5) / k)
+            probs = (np.arange(k) + 0.5) / k
+            q = _weighted_quantiles(np.abs(self.errors), self.error_weights, probs)
             factors = 1.0 + np.concatenate([-q[::-1], q])
         else:
             factors = np.ones(1)
@@ -231,6 +250,7 @@ class Uncertainty:
             "errors": self.errors.tolist(),
             "error_source": self.error_source,
             "seed": self.seed,
+            "error_weights": None if self.error_weights is None else self.error_weights.tolist(),
         }
 
     @classmethod
@@ -244,4 +264,9 @@ class Uncertainty:
             errors=np.asarray(data["errors"], dtype=np.float64),
             error_source=str(data["error_source"]),
             seed=int(data["seed"]),
+            error_weights=(
+                None
+                if data.get("error_weights") is None
+                else np.asarray(data["error_weights"], dtype=np.float64)
+            ),
         )

@@ -287,3 +287,19 @@ def test_two_curves_are_resampled_in_blocks_and_checked_by_a_forward_split() -> 
     )
     u = fit(curves, bootstrap=10).uncertainty
     assert u.scheme == "block" and u.error_source.startswith("forward split")
+
+
+def test_error_quantiles_weigh_each_error_by_the_steps_it_stands_for() -> None:
+    from lrlaw.uncertainty import _weighted_quantiles
+
+    x = np.array([1.0, 2.0, 3.0])
+    assert _weighted_quantiles(x, None, np.array([0.5])) == pytest.approx([2.0])
+    # Logged ten times as densely, the first error must not count ten times as much.
+    dense = np.r_[np.full(10, 1.0), 2.0, 3.0]
+    w = np.r_[np.full(10, 0.1), 1.0, 1.0]
+    assert _weighted_quantiles(dense, w, np.array([0.5])) == pytest.approx([2.0])
+    result = fit(mpl_curves("25m", MPL_TRAIN), bootstrap=5)
+    u = result.uncertainty
+    assert u.error_weights.shape == u.errors.shape
+    back = FitResult.from_json(result.to_json()).uncertainty
+    assert np.array_equal(back.error_weights, u.error_weights)
