@@ -31,8 +31,9 @@ A prediction band at level ``q`` for a new schedule takes, for every
 bootstrap replicate ``b``, the replicate's predicted curve times
 ``(1 + s |e|_k)`` for 32 evenly spaced quantiles ``|e|_k`` of the pooled
 out-of-sample error sizes (each error weighted by the steps it stands for, so
-that the quantiles do not depend on how densely a run was logged) and both signs ``s = +1, -1`` (a whole curve is
-scaled at once: the law's errors are systematic along a curve), and reports
+that the quantiles do not depend on how densely a run was logged) and both
+signs ``s = +1, -1`` (a whole curve is scaled at once: the law's errors are
+systematic along a curve), and reports
 the ``(1 - q)/2`` and ``(1 + q)/2`` quantiles of all these curves at each
 step.  (Drawing one error per replicate instead left the band at the mercy
 of which replicates drew the few large errors: the MPL 100M band covered
