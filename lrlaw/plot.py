@@ -63,13 +63,24 @@ def plot_fit(
         style = "--" if held_out else "-"
         label = f"{c.name}{' (held out)' if held_out else ''}"
         grid = np.unique(np.linspace(1, c.steps[-1], 600).astype(np.int64))
-        ax_lr.plot(np.arange(c.lr.size)[: c.steps[-1] + 1], c.lr[: c.steps[-1] + 1], color=color)
+        # Fitted runs on top: a held-out run that shares their start (constant_72000
+        # and constant_24000) must not hide them.
+        z = 2 if held_out else 3
+        ax_lr.plot(
+            np.arange(c.lr.size)[: c.steps[-1] + 1], c.lr[: c.steps[-1] + 1], style, color=color
+        )
         mask = c.window(fit.min_step)
-        ax_loss.plot(c.steps, c.loss, ".", color=color, ms=2.5, alpha=0.45)
-        ax_loss.plot(grid, fit.predict(c.lr, grid), style, color=color, lw=1.4, label=label)
+        ax_loss.plot(c.steps, c.loss, ".", color=color, ms=2.5, alpha=0.45, zorder=z)
+        ax_loss.plot(
+            grid, fit.predict(c.lr, grid), style, color=color, lw=1.4, label=label, zorder=z
+        )
         if level is not None and fit.uncertainty is not None:
+            # A visible band: a filled area plus thin edges (the band is often only
+            # a few tenths of a percent of the loss wide).
             band_lo, band_hi = fit.predict_band(c.lr, grid, level)
-            ax_loss.fill_between(grid, band_lo, band_hi, color=color, alpha=0.15, lw=0)
+            ax_loss.fill_between(grid, band_lo, band_hi, color=color, alpha=0.3, lw=0)
+            for edge in (band_lo, band_hi):
+                ax_loss.plot(grid, edge, color=color, lw=0.5, alpha=0.8, zorder=z)
         if mask.any():
             pred = fit.predict(c.lr, c.steps[mask])
             rel = 100 * (pred - c.loss[mask]) / c.loss[mask]

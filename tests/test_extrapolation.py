@@ -57,3 +57,19 @@ def test_predict_and_evaluate_warn_on_the_command_line(mpl_fit, tmp_path) -> Non
     res = run("evaluate", fit_file, *runs, "--schedules", sched)
     assert res.exit_code == 0, res.output
     assert "warning" not in res.stderr
+
+
+def test_plot_fit_draws_fitted_runs_on_top_and_a_visible_band() -> None:
+    """Issue 17: in pred.png constant_24000 hid under constant_72000 (same start), and the
+    band (alpha 0.15, no edges) was nearly invisible."""
+    from lrlaw.plot import plot_fit
+
+    curves = mpl_curves("100m", ["constant_24000", "constant_72000"])
+    result = fit(curves[:1], bootstrap=5)
+    fig = plot_fit(result, curves, train=["constant_24000"], level=0.9)
+    ax_loss = fig.axes[1]
+    z = {line.get_label(): line.get_zorder() for line in ax_loss.get_lines()}
+    assert z["constant_24000"] > z["constant_72000 (held out)"]
+    band = [c for c in ax_loss.collections if c.get_alpha()]
+    assert band and min(c.get_alpha() for c in band) >= 0.3
+    assert len(ax_loss.get_lines()) == 2 * 4  # per run: points, prediction, two band edges
