@@ -184,7 +184,8 @@ class _Problem:
     mask: np.ndarray  # 1 for real points, 0 for padding
     weight: np.ndarray  # span weight of each padded point (0 for padding; lrlaw.weighting)
     thresholds: jax.Array  # Huber threshold of each padded point (lrlaw.weighting)
-    noise: list[float]  # noise of one logged value (log units), per curve with points
+    noise: list[float]  # noise of one logged value (log units), per input curve (NaN: unknown)
+    point_noise: list[np.ndarray]  # noise of each point in the window, per input curve
     curve_of: np.ndarray  # index (into ``losses``) of each padded point, -1 for padding
     n_points: int
 
@@ -203,11 +204,13 @@ class _Problem:
             raise FitError("no curves to fit")
         starts = [None] * len(curves) if starts is None else list(starts)
         prepared, losses, masks, log_obs, mask, curve_of = [], [], [], [], [], []
-        spans, thresholds, noise = [], [], []
+        spans, thresholds, noise, point_noise = [], [], [], []
         for c, start in zip(curves, starts):
             window = c.window(min_step if start is None else start)
             masks.append(window)
             if not window.any():
+                noise.append(float("nan"))
+                point_noise.append(np.zeros(0))
                 continue
             m = int(window.sum())
             padded = bucket(m, _MIN_POINTS)
@@ -222,6 +225,8 @@ class _Problem:
             spans.append(np.pad(span_weights(steps), (0, padded - m)))
             sigma = noise_level(steps, y, counts)
             noise.append(sigma)
+            n = np.ones(m) if counts is None else counts
+            point_noise.append(np.nan_to_num(sigma) / np.sqrt(n))
             thr = huber_thresholds(delta, sigma, counts, m)
             thresholds.append(np.pad(thr, (0, padded - m), mode="edge"))
         n_points = int(sum(m.sum() for m in masks))
@@ -246,6 +251,7 @@ class _Problem:
             weight=weight,
             thresholds=jnp.asarray(np.concatenate(thresholds)),
             noise=noise,
+            point_noise=point_noise,
             curve_of=np.concatenate(curve_of),
             n_points=n_points,
         )
@@ -626,7 +632,6 @@ def fit(
     if not np.all(np.isfinite(params)):
         raise FitError(f"the best fit has non-finite parameters {params.tolist()}")
     per_curve, log_residuals, flagged = [], {}, []
-    fitted = 0  # index into the problem's per-curve lists (curves with points)
     for i, (c, mask) in enumerate(zip(curves, problem.masks)):
         entry: dict[str, Any] = {
             "name": c.name,
@@ -642,10 +647,7 @@ def fit(
         pred = predict_curve(law, params, c.lr, steps)
         r = np.log(loss) - np.log(pred)
         log_residuals[c.name] = r
-        sigma = problem.noise[fitted]
-        fitted += 1
-        counts = np.ones(r.size) if c.counts is None else c.counts[mask]
-        point_noise = np.nan_to_num(sigma) / np.sqrt(counts)
+        sigma, point_noise = problem.noise[i], problem.point_noise[i]
         wild = outliers(np.log(loss), r, point_noise)
         good = ~wild
         excess = float(np.mean(r[good] ** 2) - np.mean(point_noise[good] ** 2))
@@ -723,10 +725,7 @@ def _find_transients(
         steps, loss = c.steps[mask], c.loss[mask]
         pred = predict_curve(law, params, c.lr, steps)
         r = np.log(loss) - np.log(pred)
-        counts = np.ones(r.size) if c.counts is None else c.counts[mask]
-        k = start_transient(
-            steps, r, np.nan_to_num(noise_level(steps, np.log(loss), counts)) / np.sqrt(counts)
-        )
+        k = start_transient(steps, r, problem.point_noise[i])
         if k == 0:
             continue
         cuts[i] = int(steps[k])
@@ -887,10 +886,10 @@ def _uncertainty(
     noise of single logged values.
     """
     rng = np.random.default_rng(seed)
-    fitted = [(c, m) for c, m in zip(curves, problem.masks) if m.any()]
+    fitted = [(c, m, pn) for c, m, pn in zip(curves, problem.masks, problem.point_noise) if m.any()]
     residuals = [
         np.log(y) - np.log(predict_curve(law, params, c.lr, c.steps[m]))
-        for (c, m), y in zip(fitted, problem.losses)
+        for (c, m, _), y in zip(fitted, problem.losses)
     ]
     blocks = [block_length(r) for r in residuals]
     # Whole curves are resampled only from MIN_CURVES_TO_RESAMPLE curves on: with two, a
@@ -940,19 +939,17 @@ def _uncertainty(
         if not np.all(np.isfinite(p)):
             continue
         for i, part in parts:
-            c, m = fitted[i]
+            c, m, pn = fitted[i]
             steps, loss = c.steps[m][part], problem.losses[i][part]
             if steps.size:
                 pred = predict_curve(law, p, c.lr, steps)
-                counts = np.ones(steps.size) if c.counts is None else c.counts[m][part]
-                noise = problem.noise[i] / np.sqrt(np.median(counts))
-                errors.append(_systematic((loss - pred) / pred, noise))
+                errors.append(_systematic((loss - pred) / pred, float(np.median(pn[part]))))
                 spans.append(problem.weight[points[i][part]])
     return Uncertainty(
         scheme="curve+block" if by_curve else "block",
         params=boot[keep],
         converged=float(np.mean(ok)),
-        blocks={c.name: b for (c, _), b in zip(fitted, blocks)},
+        blocks={c.name: b for (c, _, _), b in zip(fitted, blocks)},
         errors=np.concatenate(errors) if errors else np.zeros(0),
         error_source=source if errors else "none (the refits failed)",
         seed=seed,
