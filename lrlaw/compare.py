@@ -251,15 +251,27 @@ def plot_law_comparison(
     """Observed vs predicted curves, one column of panels per law.
 
     Top row: loss (observed as dots, the law's prediction at every step as a line;
-    training runs solid, held-out runs dashed).  Bottom row: relative error of the
-    prediction, ``100 (pred - obs) / obs``, over each run's window.  Axes are shared
-    across laws, every run has the same colour in every panel, and each column's
-    title gives the law and its held-out mean PredE.
+    training runs solid, held-out runs dashed; the legend says so).  Bottom row:
+    relative error of the prediction, ``100 (pred - obs) / obs``, over each run's
+    window (dense logs as bin means, clipped to the robust range when the start
+    transient would flatten the panel: :func:`lrlaw.plot.clip_residual_axis`).
+    Axes are shared across laws, every run has the same colour in every panel and
+    in the other figures (:func:`lrlaw.plot.run_colors`), and each column's title
+    gives the law and its held-out mean PredE.
 
     ``train`` and ``test`` are the curves the comparison was computed on (they hold
     the schedules needed to predict).
     """
     from matplotlib.figure import Figure
+
+    from lrlaw.plot import (
+        clip_residual_axis,
+        draw_residuals,
+        residual_label,
+        run_colors,
+        style_legend,
+        suptitle,
+    )
 
     curves = [*train, *test]
     missing = sorted(
@@ -273,7 +285,7 @@ def plot_law_comparison(
     axes = fig.subplots(
         2, n, sharex=True, sharey="row", squeeze=False, gridspec_kw={"height_ratios": [2.4, 1]}
     )
-    colors = {c.name: f"C{i % 10}" for i, c in enumerate(curves)}
+    colors = run_colors([c.name for c in curves], first=comparison.train)
     held_out = {c.name for c in test}
     windows = {c.name: c.window(comparison.min_step) for c in curves}
     lo = min((c.loss[windows[c.name]].min() for c in curves if windows[c.name].any()), default=0)
@@ -285,6 +297,8 @@ def plot_law_comparison(
         ),
         default=1,
     )
+    residuals: list[tuple[np.ndarray, np.ndarray]] = []
+    binned = 1
     for j, score in enumerate(comparison.laws):
         ax_loss, ax_err = axes[0, j], axes[1, j]
         for c in curves:
@@ -299,7 +313,8 @@ def plot_law_comparison(
             if mask.any():
                 pred = score.fit.predict(c.lr, c.steps[mask])
                 rel = 100 * (pred - c.loss[mask]) / c.loss[mask]
-                ax_err.plot(c.steps[mask], rel, style, color=color, lw=1)
+                binned = max(binned, draw_residuals(ax_err, c.steps[mask], rel, color, style))
+                residuals.append((c.steps[mask], rel))
         ax_err.axhline(0, color="k", lw=0.6)
         ax_loss.set_title(
             f"{score.label} law: held-out mean PredE {100 * score.mean['prede']:.3f} %",
@@ -311,10 +326,12 @@ def plot_law_comparison(
     pad = 0.08 * (hi - lo)
     axes[0, 0].set_ylim(lo - pad, hi + 3 * pad)
     axes[0, 0].set_ylabel("loss (dots: observed, lines: predicted)")
-    axes[1, 0].set_ylabel("pred - obs (% of obs)")
-    axes[0, -1].legend(fontsize=7, ncol=2 if len(curves) > 4 else 1, loc="upper right")
-    fig.suptitle(
-        title or f"fitted on {', '.join(comparison.train)} (solid); held-out runs dashed",
-        fontsize=10,
+    clip_residual_axis(axes[1, 0], residuals)  # rows share y: one clip for every law
+    axes[1, 0].set_ylabel(residual_label(binned))
+    handles = style_legend(held_out=bool(held_out))
+    handles += axes[0, -1].get_legend_handles_labels()[0]
+    axes[0, -1].legend(
+        handles=handles, fontsize=7, ncol=2 if len(handles) > 5 else 1, loc="upper right"
     )
+    suptitle(fig, title or f"fitted on {', '.join(comparison.train)} (solid); held-out runs dashed")
     return fig

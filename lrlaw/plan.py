@@ -492,6 +492,8 @@ def plot_plan(plan: Plan, fit: FitResult | None = None) -> Figure:
     """
     from matplotlib.figure import Figure
 
+    from lrlaw.plot import band_segments, run_colors, shade_band, suptitle
+
     predicted = fit is not None and bool(plan.rows)
     fig = Figure(figsize=(9.5, 7.5 if predicted else 4.2), layout="constrained")
     if predicted:
@@ -504,8 +506,11 @@ def plot_plan(plan: Plan, fit: FitResult | None = None) -> Figure:
     grid = np.unique(np.linspace(1, T, 500).astype(np.int64))
     lo, hi = np.inf, -np.inf
     scale = plan.peak / plan.predict_peak if plan.predict_peak else 1.0
-    for k, name in enumerate(names):
-        color = "k" if name == "free-form" else f"C{k % 10}"
+    colors = run_colors(n for n in names if n != "free-form")
+    banded = predicted and fit.uncertainty is not None and fit.uncertainty.n_boot > 0  # type: ignore[union-attr]
+    segments = dict(zip(names, band_segments([plan.schedules[n].values() for n in names])))
+    for name in names:
+        color = "k" if name == "free-form" else colors[name]
         style = "--" if name == "free-form" else "-"
         lr = plan.schedules[name].values()
         ax_lr.plot(np.arange(lr.size), lr, style, color=color, lw=1.3, label=name)
@@ -518,7 +523,8 @@ def plot_plan(plan: Plan, fit: FitResult | None = None) -> Figure:
         ax_loss.plot(grid, pred, style, color=color, lw=1.4, label=label)
         if fit.uncertainty is not None and fit.uncertainty.n_boot > 0:  # type: ignore[union-attr]
             b_lo, b_hi = fit.predict_band(pred_lr, grid, plan.level)  # type: ignore[union-attr]
-            ax_loss.fill_between(grid, b_lo, b_hi, color=color, alpha=0.12, lw=0)
+            # a stretch several candidates share is shaded once, in grey
+            shade_band(ax_loss, grid, b_lo, b_hi, color, segments[name], alpha=0.15)
         tail = pred[grid >= max(plan.warmup, int(0.4 * T))]
         lo, hi = min(lo, tail.min()), max(hi, tail.max())
     ax_lr.set_ylabel("learning rate")
@@ -539,10 +545,15 @@ def plot_plan(plan: Plan, fit: FitResult | None = None) -> Figure:
     else:
         ax_lr.set_xlabel("step")
         ax_lr.legend(fontsize=8)
-    fig.suptitle(
+    suptitle(
+        fig,
         f"Plan: N = {plan.N:.3g}, D = {plan.D:.3g} tokens -> peak LR {plan.peak:.3g}, "
         f"batch {plan.batch_seqs} x {plan.seq_len} tokens, {plan.steps} steps "
-        f"(warmup {plan.warmup})",
-        fontsize=10,
+        f"(warmup {plan.warmup})"
+        + (
+            f"\nshaded: {100 * plan.level:.0f} % prediction band (grey where schedules share it)"
+            if banded
+            else ""
+        ),
     )
     return fig

@@ -34,7 +34,7 @@ import numpy as np
 
 from lrlaw.diagnostics import extrapolation_warnings
 from lrlaw.errors import LrlawError, ScheduleError
-from lrlaw.plot import FOCUS_SKIP
+from lrlaw.plot import FOCUS_SKIP, band_segments, run_colors, shade_band, suptitle
 from lrlaw.schedules import (
     _KEY_TYPES,
     FAMILIES,
@@ -414,8 +414,10 @@ def plot_schedule_comparison(comparison: ScheduleComparison, fit: FitResult) -> 
     fig = Figure(figsize=(9, 7), layout="constrained")
     ax_lr, ax_loss = fig.subplots(2, 1, sharex=True, gridspec_kw={"height_ratios": [1, 2]})
     lo, hi = np.inf, -np.inf
-    for k, (row, s) in enumerate(zip(comparison.rows, comparison.schedules)):
-        color = f"C{k % 10}"
+    colors = run_colors(row.name for row in comparison.rows)
+    segments = band_segments([_lr(s) for s in comparison.schedules])
+    for row, s, segment in zip(comparison.rows, comparison.schedules, segments):
+        color = colors[row.name]
         lr = _lr(s)
         ax_lr.plot(np.arange(lr.size), lr, color=color, lw=1.3)
         grid = np.unique(np.linspace(1, s.total, 600).astype(np.int64))
@@ -424,7 +426,8 @@ def plot_schedule_comparison(comparison: ScheduleComparison, fit: FitResult) -> 
         ax_loss.plot(grid, pred, color=color, lw=1.4, label=label)
         if comparison.has_band:
             band_lo, band_hi = fit.predict_band(lr, grid, comparison.level)
-            ax_loss.fill_between(grid, band_lo, band_hi, color=color, alpha=0.15, lw=0)
+            # a stretch several candidates share is shaded once, in grey
+            shade_band(ax_loss, grid, band_lo, band_hi, color, segment, alpha=0.15)
         tail = pred[grid >= max(s.warmup, 1, FOCUS_SKIP * grid[-1])]
         if tail.size:
             lo, hi = min(lo, tail.min()), max(hi, tail.max())
@@ -438,7 +441,9 @@ def plot_schedule_comparison(comparison: ScheduleComparison, fit: FitResult) -> 
         ax.grid(alpha=0.3)
     ax_loss.legend(fontsize=8, title="rank. name: final loss", title_fontsize=8)
     band = (
-        f"; shaded: {100 * comparison.level:.0f} % prediction band" if comparison.has_band else ""
+        f"; shaded: {100 * comparison.level:.0f} % prediction band (grey where schedules share it)"
+        if comparison.has_band
+        else ""
     )
-    fig.suptitle(f"Schedule comparison ({comparison.law} law){band}", fontsize=10)
+    suptitle(fig, f"Schedule comparison ({comparison.law} law){band}")
     return fig

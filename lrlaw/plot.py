@@ -7,25 +7,247 @@ a notebook display it.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+import re
+import zlib
+from collections.abc import Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING
 
 import numpy as np
 
 if TYPE_CHECKING:
+    from matplotlib.axes import Axes
     from matplotlib.figure import Figure
+    from matplotlib.lines import Line2D
 
     from lrlaw.curves import Curve
     from lrlaw.fitting import FitResult
     from lrlaw.optimize import OptimizedSchedule
     from lrlaw.schedules import Schedule
 
-__all__ = ["plot_fit", "plot_optimum", "plot_schedules"]
+__all__ = [
+    "RUN_PALETTE",
+    "band_mask",
+    "band_segments",
+    "clip_residual_axis",
+    "draw_residuals",
+    "plot_fit",
+    "plot_optimum",
+    "plot_schedules",
+    "residual_label",
+    "run_colors",
+    "shade_band",
+    "style_legend",
+    "suptitle",
+]
+
+#: Qualitative palette for runs and schedules: matplotlib's tab10 without its grey
+#: (grey is kept for neutral marks: logged points, reference lines).
+RUN_PALETTE = (
+    "#1f77b4",
+    "#ff7f0e",
+    "#2ca02c",
+    "#d62728",
+    "#9467bd",
+    "#8c564b",
+    "#e377c2",
+    "#bcbd22",
+    "#17becf",
+)
+
+
+def run_colors(names: Iterable[str], *, first: Iterable[str] = ()) -> dict[str, str]:
+    """A colour per run name that stays the same from one figure to the next.
+
+    Each name prefers the palette slot ``crc32(name) mod len(RUN_PALETTE)``, so a
+    run keeps its colour in every figure that shows it (fit, predict, laws,
+    compare, plan, optimize, refine).  Two names of one figure never share a
+    colour while the palette lasts: names are placed in order (those in
+    ``first`` first, e.g. the fitted runs, then the rest, each group sorted), and
+    a name whose slot is taken takes the next free one.  Listing the fitted runs
+    in ``first`` keeps their colours when held-out runs join them.
+
+    Example:
+        >>> a = run_colors(["cosine_24000", "wsd"])
+        >>> b = run_colors(["wsd", "cosine_24000", "constant_24000"], first=["cosine_24000"])
+        >>> a["cosine_24000"] == b["cosine_24000"]
+        True
+    """
+    names = list(dict.fromkeys(names))
+    head = set(first)
+    order = sorted(n for n in names if n in head) + sorted(n for n in names if n not in head)
+    k = len(RUN_PALETTE)
+    taken: set[int] = set()
+    colors: dict[str, str] = {}
+    for name in order:
+        if len(taken) == k:  # palette used up: start a second round
+            taken.clear()
+        slot = zlib.crc32(name.encode()) % k
+        while slot in taken:
+            slot = (slot + 1) % k
+        taken.add(slot)
+        colors[name] = RUN_PALETTE[slot]
+    return colors
 
 
 #: Share of each run the loss axis skips at the start: the early transient would
 #: otherwise squash the part where schedules differ into the bottom of the panel.
 FOCUS_SKIP = 0.15
+
+
+def suptitle(fig: Figure, text: str, *, fontsize: float = 10) -> None:
+    """``fig.suptitle(text)``, broken into lines that fit the figure's width.
+
+    Long titles (a schedule spec, a law's parameters) would run past both edges
+    of the figure; this breaks them after commas, semicolons or spaces, using a
+    width of ``0.58 * fontsize`` points per character (DejaVu Sans averages ~0.55).
+    """
+    width_pt = fig.get_figwidth() * 72 * 0.96
+    per_line = max(20, int(width_pt / (0.58 * fontsize)))
+    lines: list[str] = []
+    for paragraph in text.split("\n"):
+        line = ""
+        for token in re.findall(r"[^,; ]*[,; ]?", paragraph):
+            if line and len(line) + len(token.rstrip()) > per_line:
+                lines.append(line.rstrip())
+                line = ""
+            line += token
+        lines.append(line.rstrip())
+    fig.suptitle("\n".join(lines), fontsize=fontsize)
+
+
+def style_legend(*, held_out: bool, observed: bool = True) -> list[Line2D]:
+    """Legend entries (black proxies) for what the line styles of a loss panel mean.
+
+    Dots are observed losses, solid lines the law's prediction for a fitted run,
+    dashed lines (with ``held_out``) its prediction for a held-out run.
+    """
+    from matplotlib.lines import Line2D
+
+    items = []
+    if observed:
+        items.append(Line2D([], [], ls="", marker=".", color="0.3", label="dots: observed"))
+    fitted = "solid: law, fitted run" if held_out else "line: law"
+    items.append(Line2D([], [], ls="-", color="0.3", label=fitted))
+    if held_out:
+        items.append(Line2D([], [], ls="--", color="0.3", label="dashed: law, held-out run"))
+    return items
+
+
+#: Windows with more points than this get binned means in the residual panel (a
+#: 9-inch panel is ~800 pixels wide: beyond ~600 points per run, lines overplot).
+DENSE_RESIDUALS = 600
+#: Number of bins a dense residual series is averaged into.
+RESIDUAL_BINS = 80
+
+
+def draw_residuals(ax: Axes, steps: np.ndarray, rel: np.ndarray, color: str, style: str) -> int:
+    """Draw one run's relative errors; dense series as faint points plus binned means.
+
+    A per-step log gives thousands of residuals whose noise hides the law's
+    systematic error; above ``DENSE_RESIDUALS`` points every point is drawn
+    faint and the line is the mean of ``RESIDUAL_BINS`` bins of consecutive
+    points.  Returns the bin size (1 when every point is on the line).
+    """
+    if rel.size <= DENSE_RESIDUALS:
+        ax.plot(steps, rel, style, color=color, lw=1)
+        return 1
+    ax.plot(steps, rel, ".", color=color, ms=1, alpha=0.2, zorder=1)
+    chunks = np.array_split(np.arange(rel.size), RESIDUAL_BINS)
+    ax.plot(
+        [steps[c].mean() for c in chunks],
+        [rel[c].mean() for c in chunks],
+        style,
+        color=color,
+        lw=1.2,
+    )
+    return int(np.ceil(rel.size / RESIDUAL_BINS))
+
+
+def clip_residual_axis(
+    ax: Axes, series: Sequence[tuple[np.ndarray, np.ndarray]], *, ratio: float = 3.0
+) -> int:
+    """Clip a residual panel to its robust range when the start transient would flatten it.
+
+    ``series`` holds each run's ``(steps, rel)`` over its fit window.  The robust
+    range spans the 0.5-99.5 % quantiles of the errors after the first
+    ``FOCUS_SKIP`` of each window, padded by 15 % and always including 0.  The
+    axis is clipped to it only when the full range is more than ``ratio`` times
+    wider, and a note on the panel says so.  Returns the number of points off-scale.
+    """
+    tails = [r[s >= s[0] + FOCUS_SKIP * (s[-1] - s[0])] for s, r in series if r.size]
+    tail = np.concatenate([t for t in tails if t.size]) if any(t.size for t in tails) else None
+    if tail is None:
+        return 0
+    every = np.concatenate([r for _, r in series])
+    lo, hi = np.quantile(tail, [0.005, 0.995])
+    lo, hi = min(lo, 0.0), max(hi, 0.0)
+    pad = 0.15 * (hi - lo) if hi > lo else 0.05
+    lo, hi = lo - pad, hi + pad
+    if every.max() - every.min() <= ratio * (hi - lo):
+        return 0
+    ax.set_ylim(lo, hi)
+    off = int(np.sum((every < lo) | (every > hi)))
+    ax.text(
+        0.01,
+        0.04,
+        f"clipped to the errors after the first {100 * FOCUS_SKIP:.0f} % of each run: "
+        f"{off} point(s) off-scale (start transient)",
+        transform=ax.transAxes,
+        fontsize=7,
+        color="0.25",
+        bbox={"fc": "white", "ec": "none", "alpha": 0.7, "pad": 1.5},
+    )
+    return off
+
+
+def band_segments(lrs: Sequence[np.ndarray]) -> list[tuple[int, int]]:
+    """Where each schedule's band is shaded: ``(start, own)`` steps per schedule.
+
+    The laws are causal: two schedules with the same LR up to step ``d`` have the
+    same prediction and band up to ``d``.  Shading each band in full stacks the
+    stretch several candidates share (the stable phase of WSD runs) into a
+    darker band of a mixed colour.  Instead schedule ``k`` shades
+    ``[start, own)`` in neutral grey, where ``start`` is the last step it still
+    equals an earlier schedule (0 when none) and ``own`` the last step it equals
+    (to 1e-9 relative)
+    any other, and shades ``[own, total]`` in its own colour.
+    """
+
+    def common(a: np.ndarray, b: np.ndarray) -> int:
+        n = min(a.size, b.size)
+        diff = np.flatnonzero(~np.isclose(a[:n], b[:n], rtol=1e-9, atol=0.0))
+        return int(diff[0]) if diff.size else n
+
+    out = []
+    for k, lr in enumerate(lrs):
+        shared = [common(lr, other) for j, other in enumerate(lrs) if j != k]
+        start = max((common(lr, other) for other in lrs[:k]), default=0)
+        out.append((start, max(shared, default=0)))
+    return out
+
+
+def shade_band(
+    ax: Axes,
+    grid: np.ndarray,
+    lo: np.ndarray,
+    hi: np.ndarray,
+    color: str,
+    segment: tuple[int, int],
+    alpha: float,
+) -> None:
+    """Fill one schedule's band over ``segment`` (from :func:`band_segments`): grey, then colour."""
+    start, own = segment
+    shared = band_mask(grid, start) & ~band_mask(grid, own + 1)
+    mine = band_mask(grid, own)
+    if shared.any():
+        ax.fill_between(grid[shared], lo[shared], hi[shared], color="0.5", alpha=alpha, lw=0)
+    ax.fill_between(grid[mine], lo[mine], hi[mine], color=color, alpha=alpha, lw=0)
+
+
+def band_mask(grid: np.ndarray, start: int) -> np.ndarray:
+    """Grid points at or after ``start``, plus the one before it (no gap at the seam)."""
+    first = max(int(np.searchsorted(grid, start)) - 1, 0)
+    return np.arange(grid.size) >= first
 
 
 def focus_top(steps: np.ndarray, loss: np.ndarray) -> float:
@@ -56,9 +278,12 @@ def plot_fit(
     ax_lr, ax_loss, ax_err = fig.subplots(
         3, 1, sharex=True, gridspec_kw={"height_ratios": [1, 2.6, 1.2]}
     )
-    colors = [f"C{i % 10}" for i in range(len(curves))]
+    colors = run_colors([c.name for c in curves], first=train)
     lo, hi = np.inf, -np.inf
-    for c, color in zip(curves, colors):
+    residuals: list[tuple[np.ndarray, np.ndarray]] = []
+    binned = 1
+    for c in curves:
+        color = colors[c.name]
         held_out = bool(train) and c.name not in train
         style = "--" if held_out else "-"
         label = f"{c.name}{' (held out)' if held_out else ''}"
@@ -84,27 +309,37 @@ def plot_fit(
         if mask.any():
             pred = fit.predict(c.lr, c.steps[mask])
             rel = 100 * (pred - c.loss[mask]) / c.loss[mask]
-            ax_err.plot(c.steps[mask], rel, style, color=color, lw=1)
+            binned = max(binned, draw_residuals(ax_err, c.steps[mask], rel, color, style))
+            residuals.append((c.steps[mask], rel))
             lo, hi = min(lo, c.loss[mask].min()), max(hi, focus_top(c.steps[mask], c.loss[mask]))
     if np.isfinite(lo):
         pad = 0.08 * (hi - lo)
         ax_loss.set_ylim(lo - pad, hi + 3 * pad)
     ax_err.axhline(0, color="k", lw=0.6)
+    clip_residual_axis(ax_err, residuals)
     ax_lr.set_ylabel("learning rate")
     ax_loss.set_ylabel("loss")
-    ax_err.set_ylabel("pred - obs (% of obs)")
+    ax_err.set_ylabel(residual_label(binned))
     ax_err.set_xlabel("step")
     for ax in (ax_lr, ax_loss, ax_err):
         ax.grid(alpha=0.3)
-    ax_loss.legend(fontsize=8, ncol=2 if len(curves) > 4 else 1)
+    handles = style_legend(held_out=any(c.name not in train for c in curves) and bool(train))
+    handles += ax_loss.get_legend_handles_labels()[0]
+    ax_loss.legend(handles=handles, fontsize=8, ncol=2 if len(handles) > 5 else 1)
     params = ", ".join(f"{k}={v:.4g}" for k, v in fit.params.items())
     band = (
         f"; shaded: {100 * level:.0f} % prediction band"
         if level is not None and fit.uncertainty is not None
         else ""
     )
-    fig.suptitle(title or f"{fit.law} law: {params}{band}", fontsize=10)
+    suptitle(fig, title or f"{fit.law} law: {params}{band}")
     return fig
+
+
+def residual_label(binned: int) -> str:
+    """Y label of a residual panel; says when dense series are drawn as bin means."""
+    label = "pred - obs (% of obs)"
+    return f"{label}\nlines: means of ~{binned} points" if binned > 1 else label
 
 
 def _named(schedules: Mapping[str, Schedule] | Sequence[Schedule]) -> dict[str, Schedule]:
@@ -151,9 +386,10 @@ def plot_schedules(
         fig = Figure(figsize=(8, 6.5), layout="constrained")
         ax_lr, ax_loss = fig.subplots(2, 1, sharex=True, gridspec_kw={"height_ratios": [1, 1.8]})
     top, bottom = -np.inf, np.inf
-    for i, (name, s) in enumerate(named.items()):
+    colors = run_colors(named)
+    for name, s in named.items():
         lr = s.values()
-        color = f"C{i % 10}"
+        color = colors[name]
         ax_lr.plot(np.arange(lr.size), lr, color=color, lw=1.5, label=name)
         if ax_loss is not None:
             steps = np.unique(np.linspace(1, s.total, 600).astype(np.int64))
@@ -174,9 +410,10 @@ def plot_schedules(
         ax_loss.grid(alpha=0.3)
         ax_loss.legend(fontsize=9, title="name: final loss", title_fontsize=9)
     if title is None and len(named) == 1:
-        title = next(iter(named))
+        only = schedules[0] if not isinstance(schedules, Mapping) else None
+        title = only.spec if only is not None else next(iter(named))
     if title:
-        fig.suptitle(title, fontsize=10)
+        suptitle(fig, title)
     return fig
 
 

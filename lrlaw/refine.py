@@ -376,6 +376,8 @@ def plot_refined(
     with ``fit``, the predicted loss curves."""
     from matplotlib.figure import Figure
 
+    from lrlaw.plot import run_colors, suptitle
+
     references = references or {}
     scheds: list[tuple[str, Schedule]] = [("refined", refined.schedule), *references.items()]
     n = 3 if fit is not None else 2
@@ -393,16 +395,19 @@ def plot_refined(
     ax_g.set_yscale("log")
     ax_g.legend(fontsize=8)
     lo, hi = np.inf, -np.inf
+    colors = run_colors(label for label, _ in scheds)
     for k, (label, s) in enumerate(scheds):
         lr = s.values()
         style = "-" if k == 0 else "--"
         width = 1.5 if k == 0 else 1.1
-        ax_lr.plot(np.arange(lr.size), lr, style, color=f"C{k}", lw=width, label=label)
+        ax_lr.plot(np.arange(lr.size), lr, style, color=colors[label], lw=width, label=label)
         if fit is not None:
             grid = np.unique(np.linspace(1, s.total, 600).astype(np.int64))
             pred = fit.predict(lr, grid)
             final = float(fit.predict(lr, np.array([s.total]))[0])
-            axes[2].plot(grid, pred, style, color=f"C{k}", lw=1.4, label=f"{label}: {final:.4f}")
+            axes[2].plot(
+                grid, pred, style, color=colors[label], lw=1.4, label=f"{label}: {final:.4f}"
+            )
             tail = pred[grid >= 0.1 * s.total]  # the early transient would squash the rest
             lo, hi = min(lo, tail.min()), max(hi, tail.max())
     ax_lr.set_ylabel("learning rate")
@@ -418,5 +423,5 @@ def plot_refined(
     for ax in axes:
         ax.grid(alpha=0.3)
     title = "Refined schedule (Defazio et al. 2023)"
-    fig.suptitle(f"{title}{f' from {source}' if source else ''}", fontsize=10)
+    suptitle(fig, f"{title}{f' from {source}' if source else ''}")
     return fig
