@@ -55,6 +55,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -688,8 +689,9 @@ def fit_power_law(
 
     ``log y = log coef + sum_v a_v log v`` over the cells (one point per
     cell), ``v`` in ``form`` (``N``, ``D``, ``C = 6 N D``).  Intervals: the
-    percentile bootstrap over cells (cells drawn with replacement, ``n_boot``
-    refits; draws whose cells do not determine the law are redrawn).
+    percentile bootstrap over cells by ``scipy.stats.bootstrap`` (cells drawn
+    with replacement, ``n_boot`` refits; draws whose cells do not determine the
+    law are left out, and ``n_boot`` of the result counts those kept).
 
     Raises:
         FitError: fewer cells than coefficients + 1, non-positive values, or
@@ -728,27 +730,8 @@ def fit_power_law(
     resid = logy - design @ coef
     ss_tot = float(np.sum((logy - logy.mean()) ** 2))
     r2 = 1 - float(np.sum(resid**2)) / ss_tot if ss_tot > 0 else math.nan
-    rng = np.random.default_rng(seed)
-    boot = []
-    tries = 0
-    while len(boot) < n_boot and tries < 20 * n_boot:
-        tries += 1
-        idx = rng.integers(0, n, n)
-        c = _ols(design[idx], logy[idx])
-        if c is not None:
-            boot.append(c)
     names = ["coef", *form]
-    ci: dict[str, tuple[float, float]] = {}
-    se: dict[str, float] = {}
-    if boot:
-        b = np.array(boot)
-        b[:, 0] = np.exp(b[:, 0])
-        lo, hi = np.quantile(b, [(1 - level) / 2, (1 + level) / 2], axis=0)
-        ci = {k: (float(lo[i]), float(hi[i])) for i, k in enumerate(names)}
-        se = {
-            k: float(np.std(b[:, i], ddof=1)) if len(b) > 1 else math.nan
-            for i, k in enumerate(names)
-        }
+    ci, se, used = _bootstrap_cells(design, logy, names, n_boot=n_boot, level=level, seed=seed)
     law = PowerLaw(target, float(np.exp(coef[0])), dict(zip(form, map(float, coef[1:]))), unit)
     return LawFit(
         law=law,
@@ -759,8 +742,100 @@ def fit_power_law(
         ci=ci,
         se=se,
         level=float(level),
-        n_boot=len(boot),
+        n_boot=used,
     )
+
+
+def _ols_batch(X: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """:func:`_ols` over a stack: ``X`` (..., n, p), ``y`` (..., n) -> coefficients (p, ...).
+
+    By SVD, with ``np.linalg.lstsq``'s rank rule (singular values above
+    ``eps * max(n, p) * s_max``); a rank-deficient design gives NaN.  The
+    intercept (column 0) is returned as ``exp`` (the law's ``coef``).
+    """
+    u, sv, vt = np.linalg.svd(X, full_matrices=False)
+    tol = np.finfo(np.float64).eps * max(X.shape[-2:]) * sv[..., :1]
+    full = np.all(sv > tol, axis=-1)
+    inv = np.where(sv > tol, 1.0 / np.where(sv > tol, sv, 1.0), 0.0)
+    uty = np.einsum("...np,...n->...p", u, y)
+    coef = np.einsum("...pq,...p->...q", vt, inv * uty)
+    coef[~full] = np.nan
+    coef[..., 0] = np.exp(coef[..., 0])
+    return np.moveaxis(coef, -1, 0)
+
+
+def _bootstrap_cells(
+    design: np.ndarray,
+    logy: np.ndarray,
+    names: Sequence[str],
+    *,
+    n_boot: int,
+    level: float,
+    seed: int,
+) -> tuple[dict[str, tuple[float, float]], dict[str, float], int]:
+    """Percentile bootstrap over cells of the log-space OLS, by ``scipy.stats.bootstrap``.
+
+    Cells are resampled in pairs (``(log y, variables)`` of one cell stay
+    together: the resampled data are cell indices) and the law is refitted on
+    each resample, all resamples at once (:func:`_ols_batch`, ``vectorized=True``;
+    a per-resample statistic, ``vectorized=False``, was slower than the former
+    hand-written loop: timings below); the interval is the percentile interval
+    (Efron & Tibshirani 1993, ch. 13) at ``level`` of ``(coef, exponents...)``,
+    ``se`` the standard deviation of the replicates.  Returns ``(ci, se, used)``,
+    ``used`` the replicates that determine the law.
+
+    Percentile, not BCa: ``benchmarks/bench_hparams_bootstrap.py`` measured both
+    on 200 synthetic grids of 8 and 17 cells (90 % intervals): BCa's coverage was
+    no closer to 90 % (8 cells: 85.6 / 87.1 / 96.2 % for coef / N / D, against
+    89.5 / 86.0 / 93.5 %; 17 cells: 87.5 / 83.5 / 86.5 against 88.0 / 87.0 /
+    87.5 %), it costs ``n`` jackknife fits, and it cannot be formed when a
+    resample does not determine the law (34 % of the 8-cell grids), which the
+    percentile interval handles by leaving those replicates out (conditioning
+    on the law being identified, as the former hand-written loop did by
+    redrawing them).  The batched refits took 9-13 ms per interval set against
+    38-42 ms for the former loop and 88-110 ms for scipy with a per-resample
+    statistic (1000 replicates, same run, loaded 2-core machine), and give the
+    former loop's intervals to rounding when no replicate is dropped (same draws).
+    """
+    from scipy.stats import bootstrap
+
+    if n_boot == 0:
+        return {}, {}, 0
+
+    def refit(idx: np.ndarray, axis: int = -1) -> np.ndarray:
+        """OLS on the resampled cells ``idx`` (..., n): coefficients (p, ...)."""
+        return _ols_batch(design[np.moveaxis(idx, axis, -1)], logy[np.moveaxis(idx, axis, -1)])
+
+    with warnings.catch_warnings():
+        # A replicate that does not determine the law is NaN; scipy warns about it
+        # (as if BCa had failed) and gives NaN bounds: those are formed below.
+        warnings.simplefilter("ignore", RuntimeWarning)
+        warnings.filterwarnings("ignore", message=".*BCa confidence interval cannot")
+        res = bootstrap(
+            (np.arange(logy.size),),
+            refit,
+            n_resamples=n_boot,
+            vectorized=True,
+            confidence_level=level,
+            method="percentile",
+            rng=np.random.default_rng(seed),
+        )
+    b = np.asarray(res.bootstrap_distribution)  # (n_coefficients, n_boot)
+    ok = np.all(np.isfinite(b), axis=0)
+    used = int(ok.sum())
+    if used == 0:
+        return {}, {}, 0
+    if used == b.shape[1]:
+        lo, hi = res.confidence_interval.low, res.confidence_interval.high
+    else:  # scipy's bounds are NaN: the same percentiles over the identified replicates
+        lo, hi = np.quantile(b[:, ok], [(1 - level) / 2, (1 + level) / 2], axis=1)
+    ci = {k: (float(lo[i]), float(hi[i])) for i, k in enumerate(names)}
+    with np.errstate(over="ignore"):  # a near-degenerate draw's coef can reach inf
+        se = {
+            k: float(np.std(b[i, ok], ddof=1)) if used > 1 else math.nan
+            for i, k in enumerate(names)
+        }
+    return ci, se, used
 
 
 # --------------------------------------------------------------------------- leave one cell out

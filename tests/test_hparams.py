@@ -6,6 +6,7 @@ import json
 import math
 import subprocess
 import sys
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -113,6 +114,63 @@ def test_power_law_forms_in_compute() -> None:
         parse_form("N,T")
     with pytest.raises(LrlawError, match="at most two"):
         parse_form("N,D,C")
+
+
+def _scipy_reference(y, N, D, n_boot, level, seed):
+    """The bootstrap of fit_power_law("N,D") spelt out: scipy, one OLS per resample."""
+    from scipy.stats import bootstrap
+
+    design = np.column_stack([np.ones(y.size), np.log(N), np.log(D)])
+
+    def refit(idx):
+        c, _, rank, _ = np.linalg.lstsq(design[idx], np.log(y[idx]), rcond=None)
+        return np.r_[np.exp(c[0]), c[1:]] if rank == 3 else np.full(3, np.nan)
+
+    with warnings.catch_warnings():  # NaN replicates: scipy warns and gives NaN bounds
+        warnings.simplefilter("ignore")
+        return bootstrap(
+            (np.arange(y.size),),
+            refit,
+            n_resamples=n_boot,
+            vectorized=False,
+            confidence_level=level,
+            method="percentile",
+            rng=np.random.default_rng(seed),
+        )
+
+
+def test_power_law_bootstrap_is_scipys_percentile_interval() -> None:
+    """Batched refits give scipy's own percentile interval (same draws, same quantiles)."""
+    rng = np.random.default_rng(5)
+    N = np.repeat([1e8, 3e8, 1e9], 4)
+    D = N * rng.uniform(5, 100, N.size)
+    y = 2.0 * N**-0.7 * D**0.3 * np.exp(0.1 * rng.standard_normal(N.size))
+    fit = fit_power_law("lr", y, N, D, "N,D", n_boot=400, level=0.8, seed=3)
+    ref = _scipy_reference(y, N, D, 400, 0.8, 3)
+    assert fit.n_boot == 400
+    for i, k in enumerate(["coef", "N", "D"]):
+        assert fit.ci[k] == pytest.approx(
+            (ref.confidence_interval.low[i], ref.confidence_interval.high[i]), rel=1e-9
+        )
+        assert fit.se[k] == pytest.approx(ref.standard_error[i], rel=1e-9)
+
+
+def test_power_law_bootstrap_leaves_out_draws_that_do_not_determine_the_law() -> None:
+    """Four cells, three coefficients: many resamples hold < 3 distinct cells.  scipy's
+    bounds are NaN then; the interval is formed from the identified replicates."""
+    N = np.array([1e8, 1e8, 4e8, 4e8])
+    D = np.array([1e9, 1e10, 2e9, 3e10])
+    y = 2.0 * N**-0.7 * D**0.3 * np.exp([0.05, -0.03, 0.02, -0.04])
+    fit = fit_power_law("lr", y, N, D, "N,D", n_boot=300, seed=1)
+    ref = _scipy_reference(y, N, D, 300, 0.9, 1)
+    b = ref.bootstrap_distribution
+    ok = np.all(np.isfinite(b), axis=0)
+    assert 0 < ok.sum() < 300 and fit.n_boot == ok.sum()
+    assert np.isnan(ref.confidence_interval.low).all()  # what scipy gives on its own
+    lo, hi = np.quantile(b[:, ok], [0.05, 0.95], axis=1)
+    for i, k in enumerate(["coef", "N", "D"]):
+        assert fit.ci[k] == pytest.approx((lo[i], hi[i]), rel=1e-9)
+        assert math.isfinite(fit.se[k])
 
 
 # --------------------------------------------------------------------------- shipped data
