@@ -84,16 +84,41 @@ def _weighted_quantiles(x: np.ndarray, w: np.ndarray | None, probs: np.ndarray) 
     return np.interp(probs, cum, xs)
 
 
-def block_length(residuals: np.ndarray) -> int:
+def block_length(residuals: np.ndarray, rule: str = "sokal") -> int:
     r"""Block length for a moving-block bootstrap of a residual series.
 
-    The integrated autocorrelation time ``tau = 1 + 2 sum_k rho_k`` with
-    Sokal's automatic window (stop at the first lag ``k >= 5 tau``), rounded
-    and clipped to ``[ceil(n^(1/3)), n // 2]``.  Source: A. Sokal, "Monte
-    Carlo Methods in Statistical Mechanics" (1997), §3; Künsch (1989).
+    ``rule="sokal"`` (the default): the integrated autocorrelation time
+    ``tau = 1 + 2 sum_k rho_k`` with Sokal's automatic window (stop at the first
+    lag ``k >= 5 tau``), rounded and clipped to ``[ceil(n^(1/3)), n // 2]``.
+    Source: A. Sokal, "Monte Carlo Methods in Statistical Mechanics" (1997), §3;
+    Künsch (1989).
+
+    ``rule="politis-white"``: the automatic block length of Politis & White
+    (2004, Econometric Reviews 23:53) with the correction of Patton, Politis &
+    White (2009, Econometric Reviews 28:372), for the moving-block (= circular)
+    bootstrap: ``b = (2 G^2 / D)^(1/3) n^(1/3)``, ``G = sum_{|k|<=M} l(k/M) |k| R(k)``,
+    ``D = 4/3 (sum_{|k|<=M} l(k/M) R(k))^2``, ``l`` the flat-top window
+    ``min(1, 2 (1 - |t|))``, ``M = 2 m`` with ``m`` the first lag after which
+    ``K = max(5, log10 n)`` autocorrelations lie within ``2 sqrt(log10 n / n)``
+    (``M <= sqrt(n) + K``), and ``b <= min(3 sqrt(n), n / 3)``; the same tuning as
+    ``arch.bootstrap.optimal_block_length``.  It minimises the MSE of the
+    block-bootstrap variance of a mean; for an AR(1) series with coefficient
+    ``phi`` it tends to ``(6 phi^2 / (1 - phi^2)^2)^(1/3) n^(1/3)``.
+
+    The fit's bootstrap keeps Sokal's rule.  ``benchmarks/block_length_rules.py``
+    measured both: on AR(1) series Politis-White recovers the optimum above
+    (phi 0.7, n 10^4: 48 against 48.4) where Sokal's rule sits at its
+    ``n^(1/3)`` floor (22); but on the fit's residuals (short, 95-171 points,
+    dominated by the law's systematic misfit) its longer blocks (22, 22, 11
+    against 11, 15, 5 on the MPL 100M split) made the 90 % band narrower and
+    cover 74.3 % of the held-out points, against 93.0 % with Sokal's rule
+    (25M: 95.6 % against 94.9 %).  The statistic here is a curve fit, not a
+    mean, and the band's calibration is what counts.
     """
     x = np.asarray(residuals, dtype=np.float64)
     n = x.size
+    if rule not in ("sokal", "politis-white"):
+        raise ValueError(f"rule={rule!r}: use 'sokal' or 'politis-white'")
     if n < 4:
         return 1
     x = x - x.mean()
@@ -101,6 +126,27 @@ def block_length(residuals: np.ndarray) -> int:
     acf = np.fft.irfft(spec * np.conj(spec))[:n]
     if acf[0] <= 0:
         return 1
+    if rule == "politis-white":
+        acv = acf / n  # R(k) = sum_t x_t x_{t+k} / n
+        kn = max(5, int(np.log10(n)))
+        m_max = min(int(np.ceil(np.sqrt(n))) + kn, n - 1)
+        # |corr| of lag k over the overlapping stretches, as in Patton's code and arch.
+        head = np.cumsum(x**2)
+        tail = np.cumsum((x**2)[::-1])
+        lags = np.arange(m_max + 1)
+        v1, v2 = tail[n - lags - 2], head[n - lags - 2]
+        rho = np.abs(acf[lags]) / np.sqrt(v1 * v2)
+        small = rho < 2 * np.sqrt(np.log10(n) / n)
+        first = next((i - kn for i in range(kn, m_max + 1) if small[i - kn : i].all()), None)
+        big_m = min(2 * max(first, 1), m_max) if first is not None else m_max
+        k = np.arange(1, big_m + 1)
+        lam = np.where(k / big_m <= 0.5, 1.0, 2.0 * (1.0 - k / big_m))
+        g = 2.0 * np.sum(lam * k * acv[k])
+        long_run = acv[0] + 2.0 * np.sum(lam * acv[k])
+        if long_run <= 0:
+            return 1
+        b = (2.0 * g**2 / (4.0 / 3.0 * long_run**2)) ** (1 / 3) * n ** (1 / 3)
+        return int(np.clip(round(b), 1, np.ceil(min(3 * np.sqrt(n), n / 3))))
     acf = acf / acf[0]
     tau = 1.0
     for k in range(1, n):
