@@ -422,7 +422,6 @@ def optimize(
     final_max: float | None = None,
     iters: int = 10_000,
     tol: float = 1e-10,
-    learning_rate: float = 0.1,
 ) -> OptimizedSchedule:
     """Optimise the LR schedule of a ``total``-step run for the predicted final loss.
 
@@ -438,8 +437,6 @@ def optimize(
         iters, tol: free-form L-BFGS: at most ``iters`` steps, stopping once a
             step changes the loss by less than ``tol * |loss|`` and the logits by
             less than ``tol * max|z|`` (plus 1e-12 each).
-        learning_rate: unused since the free form moved from Adam to L-BFGS (whose
-            line search picks the step); kept so that existing calls still work.
     """
     law, theta = _resolve(model, params)
     total, warmup, peak = int(total), int(warmup), float(peak)
