@@ -267,6 +267,7 @@ def plot_law_comparison(
     from lrlaw.plot import (
         clip_residual_axis,
         draw_residuals,
+        fitted_first,
         residual_label,
         run_colors,
         style_legend,
@@ -329,7 +330,7 @@ def plot_law_comparison(
     clip_residual_axis(axes[1, 0], residuals)  # rows share y: one clip for every law
     axes[1, 0].set_ylabel(residual_label(binned))
     handles = style_legend(held_out=bool(held_out))
-    handles += axes[0, -1].get_legend_handles_labels()[0]
+    handles += fitted_first(axes[0, -1].get_legend_handles_labels()[0])
     axes[0, -1].legend(
         handles=handles, fontsize=7, ncol=2 if len(handles) > 5 else 1, loc="upper right"
     )

@@ -30,6 +30,7 @@ __all__ = [
     "band_segments",
     "clip_residual_axis",
     "draw_residuals",
+    "fitted_first",
     "plot_fit",
     "plot_optimum",
     "plot_schedules",
@@ -131,6 +132,11 @@ def style_legend(*, held_out: bool, observed: bool = True) -> list[Line2D]:
     if held_out:
         items.append(Line2D([], [], ls="--", color="0.3", label="dashed: law, held-out run"))
     return items
+
+
+def fitted_first(handles: Sequence[Line2D]) -> list[Line2D]:
+    """Legend handles with the fitted runs before the held-out ones (labels ``... (held out)``)."""
+    return sorted(handles, key=lambda h: str(h.get_label()).endswith("(held out)"))
 
 
 #: Windows with more points than this get binned means in the residual panel (a
@@ -324,7 +330,7 @@ def plot_fit(
     for ax in (ax_lr, ax_loss, ax_err):
         ax.grid(alpha=0.3)
     handles = style_legend(held_out=any(c.name not in train for c in curves) and bool(train))
-    handles += ax_loss.get_legend_handles_labels()[0]
+    handles += fitted_first(ax_loss.get_legend_handles_labels()[0])
     ax_loss.legend(handles=handles, fontsize=8, ncol=2 if len(handles) > 5 else 1)
     params = ", ".join(f"{k}={v:.4g}" for k, v in fit.params.items())
     band = (

@@ -143,8 +143,11 @@ def test_laws_plot_legend_says_what_solid_and_dashed_mean(curves) -> None:
 
 
 def test_predict_plot_legend_explains_styles(curves, momentum) -> None:
-    texts = _legend_texts(plot_fit(momentum, curves, train=MPL_TRAIN).axes[1])
+    by_file = sorted(curves, key=lambda c: c.name)  # as 'lrlaw predict fit.json data/*.csv'
+    texts = _legend_texts(plot_fit(momentum, by_file, train=MPL_TRAIN).axes[1])
     assert texts[:3] == ["dots: observed", "solid: law, fitted run", "dashed: law, held-out run"]
+    runs = texts[3:]  # fitted runs first, then the held-out ones
+    assert runs == [*sorted(MPL_TRAIN), *(f"{n} (held out)" for n in sorted(MPL_TEST))]
     texts = _legend_texts(plot_fit(momentum, curves[:3]).axes[1])
     assert texts[:2] == ["dots: observed", "line: law"]
 
