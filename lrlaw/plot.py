@@ -196,8 +196,8 @@ def clip_residual_axis(
     ax.text(
         0.01,
         0.04,
-        f"clipped to the errors after the first {100 * FOCUS_SKIP:.0f} % of each run: "
-        f"{off} point(s) off-scale (start transient)",
+        f"clipped to the errors after the first {100 * FOCUS_SKIP:.0f} % of each run "
+        f"({off} point(s) off-scale)",
         transform=ax.transAxes,
         fontsize=7,
         color="0.25",
