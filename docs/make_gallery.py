@@ -25,6 +25,7 @@ from pathlib import Path
 import numpy as np
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))  # this checkout's lrlaw, not whichever one is installed
 DATA = ROOT / "data"
 SCHEDULES = DATA / "schedules.txt"
 TRAIN = ["cosine_24000", "constant_24000", "wsdcon_9"]
