@@ -95,6 +95,46 @@ def test_readme_figure_parsers_catch_a_drift():
     assert readme_quickstart_figures(readme)[:2] != evaluate_mean(evaluate)
 
 
+def law_table(text: str) -> dict[str, dict[str, float]]:
+    """The per-law rows of an ``evaluate --train ... --law ...`` table, by law and column."""
+    lines = text.splitlines()
+    start = next(i for i, line in enumerate(lines) if line.startswith("law ") and "PredE%" in line)
+    cols = lines[start].split()
+    rows = {}
+    for line in lines[start + 1 :]:
+        if not line.strip():
+            break
+        fields = line.split()
+        rows[fields[0]] = {c: float(v) for c, v in zip(cols[1:], fields[1:], strict=True)}
+    return rows
+
+
+def _prose(path: Path) -> str:
+    return " ".join(path.read_text(encoding="utf-8").split())
+
+
+def test_docs_prose_figures_match_the_snippets():
+    """Figures the pages quote in prose (not included from a snippet) match the snippets."""
+    laws_25m = law_table((SNIPPETS / "laws_25m.txt").read_text())
+    laws_100m = law_table((SNIPPETS / "laws_100m.txt").read_text())
+    prede, final = evaluate_mean((SNIPPETS / "quickstart_evaluate.txt").read_text())
+    data = _prose(DOCS / "data.md")
+    assert f"mean PredE {prede:.3f} %, mean final-loss error {final:.3f} %" in data
+    assert f"| MPL 25M: same split | mean PredE {laws_25m['momentum']['PredE%']:.3f} % |" in data
+    compare = _prose(DOCS / "guide" / "compare-laws.md")
+    m25, p25 = laws_25m["momentum"]["PredE%"], laws_25m["multipower"]["PredE%"]
+    m100, p100 = laws_100m["momentum"]["PredE%"], laws_100m["multipower"]["PredE%"]
+    assert p25 < m25 and m100 < p100, "compare-laws.md: which law wins at each size changed"
+    assert f"mean PredE ({p25:.3f} % against {m25:.3f} %)" in compare
+    assert f"mean PredE ({m100:.3f} % against {p100:.3f} %)" in compare
+    assert f"held-out PredE is {p25:.3f} % and {p100:.3f} %" in compare
+
+
+def test_law_table_parser():
+    text = "fitted on 3\nlaw  objective  PredE%  final%\nmomentum  0.1  0.152  0.220\n\nrun x\n"
+    assert law_table(text) == {"momentum": {"objective": 0.1, "PredE%": 0.152, "final%": 0.220}}
+
+
 def test_every_example_has_committed_snippets_of_its_current_command():
     for example in examples.EXAMPLES:
         sh = SNIPPETS / f"{example.name}.sh"
