@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -53,6 +54,22 @@ HELD_OUT_100M = [
     "wsdcon_18",
 ]
 SPEC_100M = "peak=3e-4,total=24000,warmup=2160"
+
+
+def wrap(command: str, width: int = 88) -> str:
+    """``command`` broken into lines of at most ``width`` characters with `` \\`` continuations.
+
+    Breaks go before `` --option``, `` -c`` and `` && `` (always before ``&&``) only, so
+    bash runs the wrapped command exactly as the one-line one; a longer piece stays whole.
+    """
+    pieces = re.split(r" (?=--|-c |&& )", command)
+    lines = [pieces[0]]
+    for piece in pieces[1:]:
+        if not piece.startswith("&&") and len(lines[-1]) + 1 + len(piece) + 2 <= width:
+            lines[-1] += " " + piece
+        else:
+            lines.append("    " + piece)
+    return " \\\n".join(lines)
 
 
 @dataclass(frozen=True)
@@ -86,69 +103,75 @@ QUICKSTART = [
 QUICKSTART_COMMAND = "pip install . && " + " && ".join(e.command for e in QUICKSTART)
 TEST_COMMAND = "pip install -e '.[test]' && pytest"
 
+
+def _wrapped(name: str, command: str, rc: int = 0) -> Example:
+    """An :class:`Example` whose command is wrapped for the page (:func:`wrap`)."""
+    return Example(name, wrap(command), rc)
+
+
 EXAMPLES: list[Example] = [
     *QUICKSTART,
     Example("help", "lrlaw --help"),
-    Example(
+    _wrapped(
         "bad_input",
         "lrlaw fit tests/bad_inputs/steps_backwards.csv --out bad.json",
         rc=2,
     ),
-    Example(
+    _wrapped(
         "fit124m_wandb",
         "lrlaw fit data/schaipp-124m/stable-124m-lr0.001.json"
         " data/schaipp-124m/cos-zero-124m-lr0.001.json"
         " --initial-lr 1e-5 --bootstrap 0 --out fit124m_wandb.json",
     ),
-    Example(
+    _wrapped(
         "fit124m_cooldowns",
         "lrlaw fit data/schaipp-124m/ann124-0.2-lr0.001.json"
         " data/schaipp-124m/ann124-0.2sqrt-lr0.001.json"
         " --base data/schaipp-124m/stable-124m-lr0.001.json --initial-lr 1e-5"
         " --bootstrap 0 --out cooldowns.json",
     ),
-    Example(
+    _wrapped(
         "fit124m",
         "lrlaw fit data/schaipp-124m/canonical/stable.csv data/schaipp-124m/canonical/cosine.csv"
         " --schedules data/schedules.txt --out fit124m.json",
     ),
-    Example(
+    _wrapped(
         "schedule_export",
         "lrlaw schedule 'cosine:peak=3e-4,warmup=2160,total=24000,final=3e-5' --out cosine.csv"
         " && lrlaw schedule 'wsd:peak=3e-4,warmup=2160,total=24000,decay_start=20000,final=3e-5'"
         " --out wsd.json --plot wsd.png",
     ),
-    Example(
+    _wrapped(
         "predict_candidates",
         "lrlaw schedule 'inverse_sqrt:peak=3e-4,warmup=500,total=20000,cooldown=4000'"
         " --out isq.csv && lrlaw predict fit.json -c isq.csv"
         " -c 'cos=cosine:peak=3e-4,total=24000,final=3e-5,warmup=2160' --out cand.csv",
     ),
-    Example(
+    _wrapped(
         "laws_25m",
         f"lrlaw evaluate data/mpl/25m/*.csv --schedules data/schedules.txt {MPL_TRAIN}"
         " --law momentum --law multipower --law convex",
     ),
-    Example(
+    _wrapped(
         "laws_100m",
         f"lrlaw evaluate data/mpl/100m/*.csv --schedules data/schedules.txt {MPL_TRAIN}"
         " --law momentum --law multipower --law convex --plot law_comparison_100m.png",
     ),
-    Example(
+    _wrapped(
         "laws_124m",
         "lrlaw evaluate data/schaipp-124m/canonical/*.csv --schedules data/schedules.txt"
         " --train stable --train cosine --law momentum --law multipower --law convex",
     ),
-    Example(
+    _wrapped(
         "cv_25m",
         "lrlaw evaluate data/mpl/25m/*.csv --schedules data/schedules.txt --cv --law momentum",
     ),
-    Example(
+    _wrapped(
         "auto_25m",
         "lrlaw fit data/mpl/25m/{cosine_24000,constant_24000,wsdcon_9}.csv"
         " --schedules data/schedules.txt --law auto --out fit_auto.json",
     ),
-    Example(
+    _wrapped(
         "compare_schedules",
         "lrlaw compare fit.json"
         f" --schedule cosine=cosine:{SPEC_100M},final=3e-5"
@@ -157,33 +180,33 @@ EXAMPLES: list[Example] = [
         f" --schedule wsd-linear=wsd:{SPEC_100M},decay_start=20000,final=3e-5,shape=linear"
         " --out compare.csv --plot compare.png",
     ),
-    Example(
+    _wrapped(
         "optimize",
         "lrlaw optimize fit.json --total-steps 24000 --peak 3e-4 --warmup 2160"
         " --out schedule.csv --plot optimum.png",
     ),
-    Example(
+    _wrapped(
         "fit124m_convex",
         "lrlaw fit data/schaipp-124m/canonical/stable.csv data/schaipp-124m/canonical/cosine.csv"
         " --schedules data/schedules.txt --law convex --out fit124m_convex.json",
     ),
-    Example(
+    _wrapped(
         "refine",
         "lrlaw refine data/schaipp-124m/stable-124m-lr0.001.json --peak 1e-3 --warmup 300"
         " --warmup-start 1e-5 --out refined.csv --fit fit124m.json --plot refined.png",
     ),
-    Example(
+    _wrapped(
         "refine_convex",
         "lrlaw refine data/schaipp-124m/stable-124m-lr0.001.json --peak 1e-3 --warmup 300"
         " --warmup-start 1e-5 --out refined_convex.csv --fit fit124m_convex.json",
     ),
-    Example(
+    _wrapped(
         "hparams_fit",
         "lrlaw hparams fit data/steplaw/dense_lr_bs_loss.csv --out hp.json"
         " --plot-laws laws.png --plot-landscape landscape.png",
     ),
     Example("hparams_suggest", "lrlaw hparams suggest --params 1e9 --tokens 1e11 --fit hp.json"),
-    Example(
+    _wrapped(
         "plan",
         "lrlaw plan --params 4.29e8 --tokens 4e10 --fit fit.json --out plan.md --plot plan.png",
     ),
