@@ -1,4 +1,4 @@
-"""Regenerate the README gallery, ``docs/gallery/*.png``, from the shipped data.
+"""Regenerate the gallery of the docs, ``docs/gallery/*.png``, from the shipped data.
 
 Run from the repository root::
 
@@ -25,6 +25,7 @@ from pathlib import Path
 import numpy as np
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))  # this checkout's lrlaw, not whichever one is installed
 DATA = ROOT / "data"
 SCHEDULES = DATA / "schedules.txt"
 TRAIN = ["cosine_24000", "constant_24000", "wsdcon_9"]
@@ -33,23 +34,31 @@ DPI = 100
 MAX_BYTES = 150_000
 
 
-def save(fig, path: Path) -> int:
-    """Write ``fig`` as a palette PNG (if smaller than the RGBA one); return its size."""
+def shrink_png(raw: bytes) -> bytes:
+    """``raw`` (PNG bytes) as a 256-colour palette PNG, if that is smaller; else ``raw``."""
     from PIL import Image
 
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=DPI, facecolor="white")
-    raw = buf.getvalue()
     image = Image.open(io.BytesIO(raw)).convert("RGB")
     small = io.BytesIO()
     image.quantize(colors=256, method=Image.Quantize.MEDIANCUT, dither=Image.Dither.NONE).save(
         small, format="PNG", optimize=True
     )
-    data = min(raw, small.getvalue(), key=len)
+    return min(raw, small.getvalue(), key=len)
+
+
+def write_png(data: bytes, path: Path) -> int:
+    """Write PNG bytes to ``path`` atomically; return their size."""
     tmp = path.with_suffix(".png.tmp")
     tmp.write_bytes(data)
     tmp.replace(path)
     return len(data)
+
+
+def save(fig, path: Path) -> int:
+    """Write ``fig`` as a palette PNG (if smaller than the RGBA one); return its size."""
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=DPI, facecolor="white")
+    return write_png(shrink_png(buf.getvalue()), path)
 
 
 def _mpl_curves(size: str, names: list[str] | None = None):

@@ -1,0 +1,1 @@
+lrlaw fit tests/bad_inputs/steps_backwards.csv --out bad.json
