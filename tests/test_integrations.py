@@ -199,3 +199,43 @@ def test_lightning_callback():
     trainer = Trainer(max_steps=80, callbacks=[callback], logger=False, enable_checkpointing=False)
     trainer.fit(Replay())
     assert callback.prediction.fitted
+
+
+def test_lightning_callback_logic_with_a_stand_in_lightning(monkeypatch):
+    """Without torch, ``lightning.pytorch.Callback`` is replaced by a plain class (the
+    third-party base, not lrlaw's code) and the hooks are driven as Lightning's loop
+    calls them: ``on_train_start(trainer, module)``, then ``on_train_batch_end`` per batch."""
+    import importlib
+    import types
+
+    if "lightning" not in sys.modules:
+        try:
+            import lightning  # noqa: F401
+        except ImportError:
+            pkg = types.ModuleType("lightning")
+            sub = types.ModuleType("lightning.pytorch")
+            sub.Callback = type("Callback", (), {})
+            pkg.pytorch = sub
+            monkeypatch.setitem(sys.modules, "lightning", pkg)
+            monkeypatch.setitem(sys.modules, "lightning.pytorch", sub)
+    monkeypatch.delitem(sys.modules, "lrlaw.integrations.lightning", raising=False)
+    mod = importlib.import_module("lrlaw.integrations.lightning")
+
+    c = _curve()
+    logged = []
+    module = SimpleNamespace(log_dict=lambda m, **kw: logged.append(dict(m)))
+    opt = SimpleNamespace(param_groups=[{"lr": 3e-4}])
+    trainer = SimpleNamespace(global_step=0, max_steps=c.total_steps, optimizers=[opt],
+                              callback_metrics={})  # fmt: skip
+    callback = mod.LrlawLightningCallback(SPECS[c.name])
+    callback.on_train_start(trainer, module)
+    for i, (s, y) in enumerate(zip(c.steps[:60], c.loss[:60])):
+        trainer.global_step = int(s)
+        opt.param_groups[0]["lr"] = float(c.lr[s])
+        outputs = {"loss": np.float64(y)} if i % 2 else None  # or from callback_metrics
+        trainer.callback_metrics = {"train_loss": float(y)}
+        callback.on_train_batch_end(trainer, module, outputs, None, i)
+        callback.on_train_batch_end(trainer, module, outputs, None, i)  # same step: once
+    p = callback.prediction
+    assert p.fitted and p.n_points == 60 and len(logged) == p.refits
+    assert logged[-1]["pred/final_loss"] == pytest.approx(p.final_loss)
