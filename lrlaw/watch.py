@@ -237,7 +237,7 @@ class Prediction:
         if self.deviation is not None and self.deviation.active:
             text += f"; DEVIATION {self.deviation.describe()}"
         if self.hold_until is not None:
-            text += f"; refits wait for step {self.hold_until} (settling after an LR drop)"
+            text += f"; refits wait for step {self.hold_until} (the LR just fell)"
         if self.skipped or self.dropped:
             text += f"; {self.skipped} skipped, {self.dropped} dropped"
         if self.error:
