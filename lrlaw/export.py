@@ -13,6 +13,18 @@ its final value for ``t > T``.  This module hands it to the outside world:
 * :func:`as_lambda_lr`: the multiplier ``t -> lr(t) / base_lr`` (a plain
   Python float) for ``torch.optim.lr_scheduler.LambdaLR``.  torch is never
   imported by lrlaw.
+* :func:`to_hf` / :func:`from_hf`: Hugging Face ``TrainingArguments`` settings
+  (``lr_scheduler_type="warmup_stable_decay"`` with ``lr_scheduler_kwargs``,
+  i.e. ``transformers.get_wsd_schedule``) and back;
+  :func:`to_torchtitan` / :func:`from_torchtitan`: torchtitan's
+  ``[lr_scheduler]`` section (with ``[training] steps`` and ``[optimizer] lr``)
+  and back; :func:`write_trainer_config` / :func:`read_trainer_config` as
+  JSON or TOML files.  Step ``t`` of a schedule is the trainers' ``LambdaLR``
+  step (``lr(t)`` is used for the ``t + 1``-th optimizer update), and an export
+  is checked against the trainer's own formula (transcribed in
+  :func:`hf_wsd_lambda` and :func:`torchtitan_lambda`) at every step ``0..T``:
+  a schedule the trainer cannot express raises a :class:`ScheduleError` that
+  says why, instead of exporting something else.
 """
 
 from __future__ import annotations
@@ -33,7 +45,21 @@ from lrlaw.schedules import Schedule, from_array
 if TYPE_CHECKING:
     import pandas as pd
 
-__all__ = ["as_lambda_lr", "as_optax", "read_schedule_table", "to_table", "write_schedule"]
+__all__ = [
+    "as_lambda_lr",
+    "as_optax",
+    "from_hf",
+    "from_torchtitan",
+    "hf_wsd_lambda",
+    "read_schedule_table",
+    "read_trainer_config",
+    "to_hf",
+    "to_table",
+    "to_torchtitan",
+    "torchtitan_lambda",
+    "write_schedule",
+    "write_trainer_config",
+]
 
 _SUFFIXES = (".csv", ".json")
 
@@ -240,3 +266,406 @@ def as_lambda_lr(
         return table[min(max(int(step), 0), last)]
 
     return lr_lambda
+
+
+# --------------------------------------------------------------------------- #
+# Trainer-native settings: Hugging Face get_wsd_schedule, torchtitan lr_scheduler
+# --------------------------------------------------------------------------- #
+
+#: lrlaw WSD shapes and their names in the trainers (``sqrt`` is "1-sqrt").
+_HF_DECAY = {"linear": "linear", "cosine": "cosine", "sqrt": "1-sqrt"}
+_TT_DECAY = {"linear": "linear", "cosine": "cosine", "sqrt": "sqrt"}
+
+
+def _wsd_params(schedule: Schedule) -> dict:
+    """``peak, total, warmup, warmup_start, decay_start, final, shape`` of a schedule
+    that is a WSD in disguise (``wsd``, ``cosine``, ``linear``; decay from the warmup's
+    end for the latter two), read from its canonical spec."""
+    family, _, body = schedule.spec.partition(":")
+    if family not in ("wsd", "cosine", "linear"):
+        raise ScheduleError(
+            f"schedule {schedule.spec!r}: the trainers' WSD schedulers express wsd, cosine "
+            f"and linear schedules, not {family!r}"
+        )
+    kv = dict(item.split("=", 1) for item in body.split(",") if item)
+    total = int(kv["total"])
+    warmup = int(kv.get("warmup", 0))
+    if family == "wsd":
+        if "decay_start" in kv:
+            start = int(kv["decay_start"])
+        else:
+            start = total - round(float(kv["decay_frac"]) * total)
+        shape = kv.get("shape", "linear")
+    else:
+        start, shape = warmup, family
+    return {
+        "peak": float(kv["peak"]),
+        "total": total,
+        "warmup": warmup,
+        "warmup_start": float(kv.get("warmup_start", 0.0)),
+        "decay_start": start,
+        "final": float(kv.get("final", 0.0)),
+        "shape": shape,
+    }
+
+
+def hf_wsd_lambda(
+    step: int,
+    *,
+    num_warmup_steps: int,
+    num_stable_steps: int,
+    num_decay_steps: int,
+    decay_type: str = "cosine",
+    min_lr_ratio: float = 0.0,
+    warmup_type: str = "linear",
+    num_cycles: float = 0.5,
+) -> float:
+    """The LR multiplier of ``transformers.get_wsd_schedule`` at ``step`` (its ``lr_lambda``).
+
+    Warmup ``r + (1 - r) * t / W`` (``warmup_type="linear"``; ``cosine`` and
+    ``1-sqrt`` too) for ``t < W``, then 1 for ``t < W + S``, then
+    ``r + (1 - r) * f(p)`` with ``p = (t - W - S) / D`` and ``f`` = ``1 - p``
+    (linear), ``(1 + cos(2 pi c p)) / 2`` (cosine, ``c = num_cycles``) or
+    ``1 - sqrt(p)`` (1-sqrt), then ``r`` (``r = min_lr_ratio``).  Transcribed
+    from transformers 5.25 ``optimization.py`` (``_get_wsd_scheduler_lambda``).
+    """
+    w, s, d, r = num_warmup_steps, num_stable_steps, num_decay_steps, min_lr_ratio
+    if step < w:
+        p = float(step) / float(max(1, w))
+        f = {
+            "linear": p,
+            "cosine": 0.5 * (1.0 - math.cos(math.pi * p)),
+            "1-sqrt": 1.0 - math.sqrt(1.0 - p),
+        }[warmup_type]
+        return max(0.0, f * (1.0 - r) + r)
+    if step < w + s:
+        return 1.0
+    if step < w + s + d:
+        p = float(step - w - s) / float(max(1, d))
+        f = {
+            "linear": 1.0 - p,
+            "cosine": 0.5 * (1.0 + math.cos(math.pi * float(num_cycles) * 2.0 * p)),
+            "1-sqrt": 1.0 - math.sqrt(p),
+        }[decay_type]
+        return max(0.0, f * (1.0 - r) + r)
+    return r
+
+
+def torchtitan_lambda(
+    step: int,
+    *,
+    training_steps: int,
+    warmup_steps: int,
+    decay_ratio: float | None,
+    decay_type: str = "linear",
+    min_lr_factor: float = 0.0,
+) -> float:
+    """The LR multiplier of torchtitan's ``linear_warmup_stable_decay`` at ``step``.
+
+    With ``T = training_steps``, ``W = min(warmup_steps, T)``,
+    ``D = round(T * decay_ratio)`` (clamped to ``T - W``; ``T - W`` without a
+    ratio) and ``S = T + 1 - W - D`` (a virtual last step): ``(t + 1) / W`` for
+    ``t < W``, 1 for ``t < W + S``, then ``m + (1 - m) f(p)`` with
+    ``p = (t + 1 - W - S) / D``, ``f`` = ``1 - p``, ``1 - sqrt(p)`` or
+    ``(1 + cos(pi p)) / 2`` and ``m = min_lr_factor``.  Transcribed from
+    torchtitan ``torchtitan/components/lr_scheduler.py`` (``build_lr_schedulers``,
+    the version with ``min_lr_factor``, 2025).
+    """
+    t_steps = int(training_steps)
+    w = min(int(warmup_steps), t_steps)
+    if decay_ratio is not None:
+        d = round(t_steps * decay_ratio)
+        if w + d > t_steps:
+            d = t_steps - w
+    else:
+        d = t_steps - w
+    s = t_steps + 1 - w - d
+    if step < w:
+        return float((step + 1) / w)
+    if step < w + s:
+        return 1.0
+    p = float(step + 1 - (w + s)) / d
+    f = {
+        "linear": 1 - p,
+        "sqrt": 1 - math.sqrt(p),
+        "cosine": 0.5 * (1.0 + math.cos(math.pi * p)),
+    }[decay_type]
+    return min_lr_factor + (1 - min_lr_factor) * f
+
+
+def _check_same(schedule: Schedule, lrs: np.ndarray, trainer: str) -> None:
+    want = schedule.values()
+    bad = np.flatnonzero(~np.isclose(lrs, want, rtol=1e-9, atol=1e-12 * float(np.max(want))))
+    if bad.size:
+        i = int(bad[0])
+        raise ScheduleError(
+            f"schedule {schedule.spec!r}: {trainer} cannot express it exactly: at step {i} it "
+            f"gives {lrs[i]:.6g} instead of {want[i]:.6g} ({bad.size} of {want.size} steps differ)"
+        )
+
+
+def to_hf(schedule: Schedule) -> dict:
+    """Hugging Face ``TrainingArguments`` settings that give ``schedule`` step for step.
+
+    Returns ``{"learning_rate", "max_steps", "warmup_steps", "lr_scheduler_type":
+    "warmup_stable_decay", "lr_scheduler_kwargs": {"num_stable_steps",
+    "num_decay_steps", "decay_type", "min_lr_ratio"}}``; for
+    ``get_wsd_schedule(optimizer, num_warmup_steps=warmup_steps,
+    **lr_scheduler_kwargs)`` directly, create the optimizer with
+    ``lr=learning_rate``.  A ``wsd`` (shapes linear, cosine, sqrt = "1-sqrt"),
+    ``cosine`` or ``linear`` schedule maps to ``W = warmup``, ``S = decay_start -
+    W``, ``D = total - decay_start``, ``min_lr_ratio = final / peak``; HF's warmup
+    starts at ``min_lr_ratio * peak``, so the schedule's ``warmup_start`` must
+    equal ``final`` (or there is no warmup).  Anything else raises
+    :class:`ScheduleError` (the result is checked at every step against
+    :func:`hf_wsd_lambda`).
+    """
+    p = _wsd_params(schedule)
+    if p["shape"] not in _HF_DECAY:
+        raise ScheduleError(
+            f"schedule {schedule.spec!r}: get_wsd_schedule has no {p['shape']!r} decay "
+            "(linear, cosine, 1-sqrt)"
+        )
+    ratio = p["final"] / p["peak"]
+    kwargs = {
+        "num_stable_steps": p["decay_start"] - p["warmup"],
+        "num_decay_steps": p["total"] - p["decay_start"],
+        "decay_type": _HF_DECAY[p["shape"]],
+        "min_lr_ratio": ratio,
+    }
+    if p["warmup"] and not math.isclose(p["warmup_start"], p["final"], rel_tol=1e-12, abs_tol=0):
+        raise ScheduleError(
+            f"schedule {schedule.spec!r}: get_wsd_schedule warms up from min_lr_ratio * peak "
+            f"= {p['final']:g} (the final LR), this schedule from warmup_start="
+            f"{p['warmup_start']:g}; set warmup_start={p['final']:g} to export it"
+        )
+    out = {
+        "learning_rate": p["peak"],
+        "max_steps": p["total"],
+        "warmup_steps": p["warmup"],
+        "lr_scheduler_type": "warmup_stable_decay",
+        "lr_scheduler_kwargs": kwargs,
+    }
+    _check_same(schedule, _hf_values(out), "transformers get_wsd_schedule")
+    return out
+
+
+def _hf_values(settings: dict) -> np.ndarray:
+    peak, total = float(settings["learning_rate"]), int(settings["max_steps"])
+    kw = dict(settings.get("lr_scheduler_kwargs") or {})
+    warmup = settings.get("warmup_steps", 0)
+    warmup = int(warmup) if warmup >= 1 else math.ceil(total * warmup)  # TrainingArguments rule
+    if "num_stable_steps" not in kw:
+        kw["num_stable_steps"] = total - warmup - int(kw["num_decay_steps"])
+    return peak * np.array(
+        [hf_wsd_lambda(t, num_warmup_steps=warmup, **kw) for t in range(total + 1)]
+    )
+
+
+def from_hf(settings: dict) -> Schedule:
+    """The schedule of HF ``TrainingArguments`` settings as written by :func:`to_hf`.
+
+    Needs ``learning_rate``, ``max_steps``, ``lr_scheduler_type =
+    "warmup_stable_decay"`` and ``lr_scheduler_kwargs`` with ``num_decay_steps``
+    (``num_stable_steps`` defaults to ``max_steps - warmup - num_decay_steps`` as
+    in ``get_wsd_schedule``; ``decay_type`` to "cosine", ``min_lr_ratio`` to 0, as
+    there).  Returns the equivalent ``wsd`` schedule, checked step for step against
+    :func:`hf_wsd_lambda`.
+    """
+    from lrlaw.schedules import wsd
+
+    if settings.get("lr_scheduler_type", "warmup_stable_decay") != "warmup_stable_decay":
+        raise ScheduleError(
+            f"lr_scheduler_type={settings.get('lr_scheduler_type')!r}: lrlaw reads back "
+            "'warmup_stable_decay' (get_wsd_schedule)"
+        )
+    try:
+        peak, total = float(settings["learning_rate"]), int(settings["max_steps"])
+        kw = dict(settings.get("lr_scheduler_kwargs") or {})
+        warmup = settings.get("warmup_steps", 0)
+        warmup = int(warmup) if warmup >= 1 else math.ceil(total * warmup)
+        decay = int(kw["num_decay_steps"])
+    except (KeyError, TypeError, ValueError) as e:
+        raise ScheduleError(
+            f"HF settings: missing or bad {e}; expected learning_rate, max_steps, "
+            "warmup_steps and lr_scheduler_kwargs.num_decay_steps"
+        ) from None
+    stable = int(kw.get("num_stable_steps", total - warmup - decay))
+    if warmup + stable + decay != total:
+        raise ScheduleError(
+            f"HF settings: warmup_steps + num_stable_steps + num_decay_steps = "
+            f"{warmup + stable + decay}, not max_steps = {total}"
+        )
+    decay_type = kw.get("decay_type", "cosine")
+    shapes = {v: k for k, v in _HF_DECAY.items()}
+    if decay_type not in shapes or kw.get("warmup_type", "linear") != "linear":
+        raise ScheduleError(
+            f"HF settings: decay_type={decay_type!r}, warmup_type="
+            f"{kw.get('warmup_type', 'linear')!r}; lrlaw reads linear warmups and "
+            "linear, cosine or 1-sqrt decays"
+        )
+    if float(kw.get("num_cycles", 0.5)) != 0.5:
+        raise ScheduleError("HF settings: num_cycles must be 0.5 (a single half cosine)")
+    final = float(kw.get("min_lr_ratio", 0.0)) * peak
+    sched = wsd(
+        peak, total, decay_start=warmup + stable, final=final, shape=shapes[decay_type],
+        warmup=warmup, warmup_start=final if warmup else 0.0,
+    )  # fmt: skip
+    _check_same(sched, _hf_values(settings), "transformers get_wsd_schedule")
+    return sched
+
+
+def to_torchtitan(schedule: Schedule) -> dict:
+    """torchtitan settings that give ``schedule`` step for step:
+    ``{"optimizer": {"lr"}, "training": {"steps"}, "lr_scheduler": {"warmup_steps",
+    "decay_ratio", "decay_type", "min_lr_factor"}}``.
+
+    torchtitan's warmup is ``(t + 1) / W``: it matches a schedule with
+    ``warmup = W - 1`` and ``warmup_start = peak / W``; its decay covers the last
+    ``D = round(T * decay_ratio)`` steps (``decay_start = T - D``) down to
+    ``min_lr_factor * peak`` at ``T``.  Anything else raises
+    :class:`ScheduleError` (checked at every step against :func:`torchtitan_lambda`).
+    """
+    p = _wsd_params(schedule)
+    total, peak = p["total"], p["peak"]
+    if p["warmup"]:
+        w = p["warmup"] + 1
+        if not math.isclose(p["warmup_start"], peak / w, rel_tol=1e-12):
+            raise ScheduleError(
+                f"schedule {schedule.spec!r}: torchtitan warms up as (t + 1) / W: over "
+                f"warmup={p['warmup']} steps that starts at peak / {w} = {peak / w:g}, "
+                f"this schedule at warmup_start={p['warmup_start']:g}"
+            )
+    else:
+        w = 0
+    d = total - p["decay_start"]
+    ratio = d / total
+    if round(total * ratio) != d:
+        ratio = math.nextafter(ratio, 1.0)
+    section = {
+        "warmup_steps": w,
+        "decay_ratio": ratio,
+        "decay_type": _TT_DECAY.get(p["shape"], p["shape"]),
+        "min_lr_factor": p["final"] / peak,
+    }
+    if section["decay_type"] not in _TT_DECAY.values():
+        raise ScheduleError(
+            f"schedule {schedule.spec!r}: torchtitan has no {p['shape']!r} decay "
+            "(linear, sqrt, cosine)"
+        )
+    out = {"optimizer": {"lr": peak}, "training": {"steps": total}, "lr_scheduler": section}
+    _check_same(schedule, _torchtitan_values(out), "torchtitan lr_scheduler")
+    return out
+
+
+def _torchtitan_values(settings: dict) -> np.ndarray:
+    peak = float(settings["optimizer"]["lr"])
+    total = int(settings["training"]["steps"])
+    sec = settings["lr_scheduler"]
+    kw = {
+        "training_steps": total,
+        "warmup_steps": int(sec.get("warmup_steps", 0)),
+        "decay_ratio": sec.get("decay_ratio"),
+        "decay_type": sec.get("decay_type", "linear"),
+        "min_lr_factor": float(sec.get("min_lr_factor", 0.0)),
+    }
+    return peak * np.array([torchtitan_lambda(t, **kw) for t in range(total + 1)])
+
+
+def from_torchtitan(settings: dict) -> Schedule:
+    """The schedule of torchtitan settings (``optimizer.lr``, ``training.steps``,
+    ``lr_scheduler``), as written by :func:`to_torchtitan`, on steps ``0..T``
+    (step ``T`` is torchtitan's virtual last step); checked step for step."""
+    from lrlaw.schedules import wsd
+
+    try:
+        peak = float(settings["optimizer"]["lr"])
+        total = int(settings["training"]["steps"])
+        sec = dict(settings.get("lr_scheduler") or {})
+        w = min(int(sec.get("warmup_steps", 0)), total)
+        ratio = sec.get("decay_ratio")
+        m = float(sec.get("min_lr_factor", 0.0))
+    except (KeyError, TypeError, ValueError) as e:
+        raise ScheduleError(
+            f"torchtitan settings: missing or bad {e}; expected optimizer.lr, training.steps "
+            "and an lr_scheduler section"
+        ) from None
+    d = round(total * ratio) if ratio is not None else total - w
+    d = min(d, total - w)
+    kind = sec.get("decay_type", "linear")
+    shapes = {v: k for k, v in _TT_DECAY.items()}
+    if kind not in shapes:
+        raise ScheduleError(
+            f"torchtitan settings: decay_type={kind!r}; expected linear, sqrt, cosine"
+        )
+    if d == 0:
+        raise ScheduleError(
+            "torchtitan settings: no decay steps; lrlaw reads WSD schedules with a decay"
+        )
+    sched = wsd(
+        peak, total, decay_start=total - d, final=m * peak, shape=shapes[kind],
+        warmup=max(w - 1, 0), warmup_start=peak / w if w else 0.0,
+    )  # fmt: skip
+    _check_same(sched, _torchtitan_values(settings), "torchtitan lr_scheduler")
+    return sched
+
+
+def _toml_value(v: object) -> str:
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    if isinstance(v, (int, float)):
+        return repr(v)  # a float's repr always has "." or "e": a TOML float
+    return json.dumps(str(v))
+
+
+def write_trainer_config(
+    schedule: Schedule,
+    path: str | os.PathLike,
+    trainer: str,
+    *,
+    inputs: Sequence[str | os.PathLike] = (),
+) -> Path:
+    """Write ``schedule`` as ``trainer`` settings: ``"hf"`` (JSON of :func:`to_hf`) or
+    ``"torchtitan"`` (TOML sections of :func:`to_torchtitan`), atomically."""
+    from lrlaw.io import atomic_output, check_output
+
+    path = Path(path)
+    check_output(path, inputs)
+    if trainer == "hf":
+        text = json.dumps(to_hf(schedule), indent=2) + "\n"
+    elif trainer == "torchtitan":
+        cfg = to_torchtitan(schedule)
+        lines = [f"# lrlaw schedule {schedule.spec}"]
+        for section, values in cfg.items():
+            lines.append(f"[{section}]")
+            lines += [f"{k} = {_toml_value(v)}" for k, v in values.items()]
+        text = "\n".join(lines) + "\n"
+    else:
+        raise ScheduleError(f"trainer {trainer!r}: expected hf or torchtitan")
+    with atomic_output(path, inputs) as tmp:
+        tmp.write_text(text)
+    return path
+
+
+def read_trainer_config(path: str | os.PathLike) -> Schedule:
+    """Read HF settings (``.json``, :func:`from_hf`) or a torchtitan config (``.toml``,
+    :func:`from_torchtitan`) back as a schedule."""
+    path = Path(path)
+    try:
+        text = path.read_text()
+    except (OSError, UnicodeDecodeError) as e:
+        raise DataError(f"{path}: cannot read: {e}") from None
+    try:
+        if path.suffix.lower() == ".json":
+            return from_hf(json.loads(text))
+        if path.suffix.lower() == ".toml":
+            try:
+                import tomllib
+            except ImportError:  # Python 3.10
+                import tomli as tomllib
+            return from_torchtitan(tomllib.loads(text))
+    except ScheduleError as e:
+        raise DataError(f"{path}: {e}") from None
+    except ValueError as e:
+        raise DataError(f"{path}: cannot parse: {e}") from None
+    raise DataError(f"{path}: expected HF settings (.json) or a torchtitan config (.toml)")

@@ -24,6 +24,10 @@ Formats (chosen by the file name):
 TensorBoard                  an event file (``events.out.tfevents.*``) or a
                              folder of them (subfolders prefix their tags);
                              needs the optional extra ``lrlaw[tensorboard]``
+``wandb:ENTITY/PROJECT/ID``  a W&B run, every row (:mod:`lrlaw.remote`;
+                             extra ``lrlaw[wandb]``)
+``mlflow:RUN_ID``            an MLflow run's metric histories (extra
+                             ``lrlaw[mlflow]``)
 ==========================  ================================================
 
 Columns are found by their common names (:data:`STEP_NAMES`,
@@ -286,6 +290,12 @@ class RunLog:
         return f"{self.source}: run {self.name!r}" if self.several else self.source
 
 
+def is_remote(source: str | os.PathLike) -> bool:
+    """True when ``source`` names a W&B or MLflow run (``wandb:...``, ``mlflow:...``;
+    see :mod:`lrlaw.remote`) rather than a file."""
+    return str(source).startswith(("wandb:", "mlflow:"))
+
+
 def log_format(path: str | os.PathLike) -> str:
     """The format of a log file from its name: csv, tsv, parquet, jsonl, json or tensorboard."""
     path = Path(path)
@@ -304,6 +314,10 @@ def log_format(path: str | os.PathLike) -> str:
 def read_runs(path: str | os.PathLike, options: ReadOptions | None = None) -> list[RunLog]:
     """Read a log file into its runs (columns found, nothing converted or cleaned yet)."""
     options = options or ReadOptions()
+    if is_remote(str(path)):
+        from lrlaw.remote import read_remote
+
+        return read_remote(str(path), options)
     path = Path(path)
     if not path.exists():
         raise DataError(f"{path}: no such file")

@@ -31,6 +31,24 @@ def parse_what_if(texts: list[str]) -> dict[str, list[float]]:
     return out
 
 
+def _signature(path: Path) -> tuple[int | None, float] | None:
+    """``(bytes, newest mtime)`` of a log file, or of a TensorBoard folder's event files
+    (which grow inside a folder whose own size and mtime do not change); ``(None, 0)``
+    for a remote run (``wandb:...``, ``mlflow:...``); None when the log is gone."""
+    from lrlaw.readers import is_remote
+
+    if is_remote(str(path)):
+        return None, 0.0
+    try:
+        if path.is_dir():
+            files = [f.stat() for f in path.rglob("*tfevents*") if f.is_file()]
+            return sum(f.st_size for f in files), max((f.st_mtime for f in files), default=0.0)
+        stat = path.stat()
+    except FileNotFoundError:
+        return None
+    return stat.st_size, stat.st_mtime
+
+
 class _Tail:
     """Re-reads a log on every poll and hands the watcher what is new or changed."""
 
@@ -54,19 +72,20 @@ class _Tail:
 
         from lrlaw.readers import prepare_run, read_runs
 
-        try:
-            stat = self.path.stat()
-        except FileNotFoundError:
+        sig = _signature(self.path)
+        if sig is None:
             self.say(f"warning: {self.path} disappeared; keeping the last prediction")
             return False
-        if stat.st_size == self.size and stat.st_mtime == self.mtime:
-            return False
-        if 0 <= stat.st_size < self.size:
-            self.say(
-                f"warning: {self.path} shrank from {self.size} to {stat.st_size} bytes "
-                "(rewritten or resumed?); re-reading it"
-            )
-        self.size, self.mtime = stat.st_size, stat.st_mtime
+        size, mtime = sig
+        if size is not None:  # a remote run (W&B, MLflow) is re-read on every poll
+            if size == self.size and mtime == self.mtime:
+                return False
+            if 0 <= size < self.size:
+                self.say(
+                    f"warning: {self.path} shrank from {self.size} to {size} bytes "
+                    "(rewritten or resumed?); re-reading it"
+                )
+            self.size, self.mtime = size, mtime
         try:
             runs = read_runs(self.path, self.options)
             if len(runs) != 1:
@@ -141,9 +160,35 @@ def _table(pred, path: Path):
     return t
 
 
+def _snapshot(watcher, out: Path, log: Path) -> None:
+    """Write ``prediction.json`` and ``prediction.png`` into ``out``, each atomically."""
+    import json
+
+    from lrlaw.io import atomic_output, write_text_atomic
+
+    pred = watcher.prediction
+    inputs = [] if _signature_remote(log) else [log]
+    write_text_atomic(out / "prediction.json", json.dumps(pred.to_dict(), indent=2) + "\n", inputs)
+    fig = watcher.figure()
+    with atomic_output(out / "prediction.png", inputs) as tmp:
+        fig.savefig(tmp, format="png", dpi=100)
+
+
+def _signature_remote(log: Path) -> bool:
+    from lrlaw.readers import is_remote
+
+    return is_remote(str(log))
+
+
 @user_errors
 def watch_cmd(
-    log: Annotated[Path, typer.Argument(help="The growing training log (CSV, JSONL, ...).")],
+    log: Annotated[
+        Path,
+        typer.Argument(
+            help="The growing training log: CSV, JSONL, a TensorBoard run folder, an HF "
+            "trainer_state.json, wandb:ENTITY/PROJECT/RUN_ID or mlflow:RUN_ID."
+        ),
+    ],
     schedule: Annotated[
         str | None,
         typer.Option(
@@ -192,7 +237,7 @@ def watch_cmd(
         typer.Option(
             "--out",
             "-o",
-            help="Folder for prediction.json, rewritten after each refit.",
+            help="Folder for prediction.json and prediction.png, rewritten after each refit.",
             show_default=False,
         ),
     ] = None,
@@ -203,8 +248,14 @@ def watch_cmd(
         ),
     ] = 600.0,
     interval: Annotated[
-        float, typer.Option("--interval", min=0.01, help="Seconds between polls.")
-    ] = 2.0,
+        float | None,
+        typer.Option(
+            "--interval",
+            min=0.01,
+            help="Seconds between polls (default 2; 30 for a W&B or MLflow run, re-read whole).",
+            show_default=False,
+        ),
+    ] = None,
     loss_col: Annotated[
         str | None, typer.Option("--loss-col", help="Loss column.", show_default=False)
     ] = None,
@@ -240,6 +291,8 @@ def watch_cmd(
         min_points=min_points,
         name=log.stem,
     )
+    if interval is None:
+        interval = 30.0 if _signature_remote(log) else 2.0
     tail = _Tail(log, options, watcher, learn_lr=schedule is None)
     live = None
     if sys.stdout.isatty():
@@ -252,8 +305,7 @@ def watch_cmd(
     reason = "stopped"
     try:
         while True:
-            if tail.poll():
-                last_growth = time.monotonic()
+            grew = tail.poll()
             pred = watcher.prediction
             key = (pred.refits, pred.error, pred.deviation and pred.deviation.kind)
             if key != shown and pred.n_points:
@@ -263,13 +315,9 @@ def watch_cmd(
                 else:
                     print(pred.summary(), flush=True)
                 if out is not None and pred.fitted:
-                    import json
-
-                    from lrlaw.io import write_text_atomic
-
-                    write_text_atomic(
-                        out / "prediction.json", json.dumps(pred.to_dict(), indent=2) + "\n", [log]
-                    )
+                    _snapshot(watcher, out, log)
+            if grew:  # after the refit and the snapshot: idle is time spent waiting
+                last_growth = time.monotonic()
             if pred.n_points and pred.step >= pred.final_step > 0:
                 reason = f"reached the schedule's last step ({pred.final_step})"
                 break

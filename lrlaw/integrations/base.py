@@ -1,0 +1,92 @@
+"""The part every callback shares: feed a :class:`~lrlaw.watch.Watcher`, never raise."""
+
+from __future__ import annotations
+
+import logging
+import math
+from typing import Any
+
+from lrlaw.watch import Prediction, Watcher
+
+__all__ = ["WatchFeed", "as_float"]
+
+log = logging.getLogger("lrlaw.integrations")
+
+
+def as_float(value: Any) -> float | None:
+    """A Python float from a number, a 0-d/1-element array or tensor (``.item()``); None
+    when it is missing or not a number."""
+    if value is None:
+        return None
+    try:
+        if hasattr(value, "detach"):  # a torch tensor: off the graph first
+            value = value.detach()
+        if hasattr(value, "item"):
+            value = value.item()
+        return float(value)
+    except (TypeError, ValueError, RuntimeError):
+        return None
+
+
+class WatchFeed:
+    """Feeds losses to a watcher; returns the new metrics after each refit; never raises.
+
+    Args:
+        watcher: the :class:`~lrlaw.watch.Watcher` to feed; or None to build one from
+            ``schedule`` and ``watcher_options``.
+        schedule: the run's schedule (spec, :class:`~lrlaw.schedules.Schedule` or
+            per-step LRs) when ``watcher`` is None; None learns it from the LRs fed.
+        prefix: name prefix of the logged metrics.
+        watcher_options: passed to :class:`~lrlaw.watch.Watcher`.
+    """
+
+    def __init__(
+        self,
+        watcher: Watcher | None = None,
+        schedule: Any = None,
+        *,
+        prefix: str = "pred/",
+        **watcher_options: Any,
+    ) -> None:
+        if watcher is None:
+            watcher = Watcher(schedule, **watcher_options)
+        elif schedule is not None or watcher_options:
+            raise TypeError("give a watcher or its schedule and options, not both")
+        self.watcher = watcher
+        self.prefix = prefix
+        self._refits = 0
+        self._said: set[str] = set()
+
+    @property
+    def prediction(self) -> Prediction:
+        """The watcher's latest prediction."""
+        return self.watcher.prediction
+
+    def warn(self, message: str) -> None:
+        """Log ``message`` as a warning, once."""
+        if message not in self._said:
+            self._said.add(message)
+            log.warning("lrlaw: %s", message)
+
+    def update(self, step: Any, loss: Any, lr: Any = None) -> dict[str, float]:
+        """Feed one loss; the metrics to log when a refit happened (else ``{}``)."""
+        step_f, loss_f, lr_f = as_float(step), as_float(loss), as_float(lr)
+        if step_f is None or not math.isfinite(step_f):
+            self.warn(f"step {step!r} is not a number; loss not fed")
+            return {}
+        if loss_f is None:
+            self.warn(f"loss {loss!r} at step {step_f:g} is not a number; skipped")
+            return {}
+        try:
+            pred = self.watcher.update(int(step_f), loss_f, lr_f)
+        except Exception as exc:  # never stop the training run
+            self.warn(f"watch update failed ({type(exc).__name__}: {exc}); keeping the last one")
+            return {}
+        if pred.error:
+            self.warn(f"refit failed: {pred.error}; keeping the last prediction")
+        if pred.deviation is not None and pred.deviation.active:
+            self.warn(f"deviation: {pred.deviation.describe()}")
+        if pred.refits == self._refits:
+            return {}
+        self._refits = pred.refits
+        return pred.metrics(self.prefix)
