@@ -20,7 +20,8 @@ R = TypeVar("R")
 #: The log formats every command that reads training logs takes (for help texts).
 LOG_FORMATS = (
     "CSV/TSV/parquet tables (step, loss[, lr][, run]), JSONL, W&B exports (JSON or panel CSV), "
-    "Hugging Face trainer_state.json, TensorBoard event files or folders"
+    "Hugging Face trainer_state.json, TensorBoard event files or folders, and runs by name: "
+    "wandb:ENTITY/PROJECT/RUN_ID, mlflow:RUN_ID (extras lrlaw[wandb], lrlaw[mlflow])"
 )
 Files = Annotated[
     list[Path],
