@@ -526,7 +526,7 @@ def section_areas(table: Table, quick: bool) -> dict[str, float]:
                 return jax.block_until_ready(lrlaw_areas_eager(lr_np, LAM))
 
             # interleaved: one call of each per repeat, so load hits them alike
-            reps = (3 if quick else 5) if T >= 10_000_000 else (5 if quick else 11)
+            reps = (5 if quick else 7) if T >= 10_000_000 else (5 if quick else 11)
             (st_j, st_lf, st_e, st_s), n_j = bench_interleaved(
                 [run_lrlaw, run_lf, run_eager, run_scan], reps
             )

@@ -12,7 +12,8 @@ not compete for the cores), with ``--quick`` passed to those that have it
 ``bench_efflr.py``, ``bench_merge.py``).
 ``bench_scale.py`` (~20 s) has no quick mode and runs in full either way.
 Each script's output (its machine header and Markdown tables) is printed
-under a heading once it finishes, then a summary of wall times.  A script
+under a heading once it finishes, then a summary of wall times with the load
+average after each script, then every script's "Key ratios" line in one list.  A script
 that fails is reported with the end of its stderr; the others still run, and the exit status is 1.
 
 Not run (too long): ``crossval_laws.py``, ``calibration.py`` and ``efflr_clock.py``; the footer
@@ -94,19 +95,26 @@ def main() -> int:
             print(f"\n**FAILED** (exit status {proc.returncode}); end of its stderr:\n")
             print("```\n" + tail + "\n```")
         sys.stdout.flush()
-        results.append((shown, seconds, ok))
+        load = " ".join(f"{x:.2f}" for x in os.getloadavg())
+        keys = [ln.strip() for ln in proc.stdout.splitlines() if ln.startswith("Key ratios")]
+        results.append((shown, seconds, ok, load, keys))
 
     print("\n## Summary\n")
-    print("| script | wall time | status |")
-    print("|---|---:|---|")
-    for shown, seconds, ok in results:
-        print(f"| `{shown}` | {seconds:.0f} s | {'ok' if ok else '**failed**'} |")
-    print(f"| total | {time.perf_counter() - start:.0f} s | |")
+    print("| script | wall time | status | load average at its end (1, 5, 15 min) |")
+    print("|---|---:|---|---|")
+    for shown, seconds, ok, load, _ in results:
+        print(f"| `{shown}` | {seconds:.0f} s | {'ok' if ok else '**failed**'} | {load} |")
+    print(f"| total | {time.perf_counter() - start:.0f} s | | |")
+    keyed = [(shown, k) for shown, _, _, _, keys in results for k in keys]
+    if keyed:
+        print("\n## Key ratios (lrlaw against its baseline, from the tables above)\n")
+        for shown, k in keyed:
+            print(f"- `{shown}`: {k.removeprefix('Key ratios').lstrip(' :')}")
     print(f"\nLoad average at the end: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
     print("\nNot run here (too long; run them separately):\n")
     for script, what, extra in NOT_RUN:
         print(f"- `python benchmarks/{script}{' ' + extra if extra else ''}`: {what}")
-    return 0 if all(ok for _, _, ok in results) else 1
+    return 0 if all(r[2] for r in results) else 1
 
 
 if __name__ == "__main__":

@@ -5,7 +5,9 @@ reformulation of the momentum recurrence tried (``benchmarks/README.md``) costs
 more passes over memory than it saves; none beats numpy's ``cumsum`` +
 ``scipy.signal.lfilter``.  A plain C loop does (one pass, bound by the latency
 of the multiply-add chain ``m = lam m + d``, ~1.3 ns per step).  This module
-compiles that loop once per machine and registers it as an XLA FFI custom call
+compiles that loop once per machine (and a variant that returns S1 and S2 only at
+given steps, reading the LRs once and writing nothing per step) and registers it as
+an XLA FFI custom call
 (``jax.ffi``), so it runs inside ``jax.jit`` and ``jax.vmap`` like any other op;
 :mod:`lrlaw.areas` gives it a JVP through the pure-JAX scan, so ``grad`` and
 ``jvp`` still work.
@@ -40,6 +42,7 @@ from pathlib import Path
 import numpy as np
 
 TARGET = "lrlaw_areas"
+TARGET_AT = "lrlaw_areas_at"
 
 SOURCE = r"""
 #include <cstdint>
@@ -83,6 +86,45 @@ void Row(const double* e, int64_t T, double lam, bool ignore, double* s1, double
   }
 }
 
+// S1 and S2 at the steps idx[0] <= idx[1] <= ... (each in [0, T)), without per-step output;
+// the same operations in the same order as Row, so the values are identical.
+void RowAt(const double* e, int64_t T, double lam, bool ignore, const int64_t* idx, int64_t K,
+           double* s1, double* s2) {
+  if (T == 0) return;
+  int64_t t0 = 0;
+  if (ignore) {
+    double p = 0.0;
+    t0 = T;
+    for (int64_t i = 0; i < T; ++i) {
+      if (p - e[i] > 0) { t0 = i; break; }
+      p = e[i];
+    }
+  }
+  double prev = 0.0, m = 0.0, b1 = 0.0, r1 = -e[0], b2 = 0.0, r2 = 0.0;
+  double a1 = 0.0, a2 = 0.0;  // the areas at step i - 1
+  int64_t i = 0;
+  for (int64_t j = 0; j < K; ++j) {
+    const int64_t stop = idx[j];
+    for (; i <= stop; ++i) {
+      const double eta = e[i];
+      double d = prev - eta;
+      if (i < t0 && d < 0) d = 0.0;
+      prev = eta;
+      m = lam * m + d;
+      r1 += eta;
+      r2 += m;
+      a1 = b1 + r1;
+      a2 = b2 + r2;
+      if ((i & (kBlock - 1)) == kBlock - 1) {
+        b1 += r1; r1 = 0.0;
+        b2 += r2; r2 = 0.0;
+      }
+    }
+    s1[j] = a1;
+    s2[j] = a2;
+  }
+}
+
 template <bool O1, bool O2, bool OM>
 void Rows(const double* lr, const double* lam, int64_t nlam, int64_t rows, int64_t T,
           bool ignore, double* s1, double* s2, double* om) {
@@ -108,7 +150,44 @@ extern "C" int lrlaw_areas_rows(const double* lr, const double* lam, int64_t nla
   return 0;
 }
 
+extern "C" int lrlaw_areas_at_rows(const double* lr, const double* lam, int64_t nlam,
+                                   const int64_t* idx, int64_t nidx, int64_t rows, int64_t T,
+                                   int64_t K, int64_t ignore, double* s1, double* s2) {
+  for (int64_t r = 0; r < rows; ++r)
+    RowAt(lr + r * T, T, lam[nlam == 1 ? 0 : r], ignore, idx + (nidx == 1 ? 0 : r * K), K,
+          s1 + r * K, s2 + r * K);
+  return 0;
+}
+
 namespace ffi = xla::ffi;
+
+static ffi::Error AreasAtImpl(ffi::Buffer<ffi::F64> lr, ffi::Buffer<ffi::F64> lam,
+                              ffi::Buffer<ffi::S64> idx, int64_t ignore,
+                              ffi::ResultBuffer<ffi::F64> s1, ffi::ResultBuffer<ffi::F64> s2) {
+  auto dims = lr.dimensions();
+  auto kdims = idx.dimensions();
+  if (dims.size() == 0 || kdims.size() == 0)
+    return ffi::Error::InvalidArgument("lrlaw_areas_at: lr and steps must be arrays");
+  const int64_t T = dims.back(), K = kdims.back();
+  const int64_t rows = T ? static_cast<int64_t>(lr.element_count()) / T : 0;
+  const int64_t nlam = static_cast<int64_t>(lam.element_count());
+  const int64_t nidx = K ? static_cast<int64_t>(idx.element_count()) / K : 0;
+  if ((nlam != 1 && nlam != rows) || (nidx != 1 && nidx != rows))
+    return ffi::Error::InvalidArgument("lrlaw_areas_at: one lam and step list per schedule");
+  if (K == 0 || rows == 0) return ffi::Error::Success();
+  lrlaw_areas_at_rows(lr.typed_data(), lam.typed_data(), nlam, idx.typed_data(), nidx, rows, T,
+                      K, ignore, s1->typed_data(), s2->typed_data());
+  return ffi::Error::Success();
+}
+
+XLA_FFI_DEFINE_HANDLER_SYMBOL(LrlawAreasAt, AreasAtImpl,
+                              ffi::Ffi::Bind()
+                                  .Arg<ffi::Buffer<ffi::F64>>()
+                                  .Arg<ffi::Buffer<ffi::F64>>()
+                                  .Arg<ffi::Buffer<ffi::S64>>()
+                                  .Attr<int64_t>("ignore")
+                                  .Ret<ffi::Buffer<ffi::F64>>()
+                                  .Ret<ffi::Buffer<ffi::F64>>());
 
 static ffi::Error AreasImpl(ffi::Buffer<ffi::F64> lr, ffi::Buffer<ffi::F64> lam, int64_t ignore,
                             ffi::ResultBuffer<ffi::F64> s1, ffi::ResultBuffer<ffi::F64> s2,
@@ -186,11 +265,15 @@ def library() -> ctypes.CDLL | None:
                 import jax
 
                 jax.ffi.register_ffi_target(TARGET, jax.ffi.pycapsule(lib.LrlawAreas), "cpu")
+                capsule = jax.ffi.pycapsule(lib.LrlawAreasAt)
+                jax.ffi.register_ffi_target(TARGET_AT, capsule, "cpu")
+                ptr, i64 = ctypes.c_void_p, ctypes.c_int64
                 f = lib.lrlaw_areas_rows
                 f.restype = ctypes.c_int
-                f.argtypes = [ctypes.c_void_p, ctypes.c_void_p, ctypes.c_int64, ctypes.c_int64]
-                f.argtypes += [ctypes.c_int64, ctypes.c_int64]
-                f.argtypes += [ctypes.c_void_p, ctypes.c_void_p, ctypes.c_void_p]
+                f.argtypes = [ptr, ptr, i64, i64, i64, i64, ptr, ptr, ptr]
+                g = lib.lrlaw_areas_at_rows
+                g.restype = ctypes.c_int
+                g.argtypes = [ptr, ptr, i64, ptr, i64, i64, i64, i64, i64, ptr, ptr]
         except Exception as exc:  # no compiler, no headers, a failed build: use the scan
             _state["error"] = f"{type(exc).__name__}: {exc}"
             lib = None
@@ -226,3 +309,32 @@ def areas_numpy(
     s1, s2, m = (res[k].ctypes.data if k in res else None for k in ("s1", "s2", "m"))
     lib.lrlaw_areas_rows(x.ctypes.data, lam_arr.ctypes.data, 1, 1, x.size, int(ignore), s1, s2, m)
     return tuple(res[k] for k in outputs)
+
+
+def areas_at_numpy(
+    lr: np.ndarray, lam: float, ignore: bool, steps: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """``(S1, S2)`` at the non-decreasing ``steps`` (each in ``[0, len(lr))``) of a 1-D
+    float64 numpy array, called directly.  Requires :func:`available`."""
+    lib = library()
+    if lib is None:
+        raise RuntimeError("the native areas kernel is unavailable")
+    x = np.ascontiguousarray(lr, dtype=np.float64)
+    idx = np.ascontiguousarray(steps, dtype=np.int64)
+    lam_arr = np.asarray([lam], dtype=np.float64)
+    s1, s2 = np.empty(idx.size), np.empty(idx.size)
+    if x.size and idx.size:
+        lib.lrlaw_areas_at_rows(
+            x.ctypes.data,
+            lam_arr.ctypes.data,
+            1,
+            idx.ctypes.data,
+            1,
+            1,
+            x.size,
+            idx.size,
+            int(ignore),
+            s1.ctypes.data,
+            s2.ctypes.data,
+        )
+    return s1, s2

@@ -95,7 +95,15 @@ from lrlaw import _jaxcache, _native
 _jaxcache.enable()  # persistent XLA compilation cache (off: LRLAW_NO_XLA_CACHE=1)
 
 
-__all__ = ["WarmupMode", "annealing_area", "areas", "forward_area", "lr_changes", "momentum"]
+__all__ = [
+    "WarmupMode",
+    "annealing_area",
+    "areas",
+    "areas_at",
+    "forward_area",
+    "lr_changes",
+    "momentum",
+]
 
 WarmupMode = Literal["signed", "ignore"]
 ScanMethod = Literal["auto", "native", "sequential", "parallel"]
@@ -377,3 +385,90 @@ def areas(
     """
     s1, s2 = _run(lr, lam, warmup, method, ("s1", "s2"))
     return s1, s2
+
+
+def _at_impl(warmup: WarmupMode):
+    @jax.custom_jvp
+    def f(lr: jax.Array, lam: jax.Array, steps: jax.Array) -> tuple[jax.Array, jax.Array]:
+        spec = jax.ShapeDtypeStruct((*lr.shape[:-1], steps.shape[-1]), lr.dtype)
+        call = jax.ffi.ffi_call(_native.TARGET_AT, (spec, spec), vmap_method="broadcast_all")
+        s1, s2 = call(lr, lam, steps, ignore=np.int64(warmup == "ignore"))
+        return s1, s2
+
+    @f.defjvp
+    def f_jvp(primals, tangents):
+        lr, lam, steps = primals
+
+        def scan(a, b):
+            s1, s2 = _scan_areas(a, b, warmup, ("s1", "s2"))
+            return s1[steps], s2[steps]
+
+        return f(lr, lam, steps), jax.jvp(scan, (lr, lam), tangents[:2])[1]
+
+    return f
+
+
+_AT = {w: _at_impl(w) for w in WARMUP_MODES}
+
+
+def _compute_at(
+    lr: jax.Array, steps: jax.Array, lam: ArrayLike, warmup: WarmupMode, method: str
+) -> tuple[jax.Array, jax.Array]:
+    lr = jnp.asarray(lr)
+    steps = jnp.asarray(steps)
+    n = lr.shape[0]
+    idx = jnp.clip(jnp.where(steps < 0, steps + n, steps), 0, max(n - 1, 0)).astype(jnp.int64)
+    if _kernel(method, lr.dtype) != "native" or idx.dtype != jnp.int64:
+        s1, s2 = _compute(lr, lam, warmup, method, ("s1", "s2"))
+        return s1[idx], s2[idx]
+    order = jnp.argsort(idx)
+    s1, s2 = _AT[warmup](lr, jnp.asarray(lam, lr.dtype), idx[order])
+    inv = jnp.argsort(order)
+    return s1[inv], s2[inv]
+
+
+_compute_at_jit = jax.jit(_compute_at, static_argnames=("warmup", "method"))
+
+
+def areas_at(
+    lr: ArrayLike,
+    steps: ArrayLike,
+    lam: ArrayLike = 0.999,
+    warmup: WarmupMode = "signed",
+    method: ScanMethod = "auto",
+) -> tuple[jax.Array, jax.Array]:
+    r"""``(S1(steps), S2(steps))``: :func:`areas` at the given steps only.
+
+    ``S1(s) = sum_{i=1..s} eta_i`` and ``S2(s) = sum_{i=0..s} m_i`` with
+    ``m_i = lam m_{i-1} + (eta_{i-1} - eta_i)``, ``eta_{-1} = 0`` (Tissue et al.
+    2024, arXiv 2408.11029, eqs. 2-3).  With the native kernel the LRs are read
+    once and nothing is written per step (what a fit or a final-loss prediction
+    needs: no array of ``len(lr)`` values is allocated); the values are identical
+    to ``areas(lr)[k][steps]``.  Steps index ``lr`` as numpy does (negative from
+    the end) and are clipped to ``0 .. len(lr) - 1``.  jit/vmap/grad-compatible.
+
+    Example:
+        >>> import jax
+        >>> with jax.enable_x64(True):
+        ...     s1, s2 = areas_at([1.0, 1.0, 0.5, 0.5], [3, 1], lam=0.0)
+        ...     print(s1.tolist(), s2.tolist())
+        [2.0, 1.0] [-0.5, -1.0]
+    """
+    _check_warmup(warmup)
+    traced = any(isinstance(a, jax.core.Tracer) for a in (lr, steps, lam))
+    if traced:
+        return _compute_at(lr, steps, lam, warmup, method)
+    x = lr if isinstance(lr, jax.Array) else np.asarray(lr)
+    dtype = jax.dtypes.canonicalize_dtype(x.dtype)
+    idx = np.asarray(steps)
+    n = x.shape[0] if x.ndim == 1 else 0
+    if n and np.ndim(lam) == 0 and idx.ndim == 1 and _kernel(method, dtype) == "native":
+        if not np.issubdtype(idx.dtype, np.integer):
+            raise ValueError(f"steps must be integers, got dtype {idx.dtype}")
+        idx = np.clip(np.where(idx < 0, idx + n, idx), 0, n - 1)
+        order = np.argsort(idx, kind="stable")
+        s1, s2 = _native.areas_at_numpy(np.asarray(x), float(lam), warmup == "ignore", idx[order])
+        inv = np.empty_like(order)
+        inv[order] = np.arange(order.size)
+        return jnp.asarray(s1[inv]), jnp.asarray(s2[inv])
+    return _compute_at_jit(jnp.asarray(x), jnp.asarray(idx), lam, warmup, method)

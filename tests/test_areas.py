@@ -314,3 +314,44 @@ def test_without_the_native_kernel_auto_uses_the_scan(monkeypatch: pytest.Monkey
     np.testing.assert_array_equal(got[1], want[1])
     with pytest.raises(ValueError, match="native areas kernel is unavailable"):
         areas(lr, 0.99, method="native")
+
+
+@pytest.mark.parametrize("method", METHODS)
+@pytest.mark.parametrize("warmup", ["signed", "ignore"])
+def test_areas_at_equals_areas_at_those_steps(method: str, warmup: str) -> None:
+    """``areas_at`` (unsorted, repeated, negative steps; eager, jit, vmap) = ``areas()[steps]``;
+    with the native kernel bit for bit."""
+    from lrlaw.areas import areas_at
+
+    lr = schedule(3001, seed=4)
+    steps = np.array([5, 3000, 0, 256, 255, 1000, 1000, -1, 511, 512])
+    s1, s2 = areas(lr, 0.999, warmup, method)
+    want = (np.asarray(s1)[steps], np.asarray(s2)[steps])
+    eager = areas_at(lr, steps, 0.999, warmup, method)
+    jitted = jax.jit(lambda x, s: areas_at(x, s, 0.999, warmup, method))(lr, steps)
+    for got in (eager, jitted):
+        for g, w in zip(got, want):
+            if method == "native":
+                np.testing.assert_array_equal(g, w)
+            else:
+                assert rel_err(g, w) <= 1e-13
+    batch = np.stack([lr, 0.5 * lr])
+    _, v2 = jax.vmap(lambda x: areas_at(x, steps, 0.999, warmup, method))(batch)
+    np.testing.assert_allclose(v2[1], areas_at(0.5 * lr, steps, 0.999, warmup, method)[1])
+
+
+@pytest.mark.skipif(not _native.available(), reason="native kernel not built")
+def test_areas_at_gradient_equals_the_scans() -> None:
+    from lrlaw.areas import areas_at
+
+    lr = jnp.asarray(schedule(900))
+    steps = jnp.asarray([899, 10, 450])
+
+    def loss(x, lam, method):
+        s1, s2 = areas_at(x, steps, lam, "signed", method)
+        return jnp.sum(s2**2) + jnp.sum(jnp.sqrt(s1))
+
+    g_nat = jax.grad(loss, argnums=(0, 1))(lr, 0.99, "native")
+    g_seq = jax.grad(loss, argnums=(0, 1))(lr, 0.99, "sequential")
+    np.testing.assert_allclose(g_nat[0], g_seq[0], rtol=1e-10, atol=1e-12)
+    np.testing.assert_allclose(g_nat[1], g_seq[1], rtol=1e-10)
