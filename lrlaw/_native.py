@@ -314,24 +314,27 @@ def areas_numpy(
 def areas_at_numpy(
     lr: np.ndarray, lam: float, ignore: bool, steps: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray]:
-    """``(S1, S2)`` at the non-decreasing ``steps`` (each in ``[0, len(lr))``) of a 1-D
-    float64 numpy array, called directly.  Requires :func:`available`."""
+    """``(S1, S2)`` at the non-decreasing ``steps`` (each in ``[0, lr.shape[-1])``) of a
+    1-D float64 numpy array, or of every row of a 2-D one (results ``(rows, K)``), called
+    directly (no XLA, no copy of a C-contiguous float64 input).  Requires :func:`available`."""
     lib = library()
     if lib is None:
         raise RuntimeError("the native areas kernel is unavailable")
     x = np.ascontiguousarray(lr, dtype=np.float64)
     idx = np.ascontiguousarray(steps, dtype=np.int64)
     lam_arr = np.asarray([lam], dtype=np.float64)
-    s1, s2 = np.empty(idx.size), np.empty(idx.size)
-    if x.size and idx.size:
+    shape = (*x.shape[:-1], idx.size)
+    s1, s2 = np.empty(shape), np.empty(shape)
+    rows = int(np.prod(x.shape[:-1], dtype=np.int64))
+    if x.shape[-1] and idx.size and rows:
         lib.lrlaw_areas_at_rows(
             x.ctypes.data,
             lam_arr.ctypes.data,
             1,
             idx.ctypes.data,
             1,
-            1,
-            x.size,
+            rows,
+            x.shape[-1],
             idx.size,
             int(ignore),
             s1.ctypes.data,

@@ -272,6 +272,14 @@ def _final(fit: FitResult, schedule: Schedule) -> float:
 
 
 @functools.cache
+def _final_from_areas(law: Any) -> Any:
+    """``law.predict`` on given ``(S1(T), S2(T))`` vectors, jitted."""
+    import jax
+
+    return jax.jit(lambda params, s1, s2: law.predict(params, (s1, s2)))
+
+
+@functools.cache
 def _batched_final(law: Any) -> Any:
     """One jitted, vmapped function ``(params, lrs) -> L(T)`` per row (momentum law)."""
     import jax
@@ -297,9 +305,11 @@ def final_losses_batched(law: Any, params: Any, lrs: Any) -> np.ndarray:
 
     Momentum law (Tissue et al. 2024, arXiv 2408.11029, eq. 1):
     ``L(T) = L0 + A S1(T)^-alpha - C S2(T)`` with the areas of
-    :func:`lrlaw.areas.areas_at` at ``T`` (on CPU the native loop reads each row
-    once and writes two numbers), the same values as ``predict_curve(law, params,
-    lr, [T])``.
+    :func:`lrlaw.areas.areas_at` at ``T``, the same values as ``predict_curve(law,
+    params, lr, [T])``.  With the native kernel (CPU) the numpy array is handed to
+    the C loop as it is (rows in turn, each read once, two numbers written): copying
+    a large stack of LRs into a jax array would cost more than the loop itself.
+    Otherwise one jitted ``vmap`` of :func:`~lrlaw.areas.areas_at` over the rows.
 
     Raises:
         LrlawError: another law, or ``lrs`` not a 2-D array of finite LRs >= 0 with
@@ -321,8 +331,22 @@ def final_losses_batched(law: Any, params: Any, lrs: Any) -> np.ndarray:
         raise LrlawError(f"schedule {i}, step {j}: lr = {arr[i, j]} (need finite and >= 0)")
     if arr.shape[0] == 0:
         return np.zeros(0)
-    out = _batched_final(law)(jnp.asarray(params, jnp.float64), jnp.asarray(arr))
-    return np.asarray(out)
+    from lrlaw import _native
+
+    theta = jnp.asarray(params, jnp.float64)
+    if _native.available() and _backend() == "cpu":
+        steps = np.array([arr.shape[1] - 1])
+        s1, s2 = _native.areas_at_numpy(arr, law.lam, law.warmup == "ignore", steps)
+        return np.asarray(
+            _final_from_areas(law)(theta, jnp.asarray(s1[:, 0]), jnp.asarray(s2[:, 0]))
+        )
+    return np.asarray(_batched_final(law)(theta, jnp.asarray(arr)))
+
+
+def _backend() -> str:
+    import jax
+
+    return jax.default_backend()
 
 
 def _finals(fit: FitResult, schedules: Sequence[Schedule]) -> np.ndarray:

@@ -273,7 +273,9 @@ def test_cli_warns_when_a_multipower_fit_ranks_warmups(mpl_fit, tmp_path):
     )
 
 
-def test_batched_final_losses_equal_the_one_at_a_time_predictions() -> None:
+def test_batched_final_losses_equal_the_one_at_a_time_predictions(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     """``final_losses_batched`` (one vmapped call) = ``predict_curve(law, params, lr, [T])``
     row by row; ``compare_schedules`` uses it, with schedules of two lengths."""
     from lrlaw import schedules
@@ -288,6 +290,11 @@ def test_batched_final_losses_equal_the_one_at_a_time_predictions() -> None:
     got = final_losses_batched(law, theta, lrs)
     want = [predict_curve(law, theta, lr, np.array([2000]))[0] for lr in lrs]
     np.testing.assert_allclose(got, want, rtol=1e-14)
+    with monkeypatch.context() as m:  # without the native kernel: one jitted vmap
+        from lrlaw import _native
+
+        m.setitem(_native._state, "lib", None)
+        np.testing.assert_allclose(final_losses_batched(law, theta, lrs), want, rtol=1e-13)
     with pytest.raises(LrlawError, match="schedule 2, step 5"):
         bad = lrs.copy()
         bad[2, 5] = np.nan
