@@ -36,7 +36,6 @@ import datetime
 import json
 import os
 import platform
-import shutil
 import statistics
 import subprocess
 import sys
@@ -665,14 +664,12 @@ def section_areas(table: Table, quick: bool) -> dict[str, float]:
 
 
 def section_cli(table: Table, quick: bool) -> None:
-    exe = Path(sys.executable).with_name("lrlaw")
-    cmd = str(exe) if exe.exists() else shutil.which("lrlaw")
-    if cmd is None:
-        table.add("4", "CLI", "`lrlaw`", "not installed", "", "", "")
-        return
+    # The checkout's CLI (``python cli.py`` puts the repository first on sys.path), not
+    # whatever ``lrlaw`` executable is installed: this measures the code in this tree.
+    cmd = [sys.executable, str(ROOT / "cli.py")]
 
     def run(*args: str) -> None:
-        out = subprocess.run([cmd, *args], capture_output=True, text=True, cwd=ROOT)
+        out = subprocess.run([*cmd, *args], capture_output=True, text=True, cwd=ROOT)
         if out.returncode != 0:
             raise RuntimeError(f"lrlaw {args[0]} failed:\n{out.stderr[-3000:]}")
 
@@ -693,7 +690,7 @@ def section_cli(table: Table, quick: bool) -> None:
     # The OS file cache is already warm from section 1 (same imports, same files);
     # every process compiles anew (no persistent JAX compilation cache).
     variants = [(args, "defaults")]
-    fit_help = subprocess.run([cmd, "fit", "--help"], capture_output=True, text=True).stdout
+    fit_help = subprocess.run([*cmd, "fit", "--help"], capture_output=True, text=True).stdout
     if "--bootstrap" in fit_help:
         variants = [
             (args, "defaults, i.e. incl. the default bootstrap"),
