@@ -7,7 +7,8 @@ Run from anywhere (paths are resolved from the repository root)::
     python benchmarks/run_all.py --only bench_predict bench_scale
 
 Each script runs in its own ``python`` process (one after the other, so they do
-not compete for the cores), with ``--quick`` passed to those that have it
+not compete for the cores; ``PYTHONPATH`` starts with the repository, so they measure
+this checkout), with ``--quick`` passed to those that have it
 (``bench.py``, ``bench_predict.py``, ``bench_optimize.py``, ``bench_multipower.py``,
 ``bench_efflr.py``, ``bench_merge.py``).
 ``bench_scale.py`` (~20 s) has no quick mode and runs in full either way.
@@ -68,6 +69,8 @@ def main() -> int:
     args = ap.parse_args()
     env = dict(os.environ)
     env.setdefault("OPENBLAS_NUM_THREADS", "1")
+    # every script measures this checkout's lrlaw, whatever is installed
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (str(ROOT), env.get("PYTHONPATH")) if p)
     chosen = [s for s in SCRIPTS if not args.only or s[0].removesuffix(".py") in args.only]
 
     start = time.perf_counter()
