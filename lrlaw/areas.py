@@ -49,18 +49,20 @@ Everything is O(T) and there is no Python loop over steps.  Kernels
   S2 in one C loop (:mod:`lrlaw._native`, compiled once per machine, called as an
   XLA FFI custom call inside ``jit``/``vmap``; ``vmap`` passes the whole batch to
   one call).  Its derivatives (``jvp``, ``grad``) are those of the scan below.
-  Measured side by side in ``benchmarks/bench.py`` (2 shared cores, load ~9):
-  5.1x numpy ``cumsum`` + ``lfilter`` at 1e4 steps, 5.5x at 1e5, 2.9x at 1e6,
-  2.6x at 1e7; the loop itself runs at ~1.9 ns/step into preallocated memory,
-  and at 1e6+ steps the page faults of freshly allocated outputs dominate.
+  Measured side by side in ``benchmarks/bench.py`` (2 shared cores; the fastest
+  of the kernels tried, ``benchmarks/README.md``): 4.8-6.0x numpy ``cumsum`` +
+  ``lfilter`` at 1e4-1e5 steps, 2.0-6.7x at 1e6 (load 10 / 3), 2.0x at 1e7.  The
+  loop runs at ~1.9 ns/step into mapped memory; at 1e6+ steps the page faults of
+  the freshly allocated outputs dominate (with glibc's mmap threshold raised:
+  9-11x at 1e6, 7.8x at 1e7).
 * ``"sequential"`` (``auto`` on CPU without the native kernel): one
   ``jax.lax.scan`` with carry ``(eta_{i-1}, m, S2, S1)``, the sums in two levels
   (blocks of 256 steps and the blocks, so their rounding error grows like
-  ``(T / 256 + 256) eps``, not ``T eps``); 1.6-1.8x slower than the native loop at
-  1e6-1e7 and 3-6x at 1e4-1e5.  Rewrites that avoid the sequential loop were all
-  slower on XLA:CPU (``jnp.cumsum`` is a parallel prefix scan of ~2 log2(T)
-  strided passes; blocked matmuls, lane-parallel scans over ``(T / C, C)``
-  layouts: 0.2-0.6x numpy; ``benchmarks/README.md`` lists them).
+  ``(T / 256 + 256) eps``, not ``T eps``); 1.5-11x slower than the native loop.
+  Rewrites that avoid the sequential loop were all slower on XLA:CPU
+  (``jnp.cumsum`` is a parallel prefix scan of ~2 log2(T) strided passes;
+  blocked matmuls, lane-parallel scans over ``(T / C, C)`` layouts: 0.2-0.6x
+  numpy; ``benchmarks/README.md`` lists them).
 * ``"parallel"`` (``auto`` on accelerators): the momentum as a
   ``jax.lax.associative_scan`` of the affine maps, the sums ``jnp.cumsum``.
 
