@@ -4,6 +4,7 @@ Run from anywhere (paths are resolved from the repository root)::
 
     python benchmarks/bench_predict.py            # full run, ~1 min on 2 shared cores
     python benchmarks/bench_predict.py --quick    # fewer repeats, N = 16 and 256 only, ~35 s
+    (section (c) adds 1,000 schedules of 100k steps; 250 with --quick)
 
 Prints one Markdown table preceded by the machine description (as ``bench.py``).
 
@@ -40,6 +41,13 @@ N > 32 its loop is timed on the first 32 candidates and its rate extrapolated
 ``annealing_area`` and the law's formula, in one ``jit`` (all 256 rows at once,
 and in chunks of 32 rows), against a Python loop over ``predict_curve(law,
 params, lr, steps)``.
+
+(c) Issue 18.4: the momentum law's final loss of 1,000 candidate schedules of
+100 000 steps (250 with ``--quick``) in **one** vmapped call
+(``lrlaw.planning.final_losses_batched``, the native ``areas_at`` at T; and
+``lrlaw.optimize.final_losses(..., chunk=N)``, the closed form in XLA), against
+a numpy loop over the schedules (the numpy transcription one row at a time)
+and the numpy transcription in blocks of 32 rows.
 
 Timing: ``time.perf_counter``; every measurement is warmed up once (compiles)
 and the median of ``n`` repeats is reported; the implementations of one row
@@ -380,6 +388,95 @@ def section_curves(table: Table, lrs_all: np.ndarray, model, quick: bool) -> dic
 # ----------------------------------------------------------------------------- main
 
 
+# ----------------------------------------------------------------------------- (c)
+
+BIG_T = 100_000
+
+
+def section_big(table: Table, model, quick: bool) -> dict[str, float]:
+    """(c) Issue 18.4: final losses of 1,000 schedules of 100k steps in one vmapped call."""
+    from lrlaw.optimize import final_losses
+    from lrlaw.planning import final_losses_batched
+
+    label, law, theta = model
+    count = 250 if quick else 1000
+    t0 = time.perf_counter()
+    lrs = candidates(count, total=BIG_T, seed=1)
+    t_build = time.perf_counter() - t0
+
+    def run_vmap():  # one jitted vmap call; native areas at T only
+        return final_losses_batched(law, theta, lrs)
+
+    def run_closed():  # one jitted vmap call of the closed-form L(T)
+        return final_losses(law, lrs, params=theta, chunk=count)
+
+    def run_np_loop():
+        return np.array([numpy_momentum(lr[None], theta, law.lam)[0] for lr in lrs])
+
+    def run_np_blocks():
+        return numpy_momentum(lrs, theta, law.lam)
+
+    ref = run_vmap()
+    d_loop = float(np.max(np.abs(run_np_loop() - ref)))
+    d_blk = float(np.max(np.abs(run_np_blocks() - ref)))
+    d_cl = float(np.max(np.abs(run_closed() - ref)))
+    fns = [run_vmap, run_closed, run_np_loop, run_np_blocks]
+    (t_v, n_v), (t_c, n_c), (t_l, n_l), (t_b, n_b) = timed(fns, 5, False)
+    what = f"final loss L(T), {label}, T = {BIG_T:,}"
+    mb = lrs.nbytes / 1e6
+    table.add(
+        "c",
+        what,
+        count,
+        "lrlaw `planning.final_losses_batched`, one vmapped call",
+        f"{rate(count, t_v)} ({fmt_time(t_v)})",
+        "1",
+        "0",
+        n_v,
+        f"{mb:.0f} MB of LRs; `areas_at(lr, [T])` (native loop, reads each row once); "
+        f"candidates built in {t_build:.1f} s (not timed)",
+    )
+    table.add(
+        "c",
+        what,
+        count,
+        "lrlaw `optimize.final_losses(chunk=N)`, one vmapped call",
+        f"{rate(count, t_c)} ({fmt_time(t_c)})",
+        fmt_ratio(t_c / t_v),
+        fmt_diff(d_cl),
+        n_c,
+        "closed form S2(T) = sum_k d_k (1 - lam^(T-k+1)) / (1 - lam), in XLA",
+    )
+    table.add(
+        "c",
+        what,
+        count,
+        "numpy loop over schedules (one row at a time)",
+        f"{rate(count, t_l)} ({fmt_time(t_l)})",
+        f"**{fmt_ratio(t_l / t_v)}**",
+        fmt_diff(d_loop),
+        n_l,
+        "",
+    )
+    table.add(
+        "c",
+        what,
+        count,
+        f"numpy transcription (blocks of {CHUNK} rows)",
+        f"{rate(count, t_b)} ({fmt_time(t_b)})",
+        fmt_ratio(t_b / t_v),
+        fmt_diff(d_blk),
+        n_b,
+        "",
+    )
+    return {
+        "big_np_loop": t_l / t_v,
+        "big_np_blocks": t_b / t_v,
+        "big_closed": t_c / t_v,
+        "big_count": count,
+    }
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true", help="fewer repeats, N = 16 and 256 (~40 s)")
@@ -418,6 +515,7 @@ def main() -> None:
     table = Table()
     out = section_final(table, lrs_all, models, counts, args.quick)
     out.update(section_curves(table, lrs_all, models[0], args.quick))
+    out.update(section_big(table, models[0], args.quick))
     total = time.perf_counter() - t0
     info["contention"] = load.report()
 
@@ -440,7 +538,10 @@ def main() -> None:
         f"{fmt_ratio(out[f'momentum_{n}_numpy'])} (momentum), "
         f"{fmt_ratio(out[f'multipower_{n}_numpy'])} (multi-power); full curves, 256 × 1000 "
         f"steps: loop / vmap {fmt_ratio(out['curves_loop'])}, loop / chunked vmap "
-        f"{fmt_ratio(out['curves_chunks'])}."
+        f"{fmt_ratio(out['curves_chunks'])}; {out['big_count']} schedules × {BIG_T:,} steps in "
+        f"one vmapped call: numpy loop / lrlaw {fmt_ratio(out['big_np_loop'])}, numpy blocks / "
+        f"lrlaw {fmt_ratio(out['big_np_blocks'])}, closed form in XLA / lrlaw "
+        f"{fmt_ratio(out['big_closed'])}."
     )
     print(f"\nTotal benchmark time: {total:.0f} s")
 

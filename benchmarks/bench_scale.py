@@ -44,6 +44,7 @@ from pathlib import Path
 import numpy as np
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))  # the lrlaw of this checkout (the children run in ROOT too)
 TRUTH = {"L0": 2.8, "A": 0.6, "alpha": 0.45, "C": 0.4}
 
 CHILD = r"""

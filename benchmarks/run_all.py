@@ -7,12 +7,14 @@ Run from anywhere (paths are resolved from the repository root)::
     python benchmarks/run_all.py --only bench_predict bench_scale
 
 Each script runs in its own ``python`` process (one after the other, so they do
-not compete for the cores), with ``--quick`` passed to those that have it
+not compete for the cores; ``PYTHONPATH`` starts with the repository, so they measure
+this checkout), with ``--quick`` passed to those that have it
 (``bench.py``, ``bench_predict.py``, ``bench_optimize.py``, ``bench_multipower.py``,
 ``bench_efflr.py``, ``bench_merge.py``).
 ``bench_scale.py`` (~20 s) has no quick mode and runs in full either way.
 Each script's output (its machine header and Markdown tables) is printed
-under a heading once it finishes, then a summary of wall times.  A script
+under a heading once it finishes, then a summary of wall times with the load
+average after each script, then every script's "Key ratios" line in one list.  A script
 that fails is reported with the end of its stderr; the others still run, and the exit status is 1.
 
 Not run (too long): ``crossval_laws.py``, ``calibration.py`` and ``efflr_clock.py``; the footer
@@ -67,6 +69,8 @@ def main() -> int:
     args = ap.parse_args()
     env = dict(os.environ)
     env.setdefault("OPENBLAS_NUM_THREADS", "1")
+    # every script measures this checkout's lrlaw, whatever is installed
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (str(ROOT), env.get("PYTHONPATH")) if p)
     chosen = [s for s in SCRIPTS if not args.only or s[0].removesuffix(".py") in args.only]
 
     start = time.perf_counter()
@@ -94,19 +98,26 @@ def main() -> int:
             print(f"\n**FAILED** (exit status {proc.returncode}); end of its stderr:\n")
             print("```\n" + tail + "\n```")
         sys.stdout.flush()
-        results.append((shown, seconds, ok))
+        load = " ".join(f"{x:.2f}" for x in os.getloadavg())
+        keys = [ln.strip() for ln in proc.stdout.splitlines() if ln.startswith("Key ratios")]
+        results.append((shown, seconds, ok, load, keys))
 
     print("\n## Summary\n")
-    print("| script | wall time | status |")
-    print("|---|---:|---|")
-    for shown, seconds, ok in results:
-        print(f"| `{shown}` | {seconds:.0f} s | {'ok' if ok else '**failed**'} |")
-    print(f"| total | {time.perf_counter() - start:.0f} s | |")
+    print("| script | wall time | status | load average at its end (1, 5, 15 min) |")
+    print("|---|---:|---|---|")
+    for shown, seconds, ok, load, _ in results:
+        print(f"| `{shown}` | {seconds:.0f} s | {'ok' if ok else '**failed**'} | {load} |")
+    print(f"| total | {time.perf_counter() - start:.0f} s | | |")
+    keyed = [(shown, k) for shown, _, _, _, keys in results for k in keys]
+    if keyed:
+        print("\n## Key ratios (lrlaw against its baseline, from the tables above)\n")
+        for shown, k in keyed:
+            print(f"- `{shown}`: {k.removeprefix('Key ratios').lstrip(' :')}")
     print(f"\nLoad average at the end: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
     print("\nNot run here (too long; run them separately):\n")
     for script, what, extra in NOT_RUN:
         print(f"- `python benchmarks/{script}{' ' + extra if extra else ''}`: {what}")
-    return 0 if all(ok for _, _, ok in results) else 1
+    return 0 if all(r[2] for r in results) else 1
 
 
 if __name__ == "__main__":

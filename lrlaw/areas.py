@@ -42,23 +42,38 @@ increases of the initial rise (``d_0`` and every step before the first LR
 drop) and keeps later ones signed, so a warmup followed by a constant LR
 gives S2 = 0 exactly.
 
-Everything is O(T) and there is no Python loop over steps.  On CPU, S1, the
-momentum and S2 come out of **one** sequential ``jax.lax.scan`` (carry
-``(eta_{i-1}, m, S2, S1)``, one pass over the LRs; the sums are accumulated in two levels, blocks of
-256 steps and the blocks, so their rounding error grows like
-``(T / 256 + 256) eps``, not ``T eps``): XLA:CPU lowers
-``jnp.cumsum`` to a parallel prefix scan of ~2 log2(T) strided passes, and a
-blocked formulation (within-block matmuls or Kogge-Stone doubling, a scan over
-the block carries) only adds passes; ``benchmarks/bench.py`` (section 2)
-measures these against numpy.  On accelerators the momentum is a
-``jax.lax.associative_scan`` (parallel prefix) and the sums ``jnp.cumsum``.
+Everything is O(T) and there is no Python loop over steps.  Kernels
+(``method``):
+
+* ``"native"`` (the ``"auto"`` choice on CPU with float64): S1, the momentum and
+  S2 in one C loop (:mod:`lrlaw._native`, compiled once per machine, called as an
+  XLA FFI custom call inside ``jit``/``vmap``; ``vmap`` passes the whole batch to
+  one call).  Its derivatives (``jvp``, ``grad``) are those of the scan below.
+  Measured side by side in ``benchmarks/bench.py`` (2 shared cores; the fastest
+  of the kernels tried, ``benchmarks/README.md``): 4.8-6.0x numpy ``cumsum`` +
+  ``lfilter`` at 1e4-1e5 steps, 2.0-6.7x at 1e6 (load 10 / 3), 2.0x at 1e7.  The
+  loop runs at ~1.9 ns/step into mapped memory; at 1e6+ steps the page faults of
+  the freshly allocated outputs dominate (with glibc's mmap threshold raised:
+  9-11x at 1e6, 7.8x at 1e7).
+* ``"sequential"`` (``auto`` on CPU without the native kernel): one
+  ``jax.lax.scan`` with carry ``(eta_{i-1}, m, S2, S1)``, the sums in two levels
+  (blocks of 256 steps and the blocks, so their rounding error grows like
+  ``(T / 256 + 256) eps``, not ``T eps``); 1.5-11x slower than the native loop.
+  Rewrites that avoid the sequential loop were all slower on XLA:CPU
+  (``jnp.cumsum`` is a parallel prefix scan of ~2 log2(T) strided passes;
+  blocked matmuls, lane-parallel scans over ``(T / C, C)`` layouts: 0.2-0.6x
+  numpy; ``benchmarks/README.md`` lists them).
+* ``"parallel"`` (``auto`` on accelerators): the momentum as a
+  ``jax.lax.associative_scan`` of the affine maps, the sums ``jnp.cumsum``.
+
 The momentum recurrence is evaluated in the same order as
 ``scipy.signal.lfilter``; the two-level sums are more accurate than
 ``numpy.cumsum`` (whose error grows like ``T * eps``).
 
 Functions are pure, jit- and vmap-compatible (batch many schedules with
 :func:`jax.vmap`) and differentiable in ``lr`` and ``lam``.  Called eagerly
-(with concrete arrays) they run a cached compiled kernel: the schedule is
+(with concrete arrays) they run the native loop on the numpy array directly
+(results wrapped without a copy), or else a cached compiled kernel: the schedule is
 zero-padded to a length bucket (at most 12.5 % longer, at least 512), so
 schedules of many different lengths share a few compilations; the padding
 cannot change the result (every area is causal) and is cut off again.  Inside
@@ -77,15 +92,24 @@ import jax.numpy as jnp
 import numpy as np
 from jax.typing import ArrayLike
 
-from lrlaw import _jaxcache
+from lrlaw import _jaxcache, _native
 
 _jaxcache.enable()  # persistent XLA compilation cache (off: LRLAW_NO_XLA_CACHE=1)
 
 
-__all__ = ["WarmupMode", "annealing_area", "areas", "forward_area", "lr_changes", "momentum"]
+__all__ = [
+    "WarmupMode",
+    "annealing_area",
+    "areas",
+    "areas_at",
+    "forward_area",
+    "lr_changes",
+    "momentum",
+]
 
 WarmupMode = Literal["signed", "ignore"]
-ScanMethod = Literal["auto", "parallel", "sequential"]
+ScanMethod = Literal["auto", "native", "sequential", "parallel"]
+METHODS: tuple[str, ...] = ("auto", "native", "sequential", "parallel")
 WARMUP_MODES: tuple[str, ...] = ("signed", "ignore")
 
 
@@ -97,29 +121,24 @@ def _bucket(n: int) -> int:
     return -(-n // q) * q
 
 
-def _eager(kernel: Any, lr: ArrayLike, *args: Any) -> jax.Array:
-    """Run the jitted ``kernel(lr, *args)``; concrete 1-D ``lr`` is padded to a length bucket.
-
-    Every area at step ``s`` depends on ``lr[:s + 1]`` only, so zero padding at the
-    end leaves the first ``len(lr)`` outputs unchanged."""
-    if isinstance(lr, jax.core.Tracer) or any(isinstance(a, jax.core.Tracer) for a in args):
-        return kernel(lr, *args)
-    x = jnp.asarray(lr)
-    n = x.shape[0] if x.ndim == 1 else 0
-    if x.ndim != 1 or n == 0 or _bucket(n) == n:
-        return kernel(x, *args)
-    padded = np.zeros(_bucket(n), dtype=x.dtype)
-    padded[:n] = np.asarray(x)
-    out = np.asarray(kernel(jnp.asarray(padded), *args))[:n]
-    return jnp.asarray(out)
-
-
-def _sequential(backend_method: str) -> bool:
-    if backend_method == "auto":
-        return jax.default_backend() == "cpu"
-    if backend_method in ("sequential", "parallel"):
-        return backend_method == "sequential"
-    raise ValueError(f"method={backend_method!r}: expected auto, parallel or sequential")
+def _kernel(method: str, dtype: Any) -> str:
+    """The kernel ``method`` stands for: ``"native"``, ``"sequential"`` or ``"parallel"``."""
+    if method not in METHODS:
+        raise ValueError(f"method={method!r}: expected one of {METHODS}")
+    if method == "auto":
+        if jax.default_backend() != "cpu":
+            return "parallel"
+        native = jnp.dtype(dtype) == jnp.float64 and _native.available()
+        return "native" if native else "sequential"
+    if method == "native":
+        if jax.default_backend() != "cpu" or not _native.available():
+            why = (
+                _native._state.get("error") or "no C++ compiler, LRLAW_NO_NATIVE set, or not on CPU"
+            )
+            raise ValueError(f"method='native': the native areas kernel is unavailable ({why})")
+        if jnp.dtype(dtype) != jnp.float64:
+            raise ValueError(f"method='native' needs float64 lr, got {jnp.dtype(dtype)}")
+    return method
 
 
 def _changes(lr: jax.Array, warmup: WarmupMode) -> jax.Array:
@@ -172,6 +191,29 @@ def _scan_areas(
     return jax.lax.scan(step, start, xs)[1]
 
 
+@functools.partial(jax.custom_jvp, nondiff_argnums=(2, 3))
+def _native_areas(
+    lr: jax.Array, lam: jax.Array, warmup: WarmupMode, outputs: tuple[str, ...]
+) -> tuple[jax.Array, ...]:
+    """The outputs of :func:`_scan_areas` from the native C loop (:mod:`lrlaw._native`),
+    an XLA FFI call: ``vmap`` hands it the whole batch (one call, rows in turn).
+    Its derivatives are those of :func:`_scan_areas` (the same recurrences)."""
+    full = jax.ShapeDtypeStruct(lr.shape, lr.dtype)
+    empty = jax.ShapeDtypeStruct((*lr.shape[:-1], 0), lr.dtype)
+    specs = tuple(full if k in outputs else empty for k in ("s1", "s2", "m"))
+    call = jax.ffi.ffi_call(_native.TARGET, specs, vmap_method="broadcast_all")
+    res = dict(zip(("s1", "s2", "m"), call(lr, lam, ignore=np.int64(warmup == "ignore"))))
+    return tuple(res[k] for k in outputs)
+
+
+@_native_areas.defjvp
+def _native_areas_jvp(warmup, outputs, primals, tangents):
+    def scan(lr, lam):
+        return _scan_areas(lr, lam, warmup, outputs)
+
+    return _native_areas(*primals, warmup, outputs), jax.jvp(scan, primals, tangents)[1]
+
+
 def _parallel_momentum(d: jax.Array, lam: ArrayLike) -> jax.Array:
     a = jnp.broadcast_to(jnp.asarray(lam, dtype=d.dtype), d.shape)
 
@@ -183,44 +225,65 @@ def _parallel_momentum(d: jax.Array, lam: ArrayLike) -> jax.Array:
     return jax.lax.associative_scan(combine, (a, d))[1]
 
 
+def _compute(
+    lr: jax.Array, lam: ArrayLike, warmup: WarmupMode, method: str, outputs: tuple[str, ...]
+) -> tuple[jax.Array, ...]:
+    """The areas named in ``outputs`` (``"s1"``, ``"s2"``, ``"m"``), traced with ``method``."""
+    lr = jnp.asarray(lr)
+    kernel = _kernel(method, lr.dtype)
+    if kernel == "native":
+        return _native_areas(lr, jnp.asarray(lam, lr.dtype), warmup, outputs)
+    if kernel == "sequential":
+        return _scan_areas(lr, lam, warmup, outputs)
+    res = {}
+    if "s1" in outputs:
+        res["s1"] = jnp.concatenate([jnp.zeros_like(lr[:1]), jnp.cumsum(lr[1:])])
+    if "m" in outputs or "s2" in outputs:
+        res["m"] = _parallel_momentum(_changes(lr, warmup), lam)
+        res["s2"] = jnp.cumsum(res["m"])
+    return tuple(res[k] for k in outputs)
+
+
+_compute_jit = jax.jit(_compute, static_argnames=("warmup", "method", "outputs"))
+
+
+def _wrap(a: np.ndarray) -> jax.Array:
+    """``a`` as a jax array, without a copy where the buffer allows it (DLPack)."""
+    try:
+        return jax.dlpack.from_dlpack(a)
+    except Exception:  # e.g. a backend that cannot alias host memory
+        return jnp.asarray(a)
+
+
+def _run(
+    lr: ArrayLike, lam: ArrayLike, warmup: WarmupMode, method: str, outputs: tuple[str, ...]
+) -> tuple[jax.Array, ...]:
+    """Evaluate :func:`_compute`: traced inputs trace it; concrete ones run the native
+    kernel on the numpy array directly (no XLA dispatch, one copy of each result) or
+    else a cached compiled kernel on a length bucket (zero padding at the end cannot
+    change the first ``len(lr)`` outputs: every area at step ``s`` depends on
+    ``lr[:s + 1]`` only)."""
+    _check_warmup(warmup)
+    if isinstance(lr, jax.core.Tracer) or isinstance(lam, jax.core.Tracer):
+        return _compute(lr, lam, warmup, method, outputs)
+    x = lr if isinstance(lr, jax.Array) else np.asarray(lr)
+    dtype = jax.dtypes.canonicalize_dtype(x.dtype)
+    n = x.shape[0] if x.ndim == 1 else 0
+    if n and np.ndim(lam) == 0 and _kernel(method, dtype) == "native":
+        lam_f = float(lam)
+        out = _native.areas_numpy(np.asarray(x), lam_f, warmup == "ignore", outputs)
+        return tuple(_wrap(o) for o in out)
+    if x.ndim != 1 or n == 0 or _bucket(n) == n:
+        return _compute_jit(jnp.asarray(x), lam, warmup, method, outputs)
+    padded = np.zeros(_bucket(n), dtype=dtype)
+    padded[:n] = np.asarray(x)
+    out = _compute_jit(jnp.asarray(padded), lam, warmup, method, outputs)
+    return tuple(jnp.asarray(np.asarray(o)[:n]) for o in out)
+
+
 @functools.partial(jax.jit, static_argnames=("warmup",))
 def _lr_changes_jit(lr: jax.Array, warmup: WarmupMode) -> jax.Array:
     return _changes(jnp.asarray(lr), warmup)
-
-
-@jax.jit
-def _forward_jit(lr: jax.Array) -> jax.Array:
-    lr = jnp.asarray(lr)
-    if jax.default_backend() == "cpu":
-        return _scan_areas(lr, 0.0, "signed", ("s1",))[0]
-    return jnp.concatenate([jnp.zeros_like(lr[:1]), jnp.cumsum(lr[1:])])
-
-
-@functools.partial(jax.jit, static_argnames=("warmup", "method"))
-def _momentum_jit(lr: jax.Array, lam: ArrayLike, warmup: WarmupMode, method: str) -> jax.Array:
-    lr = jnp.asarray(lr)
-    if _sequential(method):
-        return _scan_areas(lr, lam, warmup, ("m",))[0]
-    return _parallel_momentum(_changes(lr, warmup), lam)
-
-
-@functools.partial(jax.jit, static_argnames=("warmup", "method"))
-def _annealing_jit(lr: jax.Array, lam: ArrayLike, warmup: WarmupMode, method: str) -> jax.Array:
-    lr = jnp.asarray(lr)
-    if _sequential(method):
-        return _scan_areas(lr, lam, warmup, ("s2",))[0]
-    return jnp.cumsum(_parallel_momentum(_changes(lr, warmup), lam))
-
-
-@functools.partial(jax.jit, static_argnames=("warmup", "method"))
-def _areas_jit(
-    lr: jax.Array, lam: ArrayLike, warmup: WarmupMode, method: str
-) -> tuple[jax.Array, jax.Array]:
-    lr = jnp.asarray(lr)
-    if _sequential(method):
-        s1, s2 = _scan_areas(lr, lam, warmup, ("s1", "s2"))
-        return s1, s2
-    return _forward_jit(lr), _annealing_jit(lr, lam, warmup, method)
 
 
 def _check_warmup(warmup: str) -> None:
@@ -260,7 +323,7 @@ def forward_area(lr: ArrayLike) -> jax.Array:
         ...     print(forward_area([0.0, 1.0, 2.0, 3.0]).tolist())
         [0.0, 1.0, 3.0, 6.0]
     """
-    return _eager(_forward_jit, lr)
+    return _run(lr, 0.0, "signed", "auto", ("s1",))[0]
 
 
 def momentum(
@@ -273,14 +336,12 @@ def momentum(
 
     ``method="parallel"`` evaluates it as a parallel prefix scan of the affine
     maps ``m -> lam * m + d_i`` (O(T) work, O(log T) depth); ``"sequential"``
-    as a ``lax.scan`` (same result).  ``"auto"`` picks ``sequential`` on CPU,
-    where it is several times faster (``benchmarks/bench.py``), and
-    ``parallel`` on accelerators.
+    as a ``lax.scan``, ``"native"`` as a C loop (same result).  ``"auto"`` picks
+    ``native`` on CPU (``sequential`` where it cannot be built), and ``parallel``
+    on accelerators (module docstring; ``benchmarks/bench.py``).
     Source: Tissue et al. 2024 (arXiv 2408.11029), eq. 3.
     """
-    _check_warmup(warmup)
-    _sequential(method)
-    return _eager(_momentum_jit, lr, lam, warmup, method)
+    return _run(lr, lam, warmup, method, ("m",))[0]
 
 
 def annealing_area(
@@ -304,9 +365,7 @@ def annealing_area(
         ...     print(annealing_area([1.0, 1.0, 0.5, 0.5], lam=0.0).tolist())
         [-1.0, -1.0, -0.5, -0.5]
     """
-    _check_warmup(warmup)
-    _sequential(method)
-    return _eager(_annealing_jit, lr, lam, warmup, method)
+    return _run(lr, lam, warmup, method, ("s2",))[0]
 
 
 def areas(
@@ -326,15 +385,92 @@ def areas(
         ...     print(s1.tolist(), s2.tolist())
         [0.0, 1.0, 1.5, 2.0] [-1.0, -1.0, -0.5, -0.5]
     """
+    s1, s2 = _run(lr, lam, warmup, method, ("s1", "s2"))
+    return s1, s2
+
+
+def _at_impl(warmup: WarmupMode):
+    @jax.custom_jvp
+    def f(lr: jax.Array, lam: jax.Array, steps: jax.Array) -> tuple[jax.Array, jax.Array]:
+        spec = jax.ShapeDtypeStruct((*lr.shape[:-1], steps.shape[-1]), lr.dtype)
+        call = jax.ffi.ffi_call(_native.TARGET_AT, (spec, spec), vmap_method="broadcast_all")
+        s1, s2 = call(lr, lam, steps, ignore=np.int64(warmup == "ignore"))
+        return s1, s2
+
+    @f.defjvp
+    def f_jvp(primals, tangents):
+        lr, lam, steps = primals
+
+        def scan(a, b):
+            s1, s2 = _scan_areas(a, b, warmup, ("s1", "s2"))
+            return s1[steps], s2[steps]
+
+        return f(lr, lam, steps), jax.jvp(scan, (lr, lam), tangents[:2])[1]
+
+    return f
+
+
+_AT = {w: _at_impl(w) for w in WARMUP_MODES}
+
+
+def _compute_at(
+    lr: jax.Array, steps: jax.Array, lam: ArrayLike, warmup: WarmupMode, method: str
+) -> tuple[jax.Array, jax.Array]:
+    lr = jnp.asarray(lr)
+    steps = jnp.asarray(steps)
+    n = lr.shape[0]
+    idx = jnp.clip(jnp.where(steps < 0, steps + n, steps), 0, max(n - 1, 0)).astype(jnp.int64)
+    if _kernel(method, lr.dtype) != "native" or idx.dtype != jnp.int64:
+        s1, s2 = _compute(lr, lam, warmup, method, ("s1", "s2"))
+        return s1[idx], s2[idx]
+    order = jnp.argsort(idx)
+    s1, s2 = _AT[warmup](lr, jnp.asarray(lam, lr.dtype), idx[order])
+    inv = jnp.argsort(order)
+    return s1[inv], s2[inv]
+
+
+_compute_at_jit = jax.jit(_compute_at, static_argnames=("warmup", "method"))
+
+
+def areas_at(
+    lr: ArrayLike,
+    steps: ArrayLike,
+    lam: ArrayLike = 0.999,
+    warmup: WarmupMode = "signed",
+    method: ScanMethod = "auto",
+) -> tuple[jax.Array, jax.Array]:
+    r"""``(S1(steps), S2(steps))``: :func:`areas` at the given steps only.
+
+    ``S1(s) = sum_{i=1..s} eta_i`` and ``S2(s) = sum_{i=0..s} m_i`` with
+    ``m_i = lam m_{i-1} + (eta_{i-1} - eta_i)``, ``eta_{-1} = 0`` (Tissue et al.
+    2024, arXiv 2408.11029, eqs. 2-3).  With the native kernel the LRs are read
+    once and nothing is written per step (what a fit or a final-loss prediction
+    needs: no array of ``len(lr)`` values is allocated); the values are identical
+    to ``areas(lr)[k][steps]``.  Steps index ``lr`` as numpy does (negative from
+    the end) and are clipped to ``0 .. len(lr) - 1``.  jit/vmap/grad-compatible.
+
+    Example:
+        >>> import jax
+        >>> with jax.enable_x64(True):
+        ...     s1, s2 = areas_at([1.0, 1.0, 0.5, 0.5], [3, 1], lam=0.0)
+        ...     print(s1.tolist(), s2.tolist())
+        [2.0, 1.0] [-0.5, -1.0]
+    """
     _check_warmup(warmup)
-    _sequential(method)
-    if isinstance(lr, jax.core.Tracer) or isinstance(lam, jax.core.Tracer):
-        return _areas_jit(lr, lam, warmup, method)
-    x = jnp.asarray(lr)
+    traced = any(isinstance(a, jax.core.Tracer) for a in (lr, steps, lam))
+    if traced:
+        return _compute_at(lr, steps, lam, warmup, method)
+    x = lr if isinstance(lr, jax.Array) else np.asarray(lr)
+    dtype = jax.dtypes.canonicalize_dtype(x.dtype)
+    idx = np.asarray(steps)
     n = x.shape[0] if x.ndim == 1 else 0
-    if x.ndim != 1 or n == 0 or _bucket(n) == n:
-        return _areas_jit(x, lam, warmup, method)
-    padded = np.zeros(_bucket(n), dtype=x.dtype)
-    padded[:n] = np.asarray(x)
-    s1, s2 = _areas_jit(jnp.asarray(padded), lam, warmup, method)
-    return jnp.asarray(np.asarray(s1)[:n]), jnp.asarray(np.asarray(s2)[:n])
+    if n and np.ndim(lam) == 0 and idx.ndim == 1 and _kernel(method, dtype) == "native":
+        if not np.issubdtype(idx.dtype, np.integer):
+            raise ValueError(f"steps must be integers, got dtype {idx.dtype}")
+        idx = np.clip(np.where(idx < 0, idx + n, idx), 0, n - 1)
+        order = np.argsort(idx, kind="stable")
+        s1, s2 = _native.areas_at_numpy(np.asarray(x), float(lam), warmup == "ignore", idx[order])
+        inv = np.empty_like(order)
+        inv[order] = np.arange(order.size)
+        return jnp.asarray(s1[inv]), jnp.asarray(s2[inv])
+    return _compute_at_jit(jnp.asarray(x), jnp.asarray(idx), lam, warmup, method)

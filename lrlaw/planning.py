@@ -25,6 +25,7 @@ open-ended schedules (no ``total``) cannot be rescaled.
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -32,6 +33,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from lrlaw._x64 import with_x64
 from lrlaw.diagnostics import extrapolation_warnings
 from lrlaw.errors import LrlawError, ScheduleError
 from lrlaw.plot import FOCUS_SKIP, band_segments, run_colors, shade_band, suptitle
@@ -57,6 +59,7 @@ __all__ = [
     "ComparisonRow",
     "ScheduleComparison",
     "compare_schedules",
+    "final_losses_batched",
     "plot_schedule_comparison",
     "rescale",
 ]
@@ -268,6 +271,99 @@ def _final(fit: FitResult, schedule: Schedule) -> float:
     return float(fit.predict(_lr(schedule), np.array([schedule.total]))[0])
 
 
+@functools.cache
+def _final_from_areas(law: Any) -> Any:
+    """``law.predict`` on given ``(S1(T), S2(T))`` vectors, jitted."""
+    import jax
+
+    return jax.jit(lambda params, s1, s2: law.predict(params, (s1, s2)))
+
+
+@functools.cache
+def _batched_final(law: Any) -> Any:
+    """One jitted, vmapped function ``(params, lrs) -> L(T)`` per row (momentum law)."""
+    import jax
+
+    from lrlaw.areas import areas_at
+
+    def one(params: Any, lr: Any) -> Any:
+        steps = jax.numpy.asarray([lr.shape[0] - 1])
+        s1, s2 = areas_at(lr, steps, law.lam, law.warmup)
+        return law.predict(params, (s1, s2))[0]
+
+    return jax.jit(jax.vmap(one, in_axes=(None, 0)))
+
+
+def _batchable(law: Any) -> bool:
+    return getattr(law, "name", None) == "momentum" and not getattr(law, "fit_lam", True)
+
+
+@with_x64
+def final_losses_batched(law: Any, params: Any, lrs: Any) -> np.ndarray:
+    r"""Predicted loss ``L(T)`` at the last step of each row of ``lrs`` (N x (T + 1)), in
+    **one** jitted, vmapped call (momentum law without a fitted ``lam``).
+
+    Momentum law (Tissue et al. 2024, arXiv 2408.11029, eq. 1):
+    ``L(T) = L0 + A S1(T)^-alpha - C S2(T)`` with the areas of
+    :func:`lrlaw.areas.areas_at` at ``T``, the same values as ``predict_curve(law,
+    params, lr, [T])``.  With the native kernel (CPU) the numpy array is handed to
+    the C loop as it is (rows in turn, each read once, two numbers written): copying
+    a large stack of LRs into a jax array would cost more than the loop itself.
+    Otherwise one jitted ``vmap`` of :func:`~lrlaw.areas.areas_at` over the rows.
+
+    Raises:
+        LrlawError: another law, or ``lrs`` not a 2-D array of finite LRs >= 0 with
+            at least 2 steps (row and step named).
+    """
+    import jax.numpy as jnp
+
+    if not _batchable(law):
+        raise LrlawError(
+            f"final_losses_batched supports the momentum law with a fixed lam, not "
+            f"{getattr(law, 'name', law)!r} (use lrlaw.optimize.final_losses)"
+        )
+    arr = np.asarray(lrs, dtype=np.float64)
+    if arr.ndim != 2 or arr.shape[1] < 2:
+        raise LrlawError(f"lrs must be a 2-D array with >= 2 steps per row, got shape {arr.shape}")
+    bad = ~np.isfinite(arr) | (arr < 0)
+    if bad.any():
+        i, j = np.argwhere(bad)[0]
+        raise LrlawError(f"schedule {i}, step {j}: lr = {arr[i, j]} (need finite and >= 0)")
+    if arr.shape[0] == 0:
+        return np.zeros(0)
+    from lrlaw import _native
+
+    theta = jnp.asarray(params, jnp.float64)
+    if _native.available() and _backend() == "cpu":
+        steps = np.array([arr.shape[1] - 1])
+        s1, s2 = _native.areas_at_numpy(arr, law.lam, law.warmup == "ignore", steps)
+        return np.asarray(
+            _final_from_areas(law)(theta, jnp.asarray(s1[:, 0]), jnp.asarray(s2[:, 0]))
+        )
+    return np.asarray(_batched_final(law)(theta, jnp.asarray(arr)))
+
+
+def _backend() -> str:
+    import jax
+
+    return jax.default_backend()
+
+
+def _finals(fit: FitResult, schedules: Sequence[Schedule]) -> np.ndarray:
+    """``_final`` of every schedule; equal lengths in one vmapped call where the law allows."""
+    law = fit.law_object
+    if not _batchable(law):
+        return np.array([_final(fit, s) for s in schedules])
+    out = np.empty(len(schedules))
+    by_total: dict[int, list[int]] = {}
+    for i, s in enumerate(schedules):
+        by_total.setdefault(int(s.total), []).append(i)
+    for idx in by_total.values():
+        lrs = np.stack([_lr(schedules[i]) for i in idx])
+        out[idx] = final_losses_batched(law, fit.param_vector, lrs)
+    return out
+
+
 def _rescalable(schedule: Schedule) -> bool:
     """Whether :func:`rescale` can stretch ``schedule`` (a spec schedule with a total)."""
     try:
@@ -347,7 +443,7 @@ def compare_schedules(
     if dupes:
         raise LrlawError(f"schedule name(s) {', '.join(dupes)} appear more than once")
 
-    finals = np.array([_final(fit, s) for s in scheds])
+    finals = _finals(fit, scheds)
     has_band = fit.uncertainty is not None and fit.uncertainty.n_boot > 0
     bands = []
     for s in scheds:

@@ -193,3 +193,165 @@ def test_sequential_scan_equals_parallel_scan(mode: str) -> None:
         rtol=1e-12,
         atol=1e-18,
     )
+
+
+# ----------------------------------------------------------------------------- every kernel
+
+from scipy.signal import lfilter  # noqa: E402
+
+from lrlaw import _native  # noqa: E402
+from lrlaw.areas import areas  # noqa: E402
+
+METHODS = (
+    ["native", "sequential", "parallel"] if _native.available() else ["sequential", "parallel"]
+)
+
+
+def numpy_areas(lr: np.ndarray, lam: float, warmup: str = "signed"):
+    """numpy transcription: S1 = cumsum, m = lfilter of the changes, S2 = cumsum(m)."""
+    d = np.concatenate([-lr[:1], lr[:-1] - lr[1:]])
+    if warmup == "ignore":
+        drops = np.flatnonzero(d > 0)
+        t0 = drops[0] if drops.size else d.size
+        d[:t0] = np.maximum(d[:t0], 0.0)
+    m = lfilter([1.0], [1.0, -lam], d)
+    return np.concatenate([[0.0], np.cumsum(lr[1:])]), m, np.cumsum(m)
+
+
+def schedule(n: int, seed: int = 0) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    w = max(1, n // 20)
+    lr = 1e-3 * (0.55 + 0.45 * np.cos(np.pi * np.arange(n) / n))
+    lr[:w] = np.linspace(0, 1e-3, w)
+    return lr * rng.uniform(0.9, 1.1, n)  # noisy: increases and drops everywhere
+
+
+_areas_jit = jax.jit(areas, static_argnames=("warmup", "method"))
+
+
+def rel_err(a, b) -> float:
+    b = np.asarray(b)
+    return float(np.max(np.abs(np.asarray(a) - b)) / max(np.max(np.abs(b)), 1e-300))
+
+
+@pytest.mark.parametrize("method", METHODS)
+@pytest.mark.parametrize("warmup", ["signed", "ignore"])
+@pytest.mark.parametrize("n", [1, 2, 256, 257, 4097])
+def test_every_kernel_matches_numpy(method: str, warmup: str, n: int) -> None:
+    """Every kernel, eager and under jit, against cumsum + lfilter (lengths 1, around the
+    256-step block, not powers of 2; lam -> 0 and -> 1)."""
+    lr = schedule(n, seed=n)
+    for lam in (0.0, 1e-12, 0.5, 0.999, 1 - 1e-9, 1.0):
+        s1_ref, m_ref, s2_ref = numpy_areas(lr, lam, warmup)
+        eager = areas(lr, lam, warmup, method)
+        for s1, s2 in (eager, _areas_jit(jnp.asarray(lr), lam, warmup, method)):
+            assert s1.shape == s2.shape == (n,)
+            assert rel_err(s1, s1_ref) <= 1e-13, lam
+            assert rel_err(s2, s2_ref) <= 1e-12, lam
+        assert rel_err(momentum(lr, lam, warmup, method), m_ref) <= 1e-12, lam
+        assert rel_err(annealing_area(lr, lam, warmup, method), s2_ref) <= 1e-12, lam
+
+
+@pytest.mark.skipif(not _native.available(), reason="native kernel not built")
+def test_native_kernel_large_and_batched() -> None:
+    """1e6 steps within 1e-12 of lfilter; vmap (one FFI call over the batch, lam per row)
+    equals the per-row calls exactly."""
+    lr = schedule(1_000_000)
+    s1_ref, _, s2_ref = numpy_areas(lr, 0.999)
+    s1, s2 = areas(lr, 0.999, method="native")
+    assert rel_err(s1, s1_ref) <= 1e-12 and rel_err(s2, s2_ref) <= 1e-12
+    batch = np.stack([schedule(3000, seed=k) for k in range(5)])
+    lams = jnp.asarray([0.0, 0.5, 0.9, 0.99, 0.999])
+    v1, v2 = jax.jit(jax.vmap(lambda x, lam: areas(x, lam, method="native")))(batch, lams)
+    for k in range(5):
+        r1, r2 = areas(batch[k], float(lams[k]), method="native")
+        np.testing.assert_array_equal(v1[k], r1)
+        np.testing.assert_array_equal(v2[k], r2)
+    # lam shared (not batched) is broadcast to every row
+    _, w2 = jax.vmap(lambda x: areas(x, 0.99, method="native"))(batch)
+    np.testing.assert_array_equal(w2[3], v2[3])
+
+
+@pytest.mark.skipif(not _native.available(), reason="native kernel not built")
+def test_native_kernel_derivatives_equal_the_scans() -> None:
+    """The native kernel's jvp/grad (through the scan) in lr and lam: equal to the scan's."""
+    lr = jnp.asarray(schedule(700))
+
+    def loss(x, lam, method):
+        s1, s2 = areas(x, lam, "signed", method)
+        return jnp.sum(s2[::7] ** 2) + jnp.sum(jnp.sqrt(s1[1:]))
+
+    g_nat = jax.grad(loss, argnums=(0, 1))(lr, 0.99, "native")
+    g_seq = jax.grad(loss, argnums=(0, 1))(lr, 0.99, "sequential")
+    np.testing.assert_allclose(g_nat[0], g_seq[0], rtol=1e-10, atol=1e-12)
+    np.testing.assert_allclose(g_nat[1], g_seq[1], rtol=1e-10)
+    j_nat = jax.jacfwd(lambda lam: annealing_area(lr, lam, method="native"))(0.99)
+    j_seq = jax.jacfwd(lambda lam: annealing_area(lr, lam, method="sequential"))(0.99)
+    np.testing.assert_allclose(j_nat, j_seq, rtol=1e-10, atol=1e-15)
+
+
+def test_unknown_method_is_a_clear_error() -> None:
+    with pytest.raises(ValueError, match="method='fast'"):
+        areas(np.ones(10), 0.9, method="fast")
+
+
+def test_eager_call_does_not_overwrite_its_input() -> None:
+    lr = schedule(1000)
+    before = lr.copy()
+    areas(lr, 0.999)
+    momentum(lr, 0.999, "ignore")
+    np.testing.assert_array_equal(lr, before)
+
+
+def test_without_the_native_kernel_auto_uses_the_scan(monkeypatch: pytest.MonkeyPatch) -> None:
+    """No compiler / LRLAW_NO_NATIVE=1: ``auto`` falls back to the lax.scan (same result),
+    and asking for ``native`` explicitly is a clear error."""
+    lr = schedule(300)
+    want = areas(lr, 0.99, method="sequential")
+    monkeypatch.setitem(_native._state, "lib", None)
+    assert not _native.available()
+    got = areas(lr, 0.99)
+    np.testing.assert_array_equal(got[1], want[1])
+    with pytest.raises(ValueError, match="native areas kernel is unavailable"):
+        areas(lr, 0.99, method="native")
+
+
+@pytest.mark.parametrize("method", METHODS)
+@pytest.mark.parametrize("warmup", ["signed", "ignore"])
+def test_areas_at_equals_areas_at_those_steps(method: str, warmup: str) -> None:
+    """``areas_at`` (unsorted, repeated, negative steps; eager, jit, vmap) = ``areas()[steps]``;
+    with the native kernel bit for bit."""
+    from lrlaw.areas import areas_at
+
+    lr = schedule(3001, seed=4)
+    steps = np.array([5, 3000, 0, 256, 255, 1000, 1000, -1, 511, 512])
+    s1, s2 = areas(lr, 0.999, warmup, method)
+    want = (np.asarray(s1)[steps], np.asarray(s2)[steps])
+    eager = areas_at(lr, steps, 0.999, warmup, method)
+    jitted = jax.jit(lambda x, s: areas_at(x, s, 0.999, warmup, method))(lr, steps)
+    for got in (eager, jitted):
+        for g, w in zip(got, want):
+            if method == "native":
+                np.testing.assert_array_equal(g, w)
+            else:
+                assert rel_err(g, w) <= 1e-13
+    batch = np.stack([lr, 0.5 * lr])
+    _, v2 = jax.vmap(lambda x: areas_at(x, steps, 0.999, warmup, method))(batch)
+    np.testing.assert_allclose(v2[1], areas_at(0.5 * lr, steps, 0.999, warmup, method)[1])
+
+
+@pytest.mark.skipif(not _native.available(), reason="native kernel not built")
+def test_areas_at_gradient_equals_the_scans() -> None:
+    from lrlaw.areas import areas_at
+
+    lr = jnp.asarray(schedule(900))
+    steps = jnp.asarray([899, 10, 450])
+
+    def loss(x, lam, method):
+        s1, s2 = areas_at(x, steps, lam, "signed", method)
+        return jnp.sum(s2**2) + jnp.sum(jnp.sqrt(s1))
+
+    g_nat = jax.grad(loss, argnums=(0, 1))(lr, 0.99, "native")
+    g_seq = jax.grad(loss, argnums=(0, 1))(lr, 0.99, "sequential")
+    np.testing.assert_allclose(g_nat[0], g_seq[0], rtol=1e-10, atol=1e-12)
+    np.testing.assert_allclose(g_nat[1], g_seq[1], rtol=1e-10)

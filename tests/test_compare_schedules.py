@@ -271,3 +271,45 @@ def test_cli_warns_when_a_multipower_fit_ranks_warmups(mpl_fit, tmp_path):
         "warning"
         not in run("compare", momentum, "-s", f"a={cos}", "-s", f"b={cos},warmup=2").stderr
     )
+
+
+def test_batched_final_losses_equal_the_one_at_a_time_predictions(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """``final_losses_batched`` (one vmapped call) = ``predict_curve(law, params, lr, [T])``
+    row by row; ``compare_schedules`` uses it, with schedules of two lengths."""
+    from lrlaw import schedules
+    from lrlaw.errors import LrlawError
+    from lrlaw.fitting import predict_curve
+    from lrlaw.laws import MomentumLaw
+    from lrlaw.planning import _finals, final_losses_batched
+
+    law, theta = MomentumLaw(), np.array([2.7, 0.5, 0.5, 0.3])
+    rng = np.random.default_rng(3)
+    lrs = np.abs(np.cumsum(rng.normal(0, 1e-5, (6, 2001)), axis=1)) + 1e-4
+    got = final_losses_batched(law, theta, lrs)
+    want = [predict_curve(law, theta, lr, np.array([2000]))[0] for lr in lrs]
+    np.testing.assert_allclose(got, want, rtol=1e-14)
+    with monkeypatch.context() as m:  # without the native kernel: one jitted vmap
+        from lrlaw import _native
+
+        m.setitem(_native._state, "lib", None)
+        np.testing.assert_allclose(final_losses_batched(law, theta, lrs), want, rtol=1e-13)
+    with pytest.raises(LrlawError, match="schedule 2, step 5"):
+        bad = lrs.copy()
+        bad[2, 5] = np.nan
+        final_losses_batched(law, theta, bad)
+    with pytest.raises(LrlawError, match="momentum law"):
+        final_losses_batched(MomentumLaw(fit_lam=True), np.r_[theta, 0.999], lrs)
+
+    class Fit:  # the two attributes _finals reads
+        law_object, param_vector = law, theta
+
+    scheds = [
+        schedules.cosine(3e-4, 2000, final=3e-5, warmup=100),
+        schedules.wsd(3e-4, 3000, decay_frac=0.2, warmup=100),
+        schedules.cosine(3e-4, 2000, warmup=100),
+    ]
+    finals = _finals(Fit(), scheds)
+    for f, s in zip(finals, scheds):
+        assert f == pytest.approx(predict_curve(law, theta, s.values(), [s.total])[0], rel=1e-14)

@@ -1,0 +1,343 @@
+r"""Native CPU kernel for the schedule areas (S1, the momentum and S2 in one C loop).
+
+XLA:CPU runs a ``lax.scan`` at roughly 5-20 ns per step, and every vectorised
+reformulation of the momentum recurrence tried (``benchmarks/README.md``) costs
+more passes over memory than it saves; none beats numpy's ``cumsum`` +
+``scipy.signal.lfilter``.  A plain C loop does (one pass, bound by the latency
+of the multiply-add chain ``m = lam m + d``, ~1.3 ns per step).  This module
+compiles that loop once per machine (and a variant that returns S1 and S2 only at
+given steps, reading the LRs once and writing nothing per step) and registers it as
+an XLA FFI custom call
+(``jax.ffi``), so it runs inside ``jax.jit`` and ``jax.vmap`` like any other op;
+:mod:`lrlaw.areas` gives it a JVP through the pure-JAX scan, so ``grad`` and
+``jvp`` still work.
+
+The recurrences are the ones of :mod:`lrlaw.areas` (Tissue et al. 2024,
+arXiv 2408.11029, eqs. 2-3), evaluated in the same order as the JAX scan::
+
+    d_i = eta_{i-1} - eta_i  (eta_{-1} = 0),   m_i = lam m_{i-1} + d_i,
+    S1(s) = sum_{i=1..s} eta_i,                S2(s) = sum_{i=0..s} m_i,
+
+with the sums accumulated in two levels (blocks of 256 steps), as the scan does.
+
+Building: the C++ source below is compiled with the system C++ compiler
+(``$CXX``, else ``c++``/``g++``/``clang++``) against the XLA FFI headers that
+ship with jaxlib (``jax.ffi.include_dir()``), into
+``$XDG_CACHE_HOME/lrlaw/native-<hash>/`` (``~/.cache`` by default; the hash
+covers the source, jaxlib's version and the compiler), written atomically.
+If there is no compiler, the build fails, or ``LRLAW_NO_NATIVE=1`` is set,
+:func:`available` returns ``False`` and lrlaw uses the ``lax.scan`` kernel.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import hashlib
+import os
+import shutil
+import subprocess
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+TARGET = "lrlaw_areas"
+TARGET_AT = "lrlaw_areas_at"
+
+SOURCE = r"""
+#include <cstdint>
+#include "xla/ffi/api/ffi.h"
+
+namespace {
+constexpr int64_t kBlock = 256;
+
+// One schedule: S1, S2, m (null pointers are not written).  ``ignore``: drop the LR
+// increases before the first drop (warmup="ignore").
+template <bool O1, bool O2, bool OM>
+void Row(const double* e, int64_t T, double lam, bool ignore, double* s1, double* s2,
+         double* om) {
+  if (T == 0) return;
+  int64_t t0 = 0;
+  if (ignore) {
+    double p = 0.0;
+    t0 = T;
+    for (int64_t i = 0; i < T; ++i) {
+      if (p - e[i] > 0) { t0 = i; break; }
+      p = e[i];
+    }
+  }
+  double prev = 0.0, m = 0.0, b1 = 0.0, r1 = -e[0], b2 = 0.0, r2 = 0.0;
+  for (int64_t i0 = 0; i0 < T; i0 += kBlock) {
+    const int64_t i1 = i0 + kBlock < T ? i0 + kBlock : T;
+    for (int64_t i = i0; i < i1; ++i) {
+      const double eta = e[i];
+      double d = prev - eta;
+      if (i < t0 && d < 0) d = 0.0;
+      prev = eta;
+      m = lam * m + d;
+      r1 += eta;
+      r2 += m;
+      if (O1) s1[i] = b1 + r1;
+      if (O2) s2[i] = b2 + r2;
+      if (OM) om[i] = m;
+    }
+    b1 += r1; r1 = 0.0;
+    b2 += r2; r2 = 0.0;
+  }
+}
+
+// S1 and S2 at the steps idx[0] <= idx[1] <= ... (each in [0, T)), without per-step output;
+// the same operations in the same order as Row, so the values are identical.
+void RowAt(const double* e, int64_t T, double lam, bool ignore, const int64_t* idx, int64_t K,
+           double* s1, double* s2) {
+  if (T == 0) return;
+  int64_t t0 = 0;
+  if (ignore) {
+    double p = 0.0;
+    t0 = T;
+    for (int64_t i = 0; i < T; ++i) {
+      if (p - e[i] > 0) { t0 = i; break; }
+      p = e[i];
+    }
+  }
+  double prev = 0.0, m = 0.0, b1 = 0.0, r1 = -e[0], b2 = 0.0, r2 = 0.0;
+  double a1 = 0.0, a2 = 0.0;  // the areas at step i - 1
+  int64_t i = 0;
+  for (int64_t j = 0; j < K; ++j) {
+    const int64_t stop = idx[j];
+    for (; i <= stop; ++i) {
+      const double eta = e[i];
+      double d = prev - eta;
+      if (i < t0 && d < 0) d = 0.0;
+      prev = eta;
+      m = lam * m + d;
+      r1 += eta;
+      r2 += m;
+      a1 = b1 + r1;
+      a2 = b2 + r2;
+      if ((i & (kBlock - 1)) == kBlock - 1) {
+        b1 += r1; r1 = 0.0;
+        b2 += r2; r2 = 0.0;
+      }
+    }
+    s1[j] = a1;
+    s2[j] = a2;
+  }
+}
+
+template <bool O1, bool O2, bool OM>
+void Rows(const double* lr, const double* lam, int64_t nlam, int64_t rows, int64_t T,
+          bool ignore, double* s1, double* s2, double* om) {
+  for (int64_t r = 0; r < rows; ++r)
+    Row<O1, O2, OM>(lr + r * T, T, lam[nlam == 1 ? 0 : r], ignore, O1 ? s1 + r * T : nullptr,
+                    O2 ? s2 + r * T : nullptr, OM ? om + r * T : nullptr);
+}
+}  // namespace
+
+extern "C" int lrlaw_areas_rows(const double* lr, const double* lam, int64_t nlam, int64_t rows,
+                                int64_t T, int64_t ignore, double* s1, double* s2, double* om) {
+  const int key = (s1 ? 4 : 0) | (s2 ? 2 : 0) | (om ? 1 : 0);
+  switch (key) {
+    case 1: Rows<false, false, true>(lr, lam, nlam, rows, T, ignore, s1, s2, om); break;
+    case 2: Rows<false, true, false>(lr, lam, nlam, rows, T, ignore, s1, s2, om); break;
+    case 3: Rows<false, true, true>(lr, lam, nlam, rows, T, ignore, s1, s2, om); break;
+    case 4: Rows<true, false, false>(lr, lam, nlam, rows, T, ignore, s1, s2, om); break;
+    case 5: Rows<true, false, true>(lr, lam, nlam, rows, T, ignore, s1, s2, om); break;
+    case 6: Rows<true, true, false>(lr, lam, nlam, rows, T, ignore, s1, s2, om); break;
+    case 7: Rows<true, true, true>(lr, lam, nlam, rows, T, ignore, s1, s2, om); break;
+    default: break;
+  }
+  return 0;
+}
+
+extern "C" int lrlaw_areas_at_rows(const double* lr, const double* lam, int64_t nlam,
+                                   const int64_t* idx, int64_t nidx, int64_t rows, int64_t T,
+                                   int64_t K, int64_t ignore, double* s1, double* s2) {
+  for (int64_t r = 0; r < rows; ++r)
+    RowAt(lr + r * T, T, lam[nlam == 1 ? 0 : r], ignore, idx + (nidx == 1 ? 0 : r * K), K,
+          s1 + r * K, s2 + r * K);
+  return 0;
+}
+
+namespace ffi = xla::ffi;
+
+static ffi::Error AreasAtImpl(ffi::Buffer<ffi::F64> lr, ffi::Buffer<ffi::F64> lam,
+                              ffi::Buffer<ffi::S64> idx, int64_t ignore,
+                              ffi::ResultBuffer<ffi::F64> s1, ffi::ResultBuffer<ffi::F64> s2) {
+  auto dims = lr.dimensions();
+  auto kdims = idx.dimensions();
+  if (dims.size() == 0 || kdims.size() == 0)
+    return ffi::Error::InvalidArgument("lrlaw_areas_at: lr and steps must be arrays");
+  const int64_t T = dims.back(), K = kdims.back();
+  const int64_t rows = T ? static_cast<int64_t>(lr.element_count()) / T : 0;
+  const int64_t nlam = static_cast<int64_t>(lam.element_count());
+  const int64_t nidx = K ? static_cast<int64_t>(idx.element_count()) / K : 0;
+  if ((nlam != 1 && nlam != rows) || (nidx != 1 && nidx != rows))
+    return ffi::Error::InvalidArgument("lrlaw_areas_at: one lam and step list per schedule");
+  if (K == 0 || rows == 0) return ffi::Error::Success();
+  lrlaw_areas_at_rows(lr.typed_data(), lam.typed_data(), nlam, idx.typed_data(), nidx, rows, T,
+                      K, ignore, s1->typed_data(), s2->typed_data());
+  return ffi::Error::Success();
+}
+
+XLA_FFI_DEFINE_HANDLER_SYMBOL(LrlawAreasAt, AreasAtImpl,
+                              ffi::Ffi::Bind()
+                                  .Arg<ffi::Buffer<ffi::F64>>()
+                                  .Arg<ffi::Buffer<ffi::F64>>()
+                                  .Arg<ffi::Buffer<ffi::S64>>()
+                                  .Attr<int64_t>("ignore")
+                                  .Ret<ffi::Buffer<ffi::F64>>()
+                                  .Ret<ffi::Buffer<ffi::F64>>());
+
+static ffi::Error AreasImpl(ffi::Buffer<ffi::F64> lr, ffi::Buffer<ffi::F64> lam, int64_t ignore,
+                            ffi::ResultBuffer<ffi::F64> s1, ffi::ResultBuffer<ffi::F64> s2,
+                            ffi::ResultBuffer<ffi::F64> om) {
+  auto dims = lr.dimensions();
+  if (dims.size() == 0) return ffi::Error::InvalidArgument("lrlaw_areas: lr must be an array");
+  const int64_t T = dims.back();
+  const int64_t rows = T ? static_cast<int64_t>(lr.element_count()) / T : 0;
+  const int64_t nlam = static_cast<int64_t>(lam.element_count());
+  if (nlam != 1 && nlam != rows)
+    return ffi::Error::InvalidArgument("lrlaw_areas: one lam per schedule expected");
+  double* p1 = s1->element_count() ? s1->typed_data() : nullptr;
+  double* p2 = s2->element_count() ? s2->typed_data() : nullptr;
+  double* pm = om->element_count() ? om->typed_data() : nullptr;
+  lrlaw_areas_rows(lr.typed_data(), lam.typed_data(), nlam, rows, T, ignore, p1, p2, pm);
+  return ffi::Error::Success();
+}
+
+XLA_FFI_DEFINE_HANDLER_SYMBOL(LrlawAreas, AreasImpl,
+                              ffi::Ffi::Bind()
+                                  .Arg<ffi::Buffer<ffi::F64>>()
+                                  .Arg<ffi::Buffer<ffi::F64>>()
+                                  .Attr<int64_t>("ignore")
+                                  .Ret<ffi::Buffer<ffi::F64>>()
+                                  .Ret<ffi::Buffer<ffi::F64>>()
+                                  .Ret<ffi::Buffer<ffi::F64>>());
+"""
+
+_state: dict[str, object] = {}
+
+
+def _compiler() -> str | None:
+    for name in (os.environ.get("CXX"), "c++", "g++", "clang++"):
+        if name and shutil.which(name):
+            return shutil.which(name)
+    return None
+
+
+def _build_dir(cxx: str) -> Path:
+    import jaxlib
+
+    key = hashlib.sha256(f"{SOURCE}\0{jaxlib.__version__}\0{cxx}".encode()).hexdigest()[:16]
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return Path(base) / "lrlaw" / f"native-{key}"
+
+
+def _build(cxx: str, out: Path) -> None:
+    """Compile :data:`SOURCE` to ``out`` (atomically: a temporary file, then ``os.replace``)."""
+    import jax
+
+    out.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=out.parent, prefix=".build-") as tmp:
+        src = Path(tmp) / "areas.cc"
+        src.write_text(SOURCE)
+        lib = Path(tmp) / "libareas.so"
+        cmd = [cxx, "-O2", "-std=c++17", "-shared", "-fPIC", "-w"]
+        cmd += [f"-I{jax.ffi.include_dir()}", str(src), "-o", str(lib)]
+        subprocess.run(cmd, check=True, capture_output=True, timeout=300)
+        os.replace(lib, out)
+
+
+def library() -> ctypes.CDLL | None:
+    """The loaded kernel library (built on first use), or ``None`` where it is unavailable."""
+    if "lib" in _state:
+        return _state["lib"]  # type: ignore[return-value]
+    lib = None
+    if os.environ.get("LRLAW_NO_NATIVE", "").strip() in ("", "0"):
+        try:
+            cxx = _compiler()
+            if cxx is not None:
+                path = _build_dir(cxx) / "libareas.so"
+                if not path.exists():
+                    _build(cxx, path)
+                lib = ctypes.cdll.LoadLibrary(str(path))
+                import jax
+
+                jax.ffi.register_ffi_target(TARGET, jax.ffi.pycapsule(lib.LrlawAreas), "cpu")
+                capsule = jax.ffi.pycapsule(lib.LrlawAreasAt)
+                jax.ffi.register_ffi_target(TARGET_AT, capsule, "cpu")
+                ptr, i64 = ctypes.c_void_p, ctypes.c_int64
+                f = lib.lrlaw_areas_rows
+                f.restype = ctypes.c_int
+                f.argtypes = [ptr, ptr, i64, i64, i64, i64, ptr, ptr, ptr]
+                g = lib.lrlaw_areas_at_rows
+                g.restype = ctypes.c_int
+                g.argtypes = [ptr, ptr, i64, ptr, i64, i64, i64, i64, i64, ptr, ptr]
+        except Exception as exc:  # no compiler, no headers, a failed build: use the scan
+            _state["error"] = f"{type(exc).__name__}: {exc}"
+            lib = None
+    _state["lib"] = lib
+    return lib
+
+
+def available() -> bool:
+    """Whether the native kernel is built and registered (``LRLAW_NO_NATIVE=1`` turns it off)."""
+    return library() is not None
+
+
+def _aligned_empty(n: int) -> np.ndarray:
+    """An uninitialised float64 array of ``n`` values starting on a 64-byte boundary, so
+    that ``jax.dlpack.from_dlpack`` can wrap it without a copy."""
+    raw = np.empty(n + 8, dtype=np.float64)
+    skip = (-raw.ctypes.data % 64) // 8
+    return raw[skip : skip + n]
+
+
+def areas_numpy(
+    lr: np.ndarray, lam: float, ignore: bool, outputs: tuple[str, ...]
+) -> tuple[np.ndarray, ...]:
+    """The kernel on a 1-D float64 numpy array, called directly (no XLA): the named
+    ``outputs`` among ``"s1"``, ``"s2"``, ``"m"`` (64-byte aligned arrays).
+    Requires :func:`available`."""
+    lib = library()
+    if lib is None:
+        raise RuntimeError("the native areas kernel is unavailable")
+    x = np.ascontiguousarray(lr, dtype=np.float64)
+    lam_arr = np.asarray([lam], dtype=np.float64)
+    res = {k: _aligned_empty(x.size) for k in outputs}
+    s1, s2, m = (res[k].ctypes.data if k in res else None for k in ("s1", "s2", "m"))
+    lib.lrlaw_areas_rows(x.ctypes.data, lam_arr.ctypes.data, 1, 1, x.size, int(ignore), s1, s2, m)
+    return tuple(res[k] for k in outputs)
+
+
+def areas_at_numpy(
+    lr: np.ndarray, lam: float, ignore: bool, steps: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """``(S1, S2)`` at the non-decreasing ``steps`` (each in ``[0, lr.shape[-1])``) of a
+    1-D float64 numpy array, or of every row of a 2-D one (results ``(rows, K)``), called
+    directly (no XLA, no copy of a C-contiguous float64 input).  Requires :func:`available`."""
+    lib = library()
+    if lib is None:
+        raise RuntimeError("the native areas kernel is unavailable")
+    x = np.ascontiguousarray(lr, dtype=np.float64)
+    idx = np.ascontiguousarray(steps, dtype=np.int64)
+    lam_arr = np.asarray([lam], dtype=np.float64)
+    shape = (*x.shape[:-1], idx.size)
+    s1, s2 = np.empty(shape), np.empty(shape)
+    rows = int(np.prod(x.shape[:-1], dtype=np.int64))
+    if x.shape[-1] and idx.size and rows:
+        lib.lrlaw_areas_at_rows(
+            x.ctypes.data,
+            lam_arr.ctypes.data,
+            1,
+            idx.ctypes.data,
+            1,
+            rows,
+            x.shape[-1],
+            idx.size,
+            int(ignore),
+            s1.ctypes.data,
+            s2.ctypes.data,
+        )
+    return s1, s2
