@@ -281,6 +281,22 @@ def library() -> ctypes.CDLL | None:
     return lib
 
 
+def built() -> bool:
+    """Whether the kernel can be had without compiling: already loaded, or its library is
+    in the cache (then it is loaded now).  ``LRLAW_NO_NATIVE=1`` gives ``False``."""
+    if "lib" in _state:
+        return _state["lib"] is not None
+    if os.environ.get("LRLAW_NO_NATIVE", "").strip() not in ("", "0"):
+        return False
+    try:
+        cxx = _compiler()
+        if cxx is None or not (_build_dir(cxx) / "libareas.so").exists():
+            return False
+    except Exception:
+        return False
+    return available()
+
+
 def available() -> bool:
     """Whether the native kernel is built and registered (``LRLAW_NO_NATIVE=1`` turns it off)."""
     return library() is not None

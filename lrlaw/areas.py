@@ -121,14 +121,30 @@ def _bucket(n: int) -> int:
     return -(-n // q) * q
 
 
-def _kernel(method: str, dtype: Any) -> str:
-    """The kernel ``method`` stands for: ``"native"``, ``"sequential"`` or ``"parallel"``."""
+#: ``"auto"`` compiles the native kernel (a one-off ~3 s of CPU per machine, see
+#: :mod:`lrlaw._native`) only for a schedule at least this long; shorter ones use it
+#: when it is already built and the scan otherwise.  A fit of curves of 24k-100k steps
+#: computes its areas a few times, well under a millisecond each with the scan, so the
+#: build would cost a first fit seconds and win it nothing.
+NATIVE_BUILD_MIN_STEPS = 1 << 17
+
+
+def _kernel(method: str, dtype: Any, steps: int = 0) -> str:
+    """The kernel ``method`` stands for: ``"native"``, ``"sequential"`` or ``"parallel"``.
+
+    ``steps`` is the schedule's length, used by ``"auto"`` (see
+    :data:`NATIVE_BUILD_MIN_STEPS`)."""
     if method not in METHODS:
         raise ValueError(f"method={method!r}: expected one of {METHODS}")
     if method == "auto":
         if jax.default_backend() != "cpu":
             return "parallel"
-        native = jnp.dtype(dtype) == jnp.float64 and _native.available()
+        if jnp.dtype(dtype) != jnp.float64:
+            return "sequential"
+        if steps >= NATIVE_BUILD_MIN_STEPS:
+            native = _native.available()
+        else:
+            native = _native.built()
         return "native" if native else "sequential"
     if method == "native":
         if jax.default_backend() != "cpu" or not _native.available():
@@ -230,7 +246,7 @@ def _compute(
 ) -> tuple[jax.Array, ...]:
     """The areas named in ``outputs`` (``"s1"``, ``"s2"``, ``"m"``), traced with ``method``."""
     lr = jnp.asarray(lr)
-    kernel = _kernel(method, lr.dtype)
+    kernel = _kernel(method, lr.dtype, lr.shape[-1] if lr.ndim else 0)
     if kernel == "native":
         return _native_areas(lr, jnp.asarray(lam, lr.dtype), warmup, outputs)
     if kernel == "sequential":
@@ -269,7 +285,7 @@ def _run(
     x = lr if isinstance(lr, jax.Array) else np.asarray(lr)
     dtype = jax.dtypes.canonicalize_dtype(x.dtype)
     n = x.shape[0] if x.ndim == 1 else 0
-    if n and np.ndim(lam) == 0 and _kernel(method, dtype) == "native":
+    if n and np.ndim(lam) == 0 and _kernel(method, dtype, n) == "native":
         lam_f = float(lam)
         out = _native.areas_numpy(np.asarray(x), lam_f, warmup == "ignore", outputs)
         return tuple(_wrap(o) for o in out)
@@ -420,7 +436,7 @@ def _compute_at(
     steps = jnp.asarray(steps)
     n = lr.shape[0]
     idx = jnp.clip(jnp.where(steps < 0, steps + n, steps), 0, max(n - 1, 0)).astype(jnp.int64)
-    if _kernel(method, lr.dtype) != "native" or idx.dtype != jnp.int64:
+    if _kernel(method, lr.dtype, n) != "native" or idx.dtype != jnp.int64:
         s1, s2 = _compute(lr, lam, warmup, method, ("s1", "s2"))
         return s1[idx], s2[idx]
     order = jnp.argsort(idx)
@@ -464,7 +480,7 @@ def areas_at(
     dtype = jax.dtypes.canonicalize_dtype(x.dtype)
     idx = np.asarray(steps)
     n = x.shape[0] if x.ndim == 1 else 0
-    if n and np.ndim(lam) == 0 and idx.ndim == 1 and _kernel(method, dtype) == "native":
+    if n and np.ndim(lam) == 0 and idx.ndim == 1 and _kernel(method, dtype, n) == "native":
         if not np.issubdtype(idx.dtype, np.integer):
             raise ValueError(f"steps must be integers, got dtype {idx.dtype}")
         idx = np.clip(np.where(idx < 0, idx + n, idx), 0, n - 1)

@@ -334,7 +334,11 @@ def final_losses_batched(law: Any, params: Any, lrs: Any) -> np.ndarray:
     from lrlaw import _native
 
     theta = jnp.asarray(params, jnp.float64)
-    if _native.available() and _backend() == "cpu":
+    from lrlaw.areas import NATIVE_BUILD_MIN_STEPS
+
+    # Compile the native kernel (once per machine) only for work that repays it.
+    native = _native.available() if arr.size >= NATIVE_BUILD_MIN_STEPS else _native.built()
+    if native and _backend() == "cpu":
         steps = np.array([arr.shape[1] - 1])
         s1, s2 = _native.areas_at_numpy(arr, law.lam, law.warmup == "ignore", steps)
         return np.asarray(

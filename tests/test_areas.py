@@ -355,3 +355,28 @@ def test_areas_at_gradient_equals_the_scans() -> None:
     g_seq = jax.grad(loss, argnums=(0, 1))(lr, 0.99, "sequential")
     np.testing.assert_allclose(g_nat[0], g_seq[0], rtol=1e-10, atol=1e-12)
     np.testing.assert_allclose(g_nat[1], g_seq[1], rtol=1e-10)
+
+
+def test_auto_builds_the_native_kernel_only_for_long_schedules(tmp_path):
+    """A first fit of ordinary curves must not pay the one-off native build (~3 s)."""
+    import subprocess
+    import sys
+
+    code = (
+        "import jax\n"
+        "import numpy as np\n"
+        "jax.config.update('jax_enable_x64', True)\n"
+        "from lrlaw import _native, areas\n"
+        "areas.areas(np.linspace(1e-3, 1e-4, 24000))\n"
+        "print('short', 'lib' in _native._state and _native._state['lib'] is not None)\n"
+        "areas.areas(np.linspace(1e-3, 1e-4, areas.NATIVE_BUILD_MIN_STEPS))\n"
+        "print('long', _native._state.get('lib') is not None)\n"
+    )
+    env = {**__import__("os").environ, "XDG_CACHE_HOME": str(tmp_path)}
+    env.pop("LRLAW_NO_NATIVE", None)
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, env=env, check=True
+    ).stdout
+    assert "short False" in out
+    if _native.available():  # a compiler is here: the long schedule built it
+        assert "long True" in out
