@@ -228,3 +228,21 @@ def test_auto_on_the_shipped_curves_is_not_worse_than_the_best_law() -> None:
         single = finals(fit(train, law, bootstrap=0))
         d = mine - single
         assert d.mean() <= 2 * d.std(ddof=1) / np.sqrt(d.size) + 1e-12, (law, mine, single)
+
+
+def test_compare_laws_scores_auto_like_any_law(monkeypatch) -> None:
+    import lrlaw.crossval
+    from lrlaw.compare import compare_laws
+
+    monkeypatch.setattr(lrlaw.crossval, "AUTO_LAWS", ("momentum",))
+    runs = _runs()
+    lr = schedules.linear(PEAK, T, warmup=W).values()
+    steps = np.arange(W, T + 1, 25)
+    held = Curve("lin", steps, predict_curve(MomentumLaw(), TRUE, lr, steps), lr, warmup=W)
+    comparison = compare_laws(runs, [held], ["momentum", "auto"])
+    auto = comparison["auto"]
+    assert auto.fit.selection["chosen"] == "momentum"
+    assert auto.mean["prede"] == pytest.approx(comparison["momentum"].mean["prede"], rel=1e-9)
+    assert "auto" in comparison.table()
+    with pytest.raises(LrlawError, match="more than once"):
+        compare_laws(runs, [held], ["auto", "auto"])
