@@ -22,6 +22,11 @@ held out exactly once in LOCO).  With fewer than three runs LOCO is impossible
 term); the fold is then a joint **forward split**: fit the first 60 % of every
 run's points together, predict the rest of each.
 
+``--law auto`` (:func:`fit_auto`) builds on it: :func:`select_laws` picks one law
+alone only when a paired test over the held-out runs separates it from the others,
+and otherwise combines the laws it cannot tell apart with stacking weights
+(:mod:`lrlaw.ensemble`).
+
 Sources: PredE/WorstE and the split protocol, Luo et al., "A Multi-Power Law for
 Loss Curve Prediction Across Learning Rate Schedules", ICLR 2025 (arXiv
 2503.12811); leave-one-out cross-validation, Stone (1974), J. R. Stat. Soc. B 36.
@@ -43,7 +48,15 @@ from lrlaw.laws import Law, get_law
 from lrlaw.metrics import curve_metrics
 from lrlaw.weighting import span_weights
 
-__all__ = ["AUTO_LAWS", "CrossValidation", "Fold", "cross_validate", "fit_auto"]
+__all__ = [
+    "AUTO_LAWS",
+    "SELECTION_METRICS",
+    "CrossValidation",
+    "Fold",
+    "cross_validate",
+    "fit_auto",
+    "select_laws",
+]
 
 SUMMARY_KEYS = ("prede", "worste", "final", "mse", "coverage")
 
