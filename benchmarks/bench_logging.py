@@ -423,6 +423,9 @@ def run_cell(
             return cell
         fit = json.loads(fit_json.read_text())
         cell["fitted_law"] = fit.get("law")
+        if fit.get("law") == "ensemble":  # --law auto combined laws: name them and their weights
+            weights = (fit.get("selection") or {}).get("weights", {})
+            cell["fitted_law"] = " + ".join(f"{k} {w:.2f}" for k, w in weights.items())
         cell["warnings"] = fit.get("warnings", [])
         held_files = [str(src / f"{r}.csv") for r in held]
         code, _out, err, wall = _cli(

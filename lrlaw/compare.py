@@ -192,7 +192,10 @@ def compare_laws(
     Args:
         train: the runs to fit.
         test: the held-out runs to score (none of them may be a training run).
-        laws: law names (``"momentum"``, ``"multipower"``) or :class:`Law` instances.
+        laws: law names (``"momentum"``, ``"multipower"``) or :class:`Law` instances;
+            ``"auto"``: :func:`lrlaw.crossval.fit_auto` on the training runs (the law its
+            cross-validation separates, or the stacked combination of the laws it
+            cannot tell apart), scored like the others.
         min_step: first step used for fitting and scoring (default: each run's warmup end).
 
     Raises:
@@ -208,14 +211,25 @@ def compare_laws(
         raise LrlawError(f"run(s) {', '.join(both)} are both training and held-out runs")
     if not laws:
         raise LrlawError("no laws to compare")
-    built = [get_law(law) if isinstance(law, str) else law for law in laws]
-    for i, law in enumerate(built):
-        if law in built[:i]:
+    if sum(1 for law in laws if law == "auto") > 1:
+        raise LrlawError("law 'auto' is given more than once")
+    built = [get_law(law) if isinstance(law, str) and law != "auto" else law for law in laws]
+    concrete = [law for law in built if isinstance(law, Law)]
+    for i, law in enumerate(concrete):
+        if law in concrete[:i]:
             raise LrlawError(f"law {law!r} is given more than once")
+    names = iter(_labels(concrete))
+    labels = ["auto" if law == "auto" else next(names) for law in built]
     scores = []
-    for law, label in zip(built, _labels(built)):
+    for law, label in zip(built, labels):
         start = time.perf_counter()
-        result = fit(train, law, min_step=min_step)
+        if law == "auto":
+            from lrlaw import crossval
+
+            # cross-validated on the training runs only
+            result = crossval.fit_auto(train, crossval.AUTO_LAWS, min_step=min_step)
+        else:
+            result = fit(train, law, min_step=min_step)
         seconds = time.perf_counter() - start
         runs = []
         for c in test:

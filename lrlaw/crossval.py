@@ -22,6 +22,11 @@ held out exactly once in LOCO).  With fewer than three runs LOCO is impossible
 term); the fold is then a joint **forward split**: fit the first 60 % of every
 run's points together, predict the rest of each.
 
+``--law auto`` (:func:`fit_auto`) builds on it: :func:`select_laws` picks one law
+alone only when a paired test over the held-out runs separates it from the others,
+and otherwise combines the laws it cannot tell apart with stacking weights
+(:mod:`lrlaw.ensemble`).
+
 Sources: PredE/WorstE and the split protocol, Luo et al., "A Multi-Power Law for
 Loss Curve Prediction Across Learning Rate Schedules", ICLR 2025 (arXiv
 2503.12811); leave-one-out cross-validation, Stone (1974), J. R. Stat. Soc. B 36.
@@ -30,8 +35,8 @@ Loss Curve Prediction Across Learning Rate Schedules", ICLR 2025 (arXiv
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass, replace
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -41,10 +46,32 @@ from lrlaw.errors import FitError, LrlawError
 from lrlaw.fitting import fit
 from lrlaw.laws import Law, get_law
 from lrlaw.metrics import curve_metrics
+from lrlaw.weighting import span_weights
 
-__all__ = ["AUTO_LAWS", "CrossValidation", "Fold", "cross_validate", "fit_auto"]
+__all__ = [
+    "AUTO_LAWS",
+    "SELECTION_METRICS",
+    "CrossValidation",
+    "Fold",
+    "cross_validate",
+    "fit_auto",
+    "select_laws",
+]
 
-SUMMARY_KEYS = ("prede", "worste", "final", "coverage")
+SUMMARY_KEYS = ("prede", "worste", "final", "mse", "coverage")
+
+#: Per-run scores :func:`select_laws` can test laws on (``mse``: the span-weighted
+#: mean squared relative error; the others: :func:`lrlaw.metrics.curve_metrics`).
+SELECTION_METRICS = ("mse", "prede", "worste", "final")
+
+#: One-sided level of the paired test that separates the best law from another.
+SEPARATION_LEVEL = 0.95
+
+#: Members below this stacking weight are dropped (and the rest renormalised).
+MIN_WEIGHT = 0.05
+
+#: Bayesian-bootstrap draws over the held-out runs when stacking.
+STACKING_DRAWS = 400
 
 #: Candidates of ``--law auto``.  The convex bound is left out: it cross-validates
 #: 5-10x worse than both on every shipped dataset (README, "The laws").
@@ -61,6 +88,7 @@ class Fold:
         runs: per held-out run ``{"name", "metrics"}``; ``metrics`` holds
             :func:`~lrlaw.metrics.curve_metrics` plus ``coverage`` (NaN without a band).
         params: the fold's fitted parameters.
+        points: per held-out run its held-out steps, observed and predicted losses.
         seconds: wall-clock time of the fold's fit (JIT compilation included).
         error: why the fold's fit failed (``None`` if it succeeded).
     """
@@ -71,6 +99,8 @@ class Fold:
     params: dict[str, float]
     seconds: float
     error: str | None = None
+    #: per held-out run ``{"name", "steps", "observed", "pred"}`` (not in :meth:`to_dict`)
+    points: tuple[dict[str, Any], ...] = field(default=(), repr=False, compare=False)
 
     def to_dict(self) -> dict[str, Any]:
         """Plain-JSON dictionary of the fold."""
@@ -194,7 +224,11 @@ def _labels(laws: Sequence[Law]) -> list[str]:
     ]
 
 
-def _score(result: Any, curve: Curve, mask: np.ndarray, level: float) -> dict[str, float]:
+def _score(
+    result: Any, curve: Curve, mask: np.ndarray, level: float
+) -> tuple[dict[str, float], dict[str, np.ndarray]]:
+    """The held-out metrics (plus ``mse`` and ``coverage``) and the held-out points
+    ``{"steps", "observed", "pred"}`` (for stacking, :func:`select_laws`)."""
     steps = curve.steps[mask]
     observed = curve.loss[mask]
     pred = result.predict(curve.lr, steps) if steps.size else np.array([])
@@ -203,7 +237,20 @@ def _score(result: Any, curve: Curve, mask: np.ndarray, level: float) -> dict[st
     if steps.size and result.uncertainty is not None and result.uncertainty.n_boot > 1:
         lo, hi = result.predict_band(curve.lr, steps, level)
         coverage = float(np.mean((observed >= lo) & (observed <= hi)))
-    return metrics | {"coverage": coverage}
+    points = {"steps": steps, "observed": observed, "pred": np.asarray(pred)}
+    return metrics | {"mse": _mse(points), "coverage": coverage}, points
+
+
+def _mse(points: Mapping[str, np.ndarray]) -> float:
+    """Span-weighted mean squared relative error ``sum_j s_j e_j^2 / sum_j s_j`` with
+    ``e_j = (y_j - yhat_j) / y_j`` and ``s_j`` the steps point ``j`` stands for
+    (:func:`lrlaw.weighting.span_weights`, so the score does not depend on how
+    densely the held-out run was logged)."""
+    if points["steps"].size == 0:
+        return float("nan")
+    e = (points["observed"] - points["pred"]) / points["observed"]
+    s = span_weights(points["steps"])
+    return float(np.sum(s * e**2) / np.sum(s))
 
 
 def _forward_split(curve: Curve, min_step: int | None) -> tuple[Curve, np.ndarray]:
@@ -243,12 +290,15 @@ def _fold(
     try:
         result = fit(fit_on, law, min_step=min_step, bootstrap=bootstrap, seed=seed)
     except FitError as exc:
-        empty = curve_metrics(np.array([]), np.array([])) | {"coverage": float("nan")}
+        nan = float("nan")
+        empty = curve_metrics(np.array([]), np.array([])) | {"mse": nan, "coverage": nan}
         runs = tuple({"name": c.name, "metrics": empty} for c, _ in held)
         return Fold(label, train, runs, {}, time.perf_counter() - start, error=str(exc))
     seconds = time.perf_counter() - start
-    runs = tuple({"name": c.name, "metrics": _score(result, c, m, level)} for c, m in held)
-    return Fold(label, train, runs, dict(result.params), seconds)
+    scored = [(c.name, *_score(result, c, m, level)) for c, m in held]
+    runs = tuple({"name": name, "metrics": metrics} for name, metrics, _ in scored)
+    points = tuple({"name": name, **pts} for name, _, pts in scored)
+    return Fold(label, train, runs, dict(result.params), seconds, points=points)
 
 
 def cross_validate(
@@ -359,64 +409,337 @@ def cross_validate(
     return CrossValidation(scheme=scheme, laws=tuple(labels), folds=tuple(folds), level=level)
 
 
+def _simplex_qp(m: np.ndarray) -> np.ndarray:
+    """``argmin_w w^T M w`` over the simplex (``w >= 0``, ``sum w = 1``), exactly.
+
+    For every support ``S`` the minimiser on its face is ``M_S^-1 1 / (1^T M_S^-1 1)``;
+    the optimum is the best face whose minimiser is non-negative (the KKT
+    conditions).  Enumerating the ``2^K - 1`` supports is exact and instant for the
+    few laws auto weighs (K <= 10)."""
+    k = m.shape[0]
+    if k > 10:
+        raise LrlawError(f"stacking {k} laws: at most 10")
+    ridge = 1e-12 * max(float(np.trace(m)) / k, 1e-300)
+    best, best_obj = np.eye(k)[int(np.argmin(np.diag(m)))], float(np.min(np.diag(m)))
+    for mask in range(1, 2**k):
+        idx = [i for i in range(k) if mask >> i & 1]
+        if len(idx) < 2:
+            continue
+        sub = m[np.ix_(idx, idx)] + ridge * np.eye(len(idx))
+        try:
+            x = np.linalg.solve(sub, np.ones(len(idx)))
+        except np.linalg.LinAlgError:
+            continue
+        total = float(x.sum())
+        if not total > 0 or np.any(x < -1e-12):
+            continue
+        w = np.zeros(k)
+        w[idx] = np.maximum(x, 0) / total
+        obj = float(w @ m @ w)
+        if obj < best_obj - 1e-15 * abs(best_obj):
+            best, best_obj = w, obj
+    return best
+
+
+def _t_quantile(q: float, df: int) -> float:
+    from scipy.stats import t
+
+    return float(t.ppf(q, df))
+
+
+def select_laws(
+    cv: CrossValidation,
+    metric: str = "mse",
+    *,
+    level: float = SEPARATION_LEVEL,
+    min_weight: float = MIN_WEIGHT,
+    draws: int = STACKING_DRAWS,
+    seed: int = 0,
+) -> dict[str, Any]:
+    r"""Weights of the laws of ``cv`` for prediction: one law alone when the
+    cross-validation separates it from the others, else a stacked combination.
+
+    **Scores.**  Each held-out run ``i`` (a held-out curve in leave-one-curve-out, a
+    curve's held-out 40 % in a forward split) gives every law ``l`` a score
+    ``e_li``: by default (``metric="mse"``) the span-weighted mean squared relative
+    error ``mean_j s_j ((y_j - yhat_lj)/y_j)^2`` over the run's held-out points.
+    Squared error is used because observation noise ``n`` adds the same
+    ``E[n^2]`` to every law's score, so it cancels in the paired differences
+    below (it does not in PredE's ``|e + n|``), and because stacking minimises it.
+
+    **Separation (the noise of the CV estimate).**  The law ``b`` with the lowest mean
+    score is picked alone only when every other law ``l`` is worse by a paired
+    one-sided t-test over the held-out runs: with ``d_i = e_li - e_bi``,
+    ``mean(d) > t_{level, n-1} sd(d)/sqrt(n)`` (Dietterich 1998, "Approximate
+    statistical tests for comparing supervised classification learning algorithms",
+    Neural Computation 10, on paired CV tests).  The runs are the unit because the
+    errors along one curve are strongly correlated.  With 2 or 3 held-out runs the
+    t quantile is large (6.3 and 2.9 at 95 %): only a law that is worse on every
+    run by a similar margin is separated.  With one held-out run there is no
+    estimate of the noise, so nothing is separated.
+
+    **Combination.**  Otherwise the best law and every law not separated from it are
+    combined with stacking weights (Breiman 1996, "Stacked regressions", non-negative
+    weights; Yao et al. 2018, on the simplex): ``w`` minimises the held-out squared
+    relative error of ``sum_k w_k yhat_k``, i.e. ``w^T M w`` on the simplex with
+    ``M_kl = mean_i mean_j s_j e_kij e_lij`` (each run counting once).  Stacking is
+    chosen over pseudo-BMA weights (``w_k ~ exp(-n e_k)``) because it uses how the
+    laws' errors co-vary (two laws that miss in opposite directions average out),
+    needs no likelihood for a point prediction, and never gives weight to a law
+    only because it is close to the best one.  The CV noise enters the weights too:
+    they are averaged over ``draws`` Bayesian-bootstrap reweightings of the held-out
+    runs (Dirichlet(1, ..., 1) weights on the runs; Rubin 1981; the "+" of
+    Yao et al.'s pseudo-BMA+), so that weights that hinge on one run are shrunk
+    towards the other laws.  Weights below ``min_weight`` are dropped and the rest
+    renormalised: such a member hardly moves the prediction but would widen the
+    band by its whole band.
+
+    Laws with a failed fold take no part.
+
+    Returns:
+        ``{"weights": {label: w}, "separated": bool, "best": label, "metric",
+        "scheme", "runs", "scores": {label: [e_i]}, "mean": {label: mean},
+        "se": {label: standard error of the mean}, "differences": {label:
+        {"mean", "se", "t", "threshold", "separated"}}, "stacked": {label: w}
+        (before dropping), "reason": text}``.
+
+    Raises:
+        LrlawError: an unknown ``metric``; FitError: no law has a complete set of folds.
+    """
+    if metric not in SELECTION_METRICS:
+        raise LrlawError(f"metric={metric!r} must be one of {', '.join(SELECTION_METRICS)}")
+    names = list(dict.fromkeys(r["name"] for f in cv.folds for r in f.runs))
+    scores: dict[str, list[float]] = {}
+    errors: dict[str, list[tuple[np.ndarray, np.ndarray]]] = {}
+    for law in cv.laws:
+        folds = [f for f in cv.folds if f.law == law]
+        if any(f.error for f in folds):
+            continue
+        by_name = {r["name"]: r["metrics"] for f in folds for r in f.runs}
+        pts = {p["name"]: p for f in folds for p in f.points}
+        vals = [by_name[n][metric] for n in names]
+        if not all(np.isfinite(vals)) or set(pts) != set(names):
+            continue
+        scores[law] = [float(v) for v in vals]
+        errors[law] = [
+            (
+                (pts[n]["observed"] - pts[n]["pred"]) / pts[n]["observed"],
+                span_weights(pts[n]["steps"]),
+            )
+            for n in names
+        ]
+    if not scores:
+        raise FitError("no law was cross-validated without a failed fold")
+    labels = list(scores)
+    n = len(names)
+    mean = {lab: float(np.mean(scores[lab])) for lab in labels}
+    se = {
+        lab: float(np.std(scores[lab], ddof=1) / np.sqrt(n)) if n > 1 else float("nan")
+        for lab in labels
+    }
+    best = min(labels, key=lambda lab: mean[lab])
+    diffs: dict[str, dict[str, float | bool]] = {}
+    for lab in labels:
+        if lab == best:
+            continue
+        d = np.asarray(scores[lab]) - np.asarray(scores[best])
+        dm = float(d.mean())
+        dse = float(np.std(d, ddof=1) / np.sqrt(n)) if n > 1 else float("nan")
+        thr = _t_quantile(level, n - 1) * dse if n > 1 else float("nan")
+        sep = bool(n > 1 and dm > 0 and dm > thr)
+        t = dm / dse if n > 1 and dse > 0 else (float("inf") if n > 1 and dm > 0 else float("nan"))
+        diffs[lab] = {"mean": dm, "se": dse, "t": t, "threshold": thr, "separated": sep}
+    pool = [best, *(lab for lab in labels if lab != best and not diffs[lab]["separated"])]
+    stacked = {lab: 0.0 for lab in labels}
+    if len(pool) == 1:
+        stacked[best] = 1.0
+    else:
+        # M_i[k, l] = mean_j s_j e_kij e_lij / mean_j s_j, one matrix per held-out run.
+        mats = np.stack(
+            [
+                np.array(
+                    [
+                        [
+                            np.sum(errors[a][i][1] * errors[a][i][0] * errors[b][i][0])
+                            / np.sum(errors[a][i][1])
+                            for b in pool
+                        ]
+                        for a in pool
+                    ]
+                )
+                for i in range(n)
+            ]
+        )
+        if n == 1:
+            w = _simplex_qp(mats[0])
+        else:
+            rng = np.random.default_rng(seed)
+            g = rng.dirichlet(np.ones(n), size=draws)
+            w = np.mean([_simplex_qp(np.tensordot(gi, mats, axes=1)) for gi in g], axis=0)
+        for lab, x in zip(pool, w):
+            stacked[lab] = float(x)
+    kept = {lab: x for lab, x in stacked.items() if x >= min_weight}
+    if not kept:
+        kept = {best: 1.0}
+    total = sum(kept.values())
+    weights = {lab: x / total for lab, x in kept.items()}
+    out = {
+        "weights": weights,
+        "separated": len(pool) == 1,
+        "best": best,
+        "metric": metric,
+        "scheme": cv.scheme,
+        "runs": names,
+        "scores": scores,
+        "mean": mean,
+        "se": se,
+        "differences": diffs,
+        "stacked": stacked,
+        "level": level,
+    }
+    out["reason"] = _reason(out, [lab for lab in cv.laws if lab not in scores])
+    return out
+
+
+_METRIC_NAMES = {
+    "mse": "mean squared relative error",
+    "prede": "PredE",
+    "worste": "WorstE",
+    "final": "final-loss error",
+}
+
+
+def _reason(sel: dict[str, Any], failed: list[str]) -> str:
+    """Why auto chose what it chose: the scores, their spread, the test, the weights."""
+    metric, n, best = sel["metric"], len(sel["runs"]), sel["best"]
+    scale, unit = (1e6, "x 1e-6") if metric == "mse" else (100.0, "%")
+    lines = [
+        f"--law auto: {sel['scheme']} cross-validation over {n} held-out run(s); per law "
+        f"the mean held-out {_METRIC_NAMES[metric]} ± its standard error (in {unit}):"
+    ]
+    w = max(12, *(len(lab) for lab in [*sel["mean"], *failed]))
+    for lab, m in sel["mean"].items():
+        se = sel["se"][lab]
+        se_txt = f" ± {scale * se:.4g}" if np.isfinite(se) else ""
+        lines.append(
+            f"  {lab:<{w}} {scale * m:.4g}{se_txt}" + ("  (lowest)" if lab == best else "")
+        )
+    for lab in failed:
+        lines.append(f"  {lab:<{w}} left out: a cross-validation fold failed")
+    pct = round(100 * sel["level"])
+    for lab, d in sel["differences"].items():
+        if n > 1:
+            verdict = "separated" if d["separated"] else "not separated"
+            lines.append(
+                f"  {lab} - {best}: {scale * d['mean']:+.4g} ± {scale * d['se']:.4g} per run "
+                f"(paired, one-sided {pct} % threshold {scale * d['threshold']:.4g}): {verdict}"
+            )
+        else:
+            lines.append(
+                f"  {lab} - {best}: {scale * d['mean']:+.4g} on the one held-out run "
+                "(no estimate of the cross-validation noise): not separated"
+            )
+    weights = sel["weights"]
+    if len(weights) == 1:
+        (chosen,) = weights
+        why = (
+            "it is separated from every other law"
+            if sel["separated"]
+            else "stacking gave the others less than "
+            f"{100 * MIN_WEIGHT:.0f} % weight"
+            + ("" if chosen == best else f" ({best} had the lowest score)")
+        )
+        if len(sel["mean"]) == 1:
+            why = "it is the only candidate"
+        lines.insert(0, f"law chosen by --law auto: {chosen}, because {why}")
+    else:
+        parts = ", ".join(f"{lab} {w:.3f}" for lab, w in weights.items())
+        lines.insert(
+            0,
+            f"laws combined by --law auto: {parts} (stacking weights averaged over "
+            f"{STACKING_DRAWS if n > 1 else 1} Bayesian-bootstrap draw(s) of the held-out runs), "
+            "because the cross-validation does not separate the best law from the others",
+        )
+    return "\n".join(lines)
+
+
 def fit_auto(
     curves: Sequence[Curve],
     laws: Sequence[str | Law] = AUTO_LAWS,
     *,
-    metric: str = "prede",
+    metric: str = "mse",
     train: Sequence[str] | None = None,
     min_step: int | None = None,
     bootstrap: int | None = 0,
     seed: int = 0,
     progress: Callable[[Fold, int, int], None] | None = None,
 ) -> Any:
-    r"""Choose the law by cross-validation on ``curves``, then fit it to all of them.
+    r"""Cross-validate ``laws`` on ``curves``, then fit the law it separates, or a
+    stacked combination of the laws it cannot tell apart, to all of them.
 
-    Every law in ``laws`` is cross-validated with :func:`cross_validate` (leave-one-
-    curve-out; a forward split for a single curve; the ``train`` split when given;
-    no bootstrap), and the one with the lowest mean held-out ``metric`` (PredE by
-    default; ``"final"`` for the final-loss error) is fitted to all the curves.  The
-    returned :class:`~lrlaw.fitting.FitResult` records the choice in
-    ``selection`` (chosen law, metric, scheme, the per-law table), and its report
-    prints it.
+    Every law is cross-validated with :func:`cross_validate` (leave-one-curve-out;
+    a forward split with one or two curves; the ``train`` split when given; no
+    bootstrap): what auto is for is predicting runs whose schedules the fit did not
+    see.  :func:`select_laws` then weighs the laws: one law alone when a paired
+    test over the held-out runs separates it from every other; otherwise stacking
+    weights (on the simplex, averaged over Bayesian-bootstrap draws of the held-out
+    runs).  Each law with weight is fitted to all the curves, and several are
+    combined by :func:`lrlaw.ensemble.combine` (prediction: the weighted mean; band:
+    the envelope of the members' bands and predictions).  The result records the
+    choice in ``selection`` (weights, scores, their standard errors, the paired
+    differences, the table), and its report says why.
 
-    ``bootstrap`` applies to the final fit (``None``: the chosen law's
-    ``default_bootstrap``, as ``lrlaw fit`` does).
+    ``bootstrap`` applies to the final fits (``None``: each law's
+    ``default_bootstrap``, as ``lrlaw fit`` does).  ``metric`` is the score of the
+    paired test (``"mse"``, the default, or ``"prede"``, ``"worste"``, ``"final"``).
 
-    Cost: one fit per law and fold (``len(laws) * len(curves)`` fits) before the
-    final fit.
+    Cost: one fit per law and fold (``len(laws) * len(curves)`` fits), then one fit
+    per law with weight.
     """
     from dataclasses import replace as _replace
 
+    from lrlaw.ensemble import combine
+
+    if metric not in SELECTION_METRICS:
+        raise LrlawError(f"metric={metric!r} must be one of {', '.join(SELECTION_METRICS)}")
+    built = [get_law(x) if isinstance(x, str) else x for x in laws]
     cv = cross_validate(
-        curves, laws, train=train, bootstrap=0, min_step=min_step, seed=seed, progress=progress
+        curves, built, train=train, bootstrap=0, min_step=min_step, seed=seed, progress=progress
     )
-    if metric not in SUMMARY_KEYS[:3]:
-        raise LrlawError(f"metric={metric!r} must be one of {', '.join(SUMMARY_KEYS[:3])}")
-    chosen = cv.best(metric)
-    law = next(
-        law_obj
-        for law_obj, label in zip([get_law(x) if isinstance(x, str) else x for x in laws], cv.laws)
-        if label == chosen
-    )
-    if bootstrap is None:
-        bootstrap = law.default_bootstrap
-    result = fit(curves, law, min_step=min_step, bootstrap=bootstrap, seed=seed)
-    summary = cv.summary()
-    names = {"prede": "PredE", "worste": "WorstE", "final": "final-loss error"}
-    others = ", ".join(
-        f"{label} {100 * summary[label][metric]:.3f} %" for label in cv.laws if label != chosen
-    )
-    reason = (
-        f"law chosen by --law auto: {chosen}, the lowest mean held-out {names[metric]} in "
-        f"{cv.scheme} cross-validation over {summary[chosen]['runs']} run(s): "
-        f"{100 * summary[chosen][metric]:.3f} %" + (f" (vs {others})" if others else "")
-    )
+    sel = select_laws(cv, metric, seed=seed)
+    by_label = dict(zip(cv.laws, built))
+    members, labels, weights, dropped = [], [], [], []
+    for label, w in sel["weights"].items():
+        law = by_label[label]
+        boot = law.default_bootstrap if bootstrap is None else bootstrap
+        try:
+            members.append(fit(curves, law, min_step=min_step, bootstrap=boot, seed=seed))
+        except FitError as exc:
+            if len(sel["weights"]) == 1:
+                raise
+            dropped.append(
+                f"{label} (weight {w:.3f}) left out: its fit to all curves failed: {exc}"
+            )
+            continue
+        labels.append(label)
+        weights.append(w)
+    if not members:
+        raise FitError("; ".join(dropped))
+    weights = [float(w) for w in np.asarray(weights) / np.sum(weights)]
     selection = {
-        "chosen": chosen,
+        "chosen": labels[0] if len(members) == 1 else "ensemble",
+        "weights": dict(zip(labels, weights)),
         "metric": metric,
         "scheme": cv.scheme,
-        "summary": summary,
-        "report": reason + "\n" + cv.table(),
+        "summary": cv.summary(),
+        "scores": sel["scores"],
+        "mean": sel["mean"],
+        "se": sel["se"],
+        "differences": sel["differences"],
+        "stacked": sel["stacked"],
+        "separated": sel["separated"],
+        "report": "\n".join([sel["reason"], *dropped, cv.table()]),
     }
-    return _replace(result, selection=selection)
+    if len(members) == 1:
+        return _replace(members[0], selection=selection)
+    return combine(members, weights, curves, selection)

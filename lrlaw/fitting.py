@@ -423,6 +423,10 @@ class FitResult:
             raise LrlawError(
                 f"not an lrlaw fit result ({found}); give a file written by 'lrlaw fit --out'"
             )
+        if data.get("law") == "ensemble" and cls is FitResult:  # --law auto's combination
+            from lrlaw.ensemble import EnsembleFit
+
+            return EnsembleFit.from_dict(data)
         names = set(cls.__dataclass_fields__)
         optional = ("curves", "min_step", "screened", "uncertainty", "warnings", "selection")
         missing = sorted(n for n in names if n not in data and n not in optional)
