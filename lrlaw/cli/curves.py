@@ -119,7 +119,7 @@ def fit_cmd(
             candidates = [get_law(n, **(momentum if n == "momentum" else {})) for n in AUTO_LAWS]
             info(
                 f"--law auto: cross-validating {', '.join(AUTO_LAWS)} on {len(curves)} run(s) "
-                f"({len(AUTO_LAWS) * max(len(curves), 1)} fits) to choose the law"
+                f"({len(AUTO_LAWS) * max(len(curves), 1)} fits) to choose or combine the laws"
             )
 
             result = fit_auto(

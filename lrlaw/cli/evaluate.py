@@ -227,7 +227,9 @@ def _compare(
     """Fit ``laws`` on the runs named by ``train``, score them on the others."""
     from lrlaw.laws import get_law
 
-    built = [get_law(name) for name in laws]  # unknown law: error before loading or fitting
+    # Unknown law: error before loading or fitting.  "auto" goes to compare_laws as is (it
+    # cross-validates, then picks or combines the laws on the training runs).
+    built = [name if name == "auto" else get_law(name) for name in laws]
     dupes = sorted({name for name in laws if laws.count(name) > 1})
     if dupes:
         raise LrlawError(f"--law {', '.join(dupes)} given more than once")
