@@ -30,7 +30,7 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
@@ -70,7 +70,12 @@ HUBER_DELTA = 1e-3
 _FORMAT = "lrlaw.fit/1"
 _MIN_POINTS = 64  # observed steps are padded to a bucket size >= this
 _SCREEN_STEPS = 12  # iterations per start when starts are screened before polishing
-_REFIT_CHUNK = 25  # bootstrap refits per solver call (progress is reported per call)
+#: Rows (starts or refits) per solver call, at least: every call of a fit is padded or
+#: split to the same number of rows, so that the solver is traced and compiled once.
+_MIN_ROWS = 8
+#: A bootstrap refit counts as converged only within this many iterations (warm-started
+#: from the best fit, a replicate that needs more is one the curves do not determine).
+_REFIT_STEPS = 200
 
 
 def huber(r: jax.Array, delta: float = HUBER_DELTA) -> jax.Array:
@@ -92,15 +97,17 @@ def _safe_log(x: jax.Array, eps: float = 1e-6) -> jax.Array:
     return jnp.where(x > eps, jnp.log(jnp.maximum(x, eps)), np.log(eps) + (x - eps) / eps)
 
 
-def _prepare(law: Law, lr: np.ndarray, steps: np.ndarray) -> Any:
-    """``law.prepare`` on inputs padded to power-of-two lengths (so curves of other
+def _prepare(law: Law, lr: np.ndarray, steps: np.ndarray, size: int | None = None) -> Any:
+    """``law.prepare`` on inputs padded to bucketed lengths (so curves of other
     lengths reuse the compiled code): the LR is extended with its last value (areas
-    at steps <= T do not change) and the steps with the last step.  Only the first
-    ``len(steps)`` predictions are meaningful."""
+    at steps <= T do not change) and the steps with the last step (to ``size`` points
+    when given, else to their bucket).  Only the first ``len(steps)`` predictions are
+    meaningful."""
     lr = np.asarray(lr, dtype=np.float64)
     steps = np.asarray(steps, dtype=np.int64)
     lr = np.pad(lr, (0, bucket(lr.size, 1024) - lr.size), mode="edge")
-    steps = np.pad(steps, (0, bucket(steps.size, _MIN_POINTS) - steps.size), mode="edge")
+    size = bucket(steps.size, _MIN_POINTS) if size is None else max(int(size), steps.size)
+    steps = np.pad(steps, (0, size - steps.size), mode="edge")
     return law.prepare(lr, steps)
 
 
@@ -188,6 +195,8 @@ class _Problem:
     point_noise: list[np.ndarray]  # noise of each point in the window, per input curve
     curve_of: np.ndarray  # index (into ``losses``) of each padded point, -1 for padding
     n_points: int
+    rows: int = _MIN_ROWS  # rows per solver call (laws solved in parallel; see solve)
+    padded: tuple[int, ...] = ()  # padded number of points per input curve (0: none fitted)
 
     @classmethod
     def build(
@@ -197,26 +206,36 @@ class _Problem:
         min_step: int | None,
         delta: float = HUBER_DELTA,
         starts: Sequence[int | None] | None = None,
+        rows: int = _MIN_ROWS,
+        padded_like: _Problem | None = None,
     ) -> _Problem:
         """The fit's points: each curve's window (``starts[i]``, else ``min_step``, else
-        its warmup end), span weights and noise-scaled Huber thresholds."""
+        its warmup end), span weights and noise-scaled Huber thresholds.  ``rows``: rows
+        per solver call (:meth:`solve`).  With ``padded_like``, each curve is padded to
+        at least that problem's size for it, so that a narrower window (a start transient
+        left out) keeps the shapes, and the compiled solver, of the first fit."""
         if not curves:
             raise FitError("no curves to fit")
         starts = [None] * len(curves) if starts is None else list(starts)
         prepared, losses, masks, log_obs, mask, curve_of = [], [], [], [], [], []
-        spans, thresholds, noise, point_noise = [], [], [], []
-        for c, start in zip(curves, starts):
+        spans, thresholds, noise, point_noise, sizes = [], [], [], [], []
+        like = padded_like.padded if padded_like is not None else ()
+        for j, (c, start) in enumerate(zip(curves, starts)):
             window = c.window(min_step if start is None else start)
             masks.append(window)
             if not window.any():
                 noise.append(float("nan"))
                 point_noise.append(np.zeros(0))
+                sizes.append(0)
                 continue
             m = int(window.sum())
             padded = bucket(m, _MIN_POINTS)
+            if j < len(like) and like[j] >= m:
+                padded = like[j]
+            sizes.append(padded)
             steps, y = c.steps[window], np.log(c.loss[window])
             counts = None if c.counts is None else c.counts[window]
-            prepared.append(_prepare(law, c.lr, steps))
+            prepared.append(_prepare(law, c.lr, steps, padded))
             log_obs.append(np.pad(y, (0, padded - m), mode="edge"))
             real = np.arange(padded) < m
             mask.append(real)
@@ -254,6 +273,8 @@ class _Problem:
             point_noise=point_noise,
             curve_of=np.concatenate(curve_of),
             n_points=n_points,
+            rows=max(int(rows), 1),
+            padded=tuple(sizes),
         )
 
     def jacobian(self, theta: np.ndarray, delta: float) -> tuple[np.ndarray, np.ndarray]:
@@ -277,30 +298,49 @@ class _Problem:
         weights: np.ndarray | None = None,
         *,
         screen: bool = True,
+        bar: progress.Task | None = None,
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
         """Solve from each start (rows of ``theta0``), with per-row point multiplicities.
 
         Without ``weights`` every real point counts once; either way each point's
         multiplicity is times its span weight.  For laws that solve starts one at
         a time, several starts are screened with a few iterations.
+
+        For laws solved in parallel, the rows go to the solver in calls of exactly
+        :attr:`rows` rows (the last call padded with copies of the last row), so that
+        the main fit, the transient refit, the bootstrap and the held-out refits share
+        one compiled solver: tracing and compiling it is most of a cold fit.  ``bar``
+        advances by the real rows of each call.
         """
-        theta0 = jnp.atleast_2d(jnp.asarray(theta0))
+        theta0 = np.atleast_2d(np.asarray(theta0, dtype=np.float64))
+        n = theta0.shape[0]
         if weights is None:
-            weights = np.broadcast_to(self.mask, (theta0.shape[0], self.mask.size))
+            weights = np.broadcast_to(self.mask, (n, self.mask.size))
+        weights = np.asarray(weights, dtype=np.float64) * self.weight
         steps = max_steps
-        if screen and not self.law.parallel_starts and theta0.shape[0] > 1:
+        if screen and not self.law.parallel_starts and n > 1:
             steps = min(max_steps, _SCREEN_STEPS)
-        out = _solve(
-            self.law,
-            self.prepared,
-            self.log_obs,
-            jnp.asarray(weights * self.weight),
-            self.thresholds,
-            theta0,
-            float(delta),
-            int(steps),
-        )
-        return tuple(np.array(x) for x in jax.device_get(out))  # type: ignore[return-value]
+        rows = self.rows if self.law.parallel_starts else n
+        pad = -n % rows
+        if pad:
+            theta0 = np.concatenate([theta0, np.repeat(theta0[-1:], pad, axis=0)])
+            weights = np.concatenate([weights, np.repeat(weights[-1:], pad, axis=0)])
+        parts = []
+        for lo in range(0, n, rows):
+            out = _solve(
+                self.law,
+                self.prepared,
+                self.log_obs,
+                jnp.asarray(weights[lo : lo + rows]),
+                self.thresholds,
+                jnp.asarray(theta0[lo : lo + rows]),
+                float(delta),
+                int(steps),
+            )
+            parts.append([np.array(x) for x in jax.device_get(out)])
+            if bar is not None:
+                bar.advance(min(rows, n - lo))
+        return tuple(np.concatenate(x)[:n] for x in zip(*parts))  # type: ignore[return-value]
 
 
 @dataclass(frozen=True)
@@ -596,6 +636,9 @@ def fit(
     else:
         guesses = law.initial_guesses(problem.prepared, [despiked(y) for y in problem.losses])
     starts = law.to_unconstrained(jnp.asarray(guesses))
+    # Every later solver call (transient refit, bootstrap, held-out refits) uses as many
+    # rows as the starts: one compiled solver per fit.
+    problem = replace(problem, rows=max(len(starts), _MIN_ROWS))
     screened = not law.parallel_starts and len(starts) > 1
     with progress.task(
         f"fitting the {law.name} law ({len(starts)} starts, {problem.n_points} points)",
@@ -628,7 +671,9 @@ def fit(
                 break
             for i, step in cuts.items():
                 window_starts[i] = step
-            problem = _Problem.build(curves, law, min_step, delta, window_starts)
+            problem = _Problem.build(
+                curves, law, min_step, delta, window_starts, problem.rows, problem
+            )
             v, o, k, n = problem.solve(theta[None], delta, max_steps, screen=False)
             if np.isfinite(o[0]):
                 theta, objective, converged, num_steps = v[0], o[0], k[0], n[0]
@@ -672,7 +717,7 @@ def fit(
             flagged.append(entry)
         per_curve.append(entry)
     uncertainty = (
-        _uncertainty(curves, problem, law, theta, params, delta, bootstrap, seed)
+        _uncertainty(curves, problem, law, theta, params, delta, bootstrap, seed, max_steps)
         if bootstrap > 0
         else None
     )
@@ -796,6 +841,7 @@ def _refit(
     *,
     exact: bool = False,
     bar: progress.Task | None = None,
+    max_steps: int = 1000,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Refit from ``theta`` once per row of point ``weights``; (parameters, converged).
 
@@ -805,29 +851,19 @@ def _refit(
     literature (Davison & Hinkley 1997, §7.2): ``theta_b = theta - (J^T W_b J +
     mu D)^-1 J^T W_b r`` with the residuals ``r`` and Jacobian ``J`` at the best
     fit and Marquardt damping ``mu = 1e-3`` on the diagonal ``D`` of ``J^T W_b J``.
+
+    The exact refits are warm-started from ``theta`` and run in calls of
+    ``problem.rows`` rows (:meth:`_Problem.solve`: the solver compiled for the main
+    fit is reused, with its iteration cap ``max_steps``); a refit counts as converged
+    when it converged within :data:`_REFIT_STEPS` iterations.
     """
     if law.parallel_starts or exact:
-        # In chunks of equal size (the last one padded; one compilation), so that
-        # a progress bar can follow; each row's refit does not depend on the others.
         n = len(weights)
-        chunk = -(-n // -(-n // _REFIT_CHUNK))  # near-equal chunks of at most _REFIT_CHUNK
-        padded = np.concatenate([weights, np.repeat(weights[-1:], -n % chunk, axis=0)])
-        values, ok = [], []
-        for lo in range(0, n, chunk):
-            v, _, k, _ = problem.solve(
-                np.tile(theta, (chunk, 1)),
-                delta,
-                200,
-                weights=padded[lo : lo + chunk],
-                screen=False,
-            )
-            values.append(v)
-            ok.append(k)
-            if bar is not None:
-                bar.advance(min(chunk, n - lo))
-        values_arr = np.concatenate(values)[:n]
-        params = np.asarray(law.from_unconstrained(jnp.asarray(values_arr)))
-        return params, np.concatenate(ok)[:n].astype(bool)
+        values, _, ok, nsteps = problem.solve(
+            np.tile(theta, (n, 1)), delta, max_steps, weights=weights, screen=False, bar=bar
+        )
+        params = np.asarray(law.from_unconstrained(jnp.asarray(values)))
+        return params, ok.astype(bool) & (nsteps <= _REFIT_STEPS)
     r, jac = problem.jacobian(theta, delta)
     w = weights * problem.mask  # the span weights are already in r and jac
     a = np.einsum("ni,bn,nj->bij", jac, w, jac)
@@ -879,6 +915,7 @@ def _uncertainty(
     delta: float,
     n_boot: int,
     seed: int,
+    max_steps: int = 1000,
 ) -> Uncertainty:
     """Bootstrap refits plus out-of-sample errors (:mod:`lrlaw.uncertainty`).
 
@@ -930,10 +967,24 @@ def _uncertainty(
     with progress.task(
         f"bootstrap: {n_boot} refits + {len(held_out)} held-out", total=n_boot + len(held_out)
     ) as bar:
-        boot, ok = _refit(problem, law, theta, weights, delta, bar=bar)
-        sub_params, _ = _refit(
-            problem, law, theta, np.stack([h[0] for h in held_out]), delta, exact=True, bar=bar
-        )
+        held = np.stack([h[0] for h in held_out])
+        if law.parallel_starts:
+            # One batch of refits: the held-out ones fill what would be padding.
+            every, done = _refit(
+                problem,
+                law,
+                theta,
+                np.concatenate([weights, held]),
+                delta,
+                bar=bar,
+                max_steps=max_steps,
+            )
+            boot, ok, sub_params = every[:n_boot], done[:n_boot], every[n_boot:]
+        else:
+            boot, ok = _refit(problem, law, theta, weights, delta, bar=bar)
+            sub_params, _ = _refit(
+                problem, law, theta, held, delta, exact=True, bar=bar, max_steps=max_steps
+            )
     # A replicate whose refit failed is no bootstrap estimate: the errors and the band use
     # the replicates that converged (Uncertainty.warnings says so when many failed).
     keep = np.all(np.isfinite(boot), axis=1) & ok
@@ -949,7 +1000,7 @@ def _uncertainty(
                 pred = predict_curve(law, p, c.lr, steps)
                 errors.append(_systematic((loss - pred) / pred, float(np.median(pn[part]))))
                 spans.append(problem.weight[points[i][part]])
-    return Uncertainty(
+    result = Uncertainty(
         scheme="curve+block" if by_curve else "block",
         params=boot[keep],
         converged=float(np.mean(ok)),
@@ -959,3 +1010,6 @@ def _uncertainty(
         seed=seed,
         error_weights=np.concatenate(spans) if spans else None,
     )
+    # The band's Monte-Carlo error on the training curves (split-half estimate).
+    preds = [predict_many(law, result.params, c.lr, c.steps[m]) for c, m, _ in fitted]
+    return replace(result, mc_error=result.mc_error_of(preds))

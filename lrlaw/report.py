@@ -71,6 +71,7 @@ def report_dict(result: FitResult) -> dict[str, Any]:
             "blocks": u.blocks,
             "error_source": u.error_source,
             "median_abs_error": float(np.median(np.abs(u.errors))) if u.errors.size else None,
+            "band_mc_error": u.mc_error,
         }
     return out
 
@@ -116,6 +117,14 @@ def report_text(result: FitResult) -> str:
                 else ""
             )
         )
+        mc = b["band_mc_error"]
+        if mc is not None:
+            lines.append(
+                f"band error   Monte-Carlo error of the {100 * mc['level']:.0f} % band edges from "
+                f"{b['replicates']} replicates (split halves): {100 * mc['edge']:.3f} % of the "
+                f"loss (rms; at most {100 * mc['edge_max']:.3f} %), "
+                f"{100 * mc['width_share']:.1f} % of the band's width (rms)"
+            )
     lines += window_lines(result.curves)
     lines.append(metrics_table(result.curves, "in-sample metrics (fit window, outliers left out)"))
     if result.selection:

@@ -202,6 +202,9 @@ class Uncertainty:
             :func:`lrlaw.weighting.span_weights`), so that the error quantiles do
             not depend on how densely the held-out stretch was logged; ``None``
             (fits saved before lrlaw recorded them): equal weights.
+        mc_error: Monte-Carlo error of the 90 % band on the training curves
+            (:meth:`mc_error_of`): ``{"level", "edge", "edge_max", "width_share"}``;
+            ``None`` when not computed (fewer than 4 replicates, or older fits).
     """
 
     scheme: str
@@ -212,6 +215,7 @@ class Uncertainty:
     error_source: str
     seed: int
     error_weights: np.ndarray | None = None
+    mc_error: dict[str, float] | None = None
 
     def __repr__(self) -> str:
         """One line: the scheme and the sizes of the arrays (not their values)."""
@@ -287,6 +291,50 @@ class Uncertainty:
             lo, hi = np.minimum(lo, center), np.maximum(hi, center)
         return lo, hi
 
+    def mc_error_of(
+        self, replicate_preds: Sequence[np.ndarray], level: float = 0.9
+    ) -> dict[str, float] | None:
+        r"""Monte-Carlo error of the band edges from a finite number of replicates.
+
+        The replicates are independent draws, so the band built from each half of
+        them is an independent estimate with twice the variance of the full band's
+        (a quantile's sampling variance is inversely proportional to the sample size).
+        For band edges ``q_A, q_B`` of the two halves the standard error of the full
+        band's edge is therefore ``|q_A - q_B| / 2`` (the split-half estimate of
+        Monte-Carlo error; Efron & Tibshirani 1993, ch. 19, give the delta-method
+        variant).  ``replicate_preds``: per curve, the replicates' predictions
+        ``(n_boot, n_steps)``.  Returns the root mean square (``edge``) and the largest
+        (``edge_max``) over all steps and both edges of that error relative to the
+        loss, and its root mean square relative to the band's width (``width_share``),
+        or ``None`` with fewer than 4 replicates.
+        """
+        preds = [np.asarray(p, dtype=np.float64) for p in replicate_preds]
+        if not preds or preds[0].shape[0] < 4:
+            return None
+        half = preds[0].shape[0] // 2
+        edges, shares = [], []
+        for p in preds:
+            if p.shape[1] == 0:
+                continue
+            lo, hi = self.band(p, level)
+            lo_a, hi_a = self.band(p[:half], level)
+            lo_b, hi_b = self.band(p[half : 2 * half], level)
+            center = np.abs(np.nanmedian(p, axis=0))
+            width = np.maximum(hi - lo, 1e-300)
+            for a, b in ((lo_a, lo_b), (hi_a, hi_b)):
+                se = np.abs(a - b) / 2
+                edges.append(se / center)
+                shares.append(se / width)
+        if not edges:
+            return None
+        edge, share = np.concatenate(edges), np.concatenate(shares)
+        return {
+            "level": float(level),
+            "edge": float(np.sqrt(np.mean(edge**2))),
+            "edge_max": float(np.max(edge)),
+            "width_share": float(np.sqrt(np.mean(share**2))),
+        }
+
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready dictionary (see :meth:`from_dict`)."""
         return {
@@ -298,6 +346,7 @@ class Uncertainty:
             "error_source": self.error_source,
             "seed": self.seed,
             "error_weights": None if self.error_weights is None else self.error_weights.tolist(),
+            "mc_error": self.mc_error,
         }
 
     @classmethod
@@ -315,5 +364,10 @@ class Uncertainty:
                 None
                 if data.get("error_weights") is None
                 else np.asarray(data["error_weights"], dtype=np.float64)
+            ),
+            mc_error=(
+                None
+                if data.get("mc_error") is None
+                else {str(k): float(v) for k, v in data["mc_error"].items()}
             ),
         )
