@@ -985,9 +985,14 @@ def _uncertainty(
             sub_params, _ = _refit(
                 problem, law, theta, held, delta, exact=True, bar=bar, max_steps=max_steps
             )
-    # A replicate whose refit failed is no bootstrap estimate: the errors and the band use
-    # the replicates that converged (Uncertainty.warnings says so when many failed).
-    keep = np.all(np.isfinite(boot), axis=1) & ok
+    # A replicate whose refit gave non-finite parameters is no bootstrap estimate.  One
+    # stopped by the iteration cap is kept: Levenberg-Marquardt only accepts steps that
+    # lower the replicate's objective, and the refits that hit the cap are the draws the
+    # data identify worst (on the quick start, the draws of three curves that hold no
+    # decaying schedule, C ~ 0.03).  Dropping them made the band hinge on which of those
+    # reached the cap: 2 of 199 replicates more or less moved the quick start's held-out
+    # coverage from 93 % to 76 %.  ``converged`` still counts only the converged refits.
+    keep = np.all(np.isfinite(boot), axis=1)
     errors, spans = [], []
     for (_, parts), p in zip(held_out, sub_params):
         # A refit stopped by the iteration cap still predicts usefully: keep it.

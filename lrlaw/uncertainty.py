@@ -233,9 +233,10 @@ class Uncertainty:
             return []
         return [
             f"{100 * failed:.0f} % of the bootstrap refits did not converge; the parameter "
-            f"errors and the prediction band come from the {self.n_boot} that did, so they may "
-            "be too narrow (the refits that fail are typically the resamples farthest from the "
-            "fit); add curves that determine the parameters better"
+            f"errors and the prediction band use all {self.n_boot} finite replicates, those "
+            "stopped by the iteration cap as they stopped (they are the resamples the data "
+            "identify worst: leaving them out would make the band too narrow, keeping them may "
+            "make it wide); add curves that determine the parameters better"
         ]
 
     @property

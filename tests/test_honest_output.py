@@ -138,7 +138,9 @@ def test_unidentified_parameter_has_no_error_figure(tmp_path) -> None:
 
 def test_many_failed_bootstrap_refits_warn() -> None:
     """Issue 17.6: 28 % of the bootstrap refits failed (report: 'converged 72 %') without a
-    warning.  Above 10 % the fit warns, and the band uses only the converged replicates.
+    warning.  Above 10 % the fit warns.  The band keeps the replicates stopped by the
+    iteration cap (dropping them made the quick start's coverage swing 93 % -> 76 % on 2 of
+    199 replicates).
     (Two curves are no longer resampled as whole curves, which was what failed there; two
     constant runs and a cosine still give replicates without the only decaying schedule.)"""
     curves = load_curves(
@@ -153,8 +155,8 @@ def test_many_failed_bootstrap_refits_warn() -> None:
     assert u.converged < 0.9
     (msg,) = [w for w in result.warnings if "bootstrap refits did not converge" in w]
     assert msg.startswith(f"{100 * (1 - u.converged):.0f} % of the bootstrap refits")
-    assert "too narrow" in msg and f"from the {u.n_boot} that did" in msg
-    assert u.n_boot == round(25 * u.converged)
+    assert "too narrow" in msg and f"use all {u.n_boot} finite replicates" in msg
+    assert u.n_boot > round(25 * u.converged)  # the capped refits are in the band
     assert f"warning: {msg}" in result.report()
 
 
