@@ -11,7 +11,11 @@ compilation excluded: the first refit of each law is dropped).  A last part
 times one refit on a per-step log of 50k steps, and re-reading a 50k-line
 CSV with the readers (what ``lrlaw watch`` does on each poll).
 
-    python benchmarks/bench_watch.py [--laws momentum,efflr] [--quick]
+    python benchmarks/bench_watch.py [--laws momentum,efflr] [--quick] [--plot PNG]
+
+``--plot`` draws how the predicted final loss converges: its relative error against the
+true final loss after every refit, over the share of the run seen, one line per run
+(the first law given; ``docs/watch_convergence.png`` is drawn this way).
 """
 
 from __future__ import annotations
@@ -47,11 +51,20 @@ def replay(c, law: str):
     marks = list(FRACS)
     last_refits = 0
     worst = 0.0
+    trace: list[tuple[float, float, float, float]] = []  # (share, error, lo, hi) per refit
     for i in range(0, len(c.steps), 4):
         p = w.update_many(c.steps[i : i + 4], c.loss[i : i + 4])
         if p.refits > last_refits:
             latencies.append(p.refit_seconds)
             last_refits = p.refits
+            trace.append(
+                (
+                    p.step / c.total_steps,
+                    p.final_loss / true - 1,
+                    p.final_lo / true - 1,
+                    p.final_hi / true - 1,
+                )
+            )
             if p.step >= 0.3 * c.total_steps:
                 worst = max(worst, abs(p.final_loss / true - 1))
         while marks and p.step >= marks[0] * c.total_steps:
@@ -59,16 +72,53 @@ def replay(c, law: str):
             if p.fitted:
                 out[m] = (p.final_loss / true - 1, p.final_lo <= true <= p.final_hi)
     out["worst"] = worst
+    out["trace"] = trace
     return out, latencies[1:], w
+
+
+def plot_convergence(traces: dict[str, list], law: str, path: Path) -> None:
+    """Relative error of the predicted final loss after each refit, per run (atomic write)."""
+    import os
+
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from matplotlib.figure import Figure
+
+    from lrlaw.plot import run_colors
+
+    colors = run_colors(traces)
+    fig = Figure(figsize=(9, 5), layout="constrained")
+    ax = fig.subplots()
+    for name, tr in traces.items():
+        if not tr:
+            continue
+        t = np.array(tr)
+        ax.plot(100 * t[:, 0], 100 * t[:, 1], color=colors[name], lw=1.2, label=name)
+    ax.axhline(0, color="k", lw=0.8)
+    ax.set_ylim(-4, 4)
+    ax.set_xlabel("share of the run seen by the watcher (%)")
+    ax.set_ylabel("predicted / true final loss - 1 (%)")
+    ax.set_title(
+        f"lrlaw watch replay of the shipped runs ({law} law): the predicted final loss "
+        "after each refit",
+        fontsize=10,
+    )
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=7, ncol=2, loc="lower right")
+    tmp = path.with_name(f".{path.name}.tmp.png")
+    fig.savefig(tmp, dpi=110)
+    os.replace(tmp, path)
 
 
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--laws", default="momentum")
     ap.add_argument("--quick", action="store_true")
+    ap.add_argument("--plot", type=Path, default=None)
     args = ap.parse_args()
-    for law in args.laws.split(","):
-        rows, lat = [], []
+    for k, law in enumerate(args.laws.split(",")):
+        rows, lat, traces = [], [], {}
         print(f"\nlaw {law}: error of the predicted final loss (%) at a fraction of the run")
         print(
             f"{'run':32s}"
@@ -80,6 +130,7 @@ def main() -> None:
             res, latencies, w = replay(c, law)
             lat += latencies
             rows.append(res)
+            traces[name] = res.pop("trace")
             cells = "".join(
                 f"{100 * res[f][0]:+10.2f}{'' if res[f][1] else '*'}" if f in res else f"{'-':>11s}"
                 for f in FRACS
@@ -94,6 +145,9 @@ def main() -> None:
         print("(* the band misses the true final loss)")
         if lat:
             print(f"refit latency: median {np.median(lat):.3f} s, max {np.max(lat):.3f} s")
+        if args.plot is not None and k == 0:
+            plot_convergence(traces, law, args.plot)
+            print(f"wrote {args.plot}")
     # A per-step log of 50k steps.
     (c,) = load_curves(
         [ROOT / "data/schaipp-124m/canonical/wsd-0.2-linear.csv"],
