@@ -1,18 +1,19 @@
 """A plain training loop's helper: ``WatchLoop.update(step, loss, lr)`` after each step.
 
->>> from lrlaw.integrations.torch import WatchLoop                     # doctest: +SKIP
->>> watch = WatchLoop("cosine:peak=3e-4,total=24000,warmup=2160,final=3e-5",
-...                   writer=SummaryWriter("runs/x"))                   # doctest: +SKIP
->>> for step, batch in enumerate(loader):                               # doctest: +SKIP
-...     loss = train_step(batch)
-...     watch.update(step, loss, optimizer.param_groups[0]["lr"])
-
 Needs no extra: ``loss`` may be a float or a tensor (read with ``.item()``,
 which waits for the device, so feed it at the pace you log, e.g. every 10
 steps).  The writer is anything with ``add_scalar(tag, value, step)``
 (``torch.utils.tensorboard.SummaryWriter``, tensorboardX,
 ``tensorboard.summary.Writer``) or a callable ``writer(metrics, step)``
 (e.g. ``lambda m, s: wandb.log(m, step=s)``).
+
+Examples:
+    >>> from lrlaw.integrations.torch import WatchLoop                 # doctest: +SKIP
+    >>> watch = WatchLoop("cosine:peak=3e-4,total=24000,warmup=2160,final=3e-5",
+    ...                   writer=SummaryWriter("runs/x"))               # doctest: +SKIP
+    >>> for step, batch in enumerate(loader):                           # doctest: +SKIP
+    ...     loss = train_step(batch)
+    ...     watch.update(step, loss, optimizer.param_groups[0]["lr"])
 """
 
 from __future__ import annotations
