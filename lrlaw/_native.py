@@ -51,21 +51,25 @@ SOURCE = r"""
 namespace {
 constexpr int64_t kBlock = 256;
 
+// The first step whose LR is below the one before (T if none), where warmup="ignore"
+// starts counting LR increases; 0 (count every change) when ``ignore`` is false.
+int64_t FirstDrop(const double* e, int64_t T, bool ignore) {
+  if (!ignore) return 0;
+  double p = 0.0;
+  for (int64_t i = 0; i < T; ++i) {
+    if (p - e[i] > 0) return i;
+    p = e[i];
+  }
+  return T;
+}
+
 // One schedule: S1, S2, m (null pointers are not written).  ``ignore``: drop the LR
 // increases before the first drop (warmup="ignore").
 template <bool O1, bool O2, bool OM>
 void Row(const double* e, int64_t T, double lam, bool ignore, double* s1, double* s2,
          double* om) {
   if (T == 0) return;
-  int64_t t0 = 0;
-  if (ignore) {
-    double p = 0.0;
-    t0 = T;
-    for (int64_t i = 0; i < T; ++i) {
-      if (p - e[i] > 0) { t0 = i; break; }
-      p = e[i];
-    }
-  }
+  const int64_t t0 = FirstDrop(e, T, ignore);
   double prev = 0.0, m = 0.0, b1 = 0.0, r1 = -e[0], b2 = 0.0, r2 = 0.0;
   for (int64_t i0 = 0; i0 < T; i0 += kBlock) {
     const int64_t i1 = i0 + kBlock < T ? i0 + kBlock : T;
@@ -91,15 +95,7 @@ void Row(const double* e, int64_t T, double lam, bool ignore, double* s1, double
 void RowAt(const double* e, int64_t T, double lam, bool ignore, const int64_t* idx, int64_t K,
            double* s1, double* s2) {
   if (T == 0) return;
-  int64_t t0 = 0;
-  if (ignore) {
-    double p = 0.0;
-    t0 = T;
-    for (int64_t i = 0; i < T; ++i) {
-      if (p - e[i] > 0) { t0 = i; break; }
-      p = e[i];
-    }
-  }
+  const int64_t t0 = FirstDrop(e, T, ignore);
   double prev = 0.0, m = 0.0, b1 = 0.0, r1 = -e[0], b2 = 0.0, r2 = 0.0;
   double a1 = 0.0, a2 = 0.0;  // the areas at step i - 1
   int64_t i = 0;

@@ -28,6 +28,21 @@ def as_float(value: Any) -> float | None:
         return None
 
 
+def start_feed(
+    args: tuple[Watcher | None, Any, str, dict[str, Any]], total_steps: int | None
+) -> WatchFeed | None:
+    """The :class:`WatchFeed` a callback deferred to the start of training (``args`` =
+    ``(watcher, schedule, prefix, options)``, ``total_steps`` from the trainer); None,
+    with one logged warning, where it cannot start: a callback never raises into the
+    trainer."""
+    watcher, schedule, prefix, options = args
+    try:
+        return WatchFeed(watcher, schedule, prefix=prefix, total_steps=total_steps, **options)
+    except Exception as exc:
+        log.warning("lrlaw: cannot start watching (%s: %s)", type(exc).__name__, exc)
+        return None
+
+
 class WatchFeed:
     """Feeds losses to a watcher; returns the new metrics after each refit; never raises.
 

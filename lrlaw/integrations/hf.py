@@ -23,7 +23,7 @@ from __future__ import annotations
 from typing import Any
 
 from lrlaw.errors import LrlawError
-from lrlaw.integrations.base import WatchFeed
+from lrlaw.integrations.base import WatchFeed, start_feed
 from lrlaw.watch import Prediction, Watcher
 
 try:
@@ -83,18 +83,7 @@ class LrlawCallback(TrainerCallback):
 
     def on_train_begin(self, args, state, control, **kwargs):
         if self.feed is None:
-            watcher, schedule, prefix, options = self._args
-            total = getattr(state, "max_steps", 0) or None
-            try:
-                self.feed = WatchFeed(
-                    watcher, schedule, prefix=prefix, total_steps=total, **options
-                )
-            except Exception as exc:
-                import logging
-
-                logging.getLogger("lrlaw.integrations").warning(
-                    "lrlaw: cannot start watching (%s: %s)", type(exc).__name__, exc
-                )
+            self.feed = start_feed(self._args, getattr(state, "max_steps", 0) or None)
 
     def on_log(self, args, state, control, logs=None, **kwargs):
         if self.feed is None or not logs or self.loss_key not in logs:

@@ -19,7 +19,7 @@ from __future__ import annotations
 from typing import Any
 
 from lrlaw.errors import LrlawError
-from lrlaw.integrations.base import WatchFeed, as_float
+from lrlaw.integrations.base import WatchFeed, as_float, start_feed
 from lrlaw.watch import Prediction, Watcher
 
 try:
@@ -76,19 +76,8 @@ class LrlawLightningCallback(Callback):
 
     def on_train_start(self, trainer, pl_module) -> None:
         if self.feed is None:
-            watcher, schedule, prefix, options = self._args
             total = getattr(trainer, "max_steps", -1)
-            total = total if total and total > 0 else None
-            try:
-                self.feed = WatchFeed(
-                    watcher, schedule, prefix=prefix, total_steps=total, **options
-                )
-            except Exception as exc:
-                import logging
-
-                logging.getLogger("lrlaw.integrations").warning(
-                    "lrlaw: cannot start watching (%s: %s)", type(exc).__name__, exc
-                )
+            self.feed = start_feed(self._args, total if total and total > 0 else None)
 
     def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
         if self.feed is None:
