@@ -473,7 +473,7 @@ def section_areas(table: Table, quick: bool) -> dict[str, float]:
     import jax.numpy as jnp
 
     from lrlaw import _native
-    from lrlaw.areas import areas as lrlaw_areas_eager
+    from lrlaw.laws.areas import areas as lrlaw_areas_eager
 
     def areas(lr):
         return lrlaw_areas_eager(lr, LAM)

@@ -170,7 +170,7 @@ def main() -> None:
     )
     import tempfile
 
-    from lrlaw.readers import ReadOptions, prepare_run, read_runs
+    from lrlaw.io.readers import ReadOptions, prepare_run, read_runs
 
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "log.csv"

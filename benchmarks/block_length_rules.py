@@ -1,6 +1,6 @@
 """Block length of the fit's moving-block bootstrap: Sokal's rule (lrlaw's) against the
 standard automatic rule of Politis & White (2004) with the Patton-Politis-White (2009)
-correction, both in ``lrlaw.uncertainty.block_length``.
+correction, both in ``lrlaw.fitting.uncertainty.block_length``.
 
 Part 1, AR(1) series with a known optimum: for the MSE-optimal block of the moving-block
 bootstrap variance of a mean, ``b* = (6 phi^2 / (1 - phi^2)^2)^(1/3) n^(1/3)``; median
@@ -22,16 +22,15 @@ from pathlib import Path
 import numpy as np
 from scipy.signal import lfilter
 
-import lrlaw.fitting
+import lrlaw.fitting.core
 from lrlaw.fitting import fit
+from lrlaw.fitting.uncertainty import block_length
 from lrlaw.io import load_curves
-from lrlaw.uncertainty import block_length
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from bench import FIT_RUNS as TRAIN  # noqa: E402
-from bench import HELDOUT_RUNS as TEST  # noqa: E402
+from bench import FIT_RUNS as TRAIN, HELDOUT_RUNS as TEST  # noqa: E402
 
 RULES = ("sokal", "politis-white")
 
@@ -63,7 +62,7 @@ def main() -> None:
     print(f"\nmomentum law, {args.boot} replicates: held-out points inside the 90 % band\n")
     print("| model | rule | blocks (fitted curves) | points inside | band width |")
     print("|---|---|---|---|---|")
-    original = lrlaw.fitting.block_length
+    original = lrlaw.fitting.core.block_length
     for size in args.sizes.split(","):
         folder = ROOT / "data" / "mpl" / size
         train = load_curves([folder / f"{n}.csv" for n in TRAIN], schedules_file=sched)
@@ -75,11 +74,11 @@ def main() -> None:
                 used.append(original(r, rule))
                 return used[-1]
 
-            lrlaw.fitting.block_length = rule_fn
+            lrlaw.fitting.core.block_length = rule_fn
             try:
                 result = fit(train, "momentum", bootstrap=args.boot, seed=0)
             finally:
-                lrlaw.fitting.block_length = original
+                lrlaw.fitting.core.block_length = original
             inside = total = 0
             widths = []
             for c in test:

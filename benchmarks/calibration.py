@@ -26,8 +26,7 @@ from lrlaw.io import load_curves
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from bench import FIT_RUNS as TRAIN  # noqa: E402
-from bench import HELDOUT_RUNS as TEST  # noqa: E402
+from bench import FIT_RUNS as TRAIN, HELDOUT_RUNS as TEST  # noqa: E402
 
 
 def main() -> None:

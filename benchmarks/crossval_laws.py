@@ -19,7 +19,7 @@ Datasets (curves with their exact schedules from ``data/schedules.txt``):
 
 Schemes: ``split`` (the fold above) and ``loco`` (leave one curve out: fit all
 the other runs of the dataset, predict the one left out).  Every fold is an
-ordinary :func:`lrlaw.crossval.cross_validate` fit with ``bootstrap=0`` (no
+ordinary :func:`lrlaw.fitting.crossval.cross_validate` fit with ``bootstrap=0`` (no
 bands, so the coverage column is ``-``); held-out runs are scored on their
 steps after warmup with PredE (mean |y - y_pred|/y), WorstE and the final-loss
 error |y_T - y_pred_T|/y_T.
@@ -101,8 +101,8 @@ def _run_fold(dataset: str, law: str, train: tuple[str, ...], bootstrap: int) ->
     A fit that raises anything (not only a FitError) is recorded as a failed fold,
     so that one bad fold does not lose the others.
     """
-    from lrlaw.crossval import Fold, cross_validate
-    from lrlaw.metrics import curve_metrics
+    from lrlaw.fitting.crossval import Fold, cross_validate
+    from lrlaw.fitting.metrics import curve_metrics
 
     start = time.perf_counter()
     try:
@@ -123,7 +123,7 @@ def _run_fold(dataset: str, law: str, train: tuple[str, ...], bootstrap: int) ->
 
 def _load_cache(path: Path | None) -> dict[tuple[str, str, tuple[str, ...]], list[Any]]:
     """Folds already computed (one JSON object per line: dataset, fold)."""
-    from lrlaw.crossval import Fold
+    from lrlaw.fitting.crossval import Fold
 
     out: dict[tuple[str, str, tuple[str, ...]], list[Any]] = {}
     if path is None or not path.exists():
@@ -223,7 +223,7 @@ def _criteria(
 
 def main(argv: Sequence[str] | None = None) -> int:
     import lrlaw  # noqa: F401
-    from lrlaw.crossval import CrossValidation
+    from lrlaw.fitting.crossval import CrossValidation
     from lrlaw.laws import LAWS
 
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])

@@ -44,8 +44,8 @@ AVERAGED = (0.0, 0.5, 1.0)
 
 def run(dataset: str) -> None:
     """Print the tables of one dataset's split."""
-    from lrlaw.crossval import cross_validate
     from lrlaw.fitting import fit
+    from lrlaw.fitting.crossval import cross_validate
     from lrlaw.laws import EffectiveLRLaw
 
     curves = _curves(dataset)

@@ -100,7 +100,8 @@ def fit_and_predict():
 
 def law_comparison():
     """Momentum vs multi-power on the MPL 25M split: held-out curves and errors."""
-    from lrlaw.compare import compare_laws, plot_law_comparison
+    from lrlaw.fitting.evaluate import compare_laws
+    from lrlaw.plot import plot_law_comparison
 
     curves = _mpl_curves("25m")
     train = [c for c in curves if c.name in TRAIN]
@@ -165,8 +166,9 @@ def schedule_shapes():
 
 def schedule_comparison():
     """Candidate 24000-step schedules ranked by the momentum law (MPL 100M fit)."""
-    from lrlaw.optimize import optimize
-    from lrlaw.planning import compare_schedules, plot_schedule_comparison
+    from lrlaw.plan.compare import compare_schedules
+    from lrlaw.plan.optimize import optimize
+    from lrlaw.plot import plot_schedule_comparison
     from lrlaw.schedules import parse_schedule
 
     fit = _momentum_100m()
@@ -192,7 +194,7 @@ _HP = None
 def _hparams():
     global _HP
     if _HP is None:
-        from lrlaw.hparams import fit_hparams, read_grid
+        from lrlaw.plan.hparams import fit_hparams, read_grid
 
         grid = read_grid(DATA / "steplaw" / "dense_lr_bs_loss.csv")
         _HP = grid, fit_hparams(grid)
@@ -205,7 +207,7 @@ def lr_landscape():
     The smallest and the largest D of the smallest model and of the
     0.54B-parameter model (the full 17-cell figure is too dense for a README).
     """
-    from lrlaw.hparams import plot_landscape
+    from lrlaw.plot import plot_landscape
 
     grid, hp = _hparams()
     sizes = sorted({c.N for c in hp.cells})
@@ -225,7 +227,7 @@ def lr_landscape():
 
 def power_laws():
     """Optimal LR and batch size against D: per-cell optima, fitted and published laws."""
-    from lrlaw.hparams import plot_power_laws
+    from lrlaw.plot import plot_power_laws
 
     return plot_power_laws(_hparams()[1])
 

@@ -9,10 +9,10 @@ compiles that loop once per machine (and a variant that returns S1 and S2 only a
 given steps, reading the LRs once and writing nothing per step) and registers it as
 an XLA FFI custom call
 (``jax.ffi``), so it runs inside ``jax.jit`` and ``jax.vmap`` like any other op;
-:mod:`lrlaw.areas` gives it a JVP through the pure-JAX scan, so ``grad`` and
+:mod:`lrlaw.laws.areas` gives it a JVP through the pure-JAX scan, so ``grad`` and
 ``jvp`` still work.
 
-The recurrences are the ones of :mod:`lrlaw.areas` (Tissue et al. 2024,
+The recurrences are the ones of :mod:`lrlaw.laws.areas` (Tissue et al. 2024,
 arXiv 2408.11029, eqs. 2-3), evaluated in the same order as the JAX scan::
 
     d_i = eta_{i-1} - eta_i  (eta_{-1} = 0),   m_i = lam m_{i-1} + d_i,

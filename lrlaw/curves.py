@@ -51,7 +51,7 @@ class Curve:
         meta: anything else a reader recorded (the read summary line, ...).
         counts: how many logged values each loss averages (a resampling bin's size);
             ``None`` means one each.  The fit uses it for the noise of each point
-            (:mod:`lrlaw.weighting`).
+            (:mod:`lrlaw.fitting.weighting`).
     """
 
     name: str

@@ -6,12 +6,12 @@ r"""Predict while a run trains: :class:`Watcher` refits a law as losses arrive.
 >>> p.final_loss, p.final_lo, p.final_hi, p.target_step                 # doctest: +SKIP
 
 **Refits.**  The first fit (once ``min_points`` losses lie after the warmup)
-uses :func:`lrlaw.fitting.fit` with its normal start grid; every later refit
+uses :func:`lrlaw.fitting.core.fit` with its normal start grid; every later refit
 starts from the previous fit's parameters (``fit(..., init=...)``), a single
 Levenberg--Marquardt solve.  A refit happens when the last step has grown by
 ``refit_growth`` (default 2 %) since the last refit, or after ``refit_every``
 new losses (off by default).  The losses given to the fit are averaged into
-at most ``fit_points`` (64) step bins (:func:`lrlaw.cleaning.resample`), so
+at most ``fit_points`` (64) step bins (:func:`lrlaw.io.cleaning.resample`), so
 the fit always has the same padded size and JAX compiles it once.
 
 **The annealing coefficient before the cooldown (momentum law).**  While the
@@ -33,7 +33,7 @@ precision comes from the prior).  Other laws get no prior.
 covariance is the inverse of ``J^T J / sigma^2`` (plus the prior), with ``J``
 the Jacobian of the log prediction at the binned points with respect to the
 solver's (log) parameters, and ``sigma^2`` the residual variance times the
-residuals' integrated autocorrelation time (:func:`lrlaw.uncertainty.block_length`),
+residuals' integrated autocorrelation time (:func:`lrlaw.fitting.uncertainty.block_length`),
 because a law's misses are correlated along a curve.  A prediction's log sd
 is ``sqrt(g^T Cov g + model_error^2)``; the 90 % band is ``exp(+-1.645 sd)``.
 ``model_error`` (default 0.5 %, relative) stands for the law's own error on
@@ -78,7 +78,7 @@ at ``s + d``.  :attr:`Prediction.what_if` gives the predicted loss at
 
 **Robust.**  NaN/inf and non-positive losses are skipped and counted; a step
 at or before the last one seen (a resumed run) drops the stored losses from
-that step on (the later entry wins, as in :mod:`lrlaw.cleaning`); an
+that step on (the later entry wins, as in :mod:`lrlaw.io.cleaning`); an
 exception inside a refit keeps the last good prediction and records the
 error (:attr:`Prediction.error`).
 """
@@ -583,7 +583,7 @@ class Watcher:
         """Per step ``s``: the share of the annealing area owed to the LR decreases up to
         ``s`` that ``S2(s)`` has reached, ``S2 / (S2 + m_s lam / (1 - lam))`` (NaN before
         any decrease); None when the law has no ``lam`` (not the momentum law)."""
-        from lrlaw.areas import annealing_area, momentum
+        from lrlaw.laws.areas import annealing_area, momentum
 
         lam = getattr(self.law, "lam", None)
         if lam is None or not 0 < lam < 1:
@@ -696,10 +696,9 @@ class Watcher:
 
     @with_x64
     def _refit(self) -> Prediction:
-        from lrlaw.cleaning import resample
         from lrlaw.curves import Curve
-        from lrlaw.fitting import fit
-        from lrlaw.uncertainty import block_length
+        from lrlaw.fitting import block_length, fit
+        from lrlaw.io import resample
 
         law = self.law
         lr = self._schedule_now()

@@ -18,3 +18,15 @@ DATA = ROOT / "data"
 @pytest.fixture(scope="session")
 def data_dir() -> Path:
     return DATA
+
+
+@pytest.fixture(scope="session")
+def mpl_100m_fit():
+    """The momentum law fitted with lrlaw's defaults (90 % band included) to the Multi-Power
+    Law paper's three 100M training runs: one fit shared by every test module that needs it
+    (a default fit with its bootstrap costs seconds)."""
+    from mpl import MPL_TRAIN, mpl_curves
+
+    from lrlaw.fitting import fit
+
+    return fit(mpl_curves("100m", MPL_TRAIN))

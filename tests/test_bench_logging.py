@@ -156,6 +156,7 @@ def test_score_predictions_reads_predict_output(tmp_path):
     assert got["width_mae"] == pytest.approx(0.02 / 0.002, rel=0.01)
 
 
+@pytest.mark.slow
 def test_end_to_end_small_slice(tmp_path, capsys):
     out = tmp_path / "res.json"
     rc = bl.main(

@@ -16,7 +16,7 @@ from lrlaw import _jaxcache
 ROOT = Path(__file__).resolve().parent.parent
 
 _PROBE = (
-    "import jax, lrlaw.areas, lrlaw._jaxcache as c;"
+    "import jax, lrlaw.laws.areas, lrlaw._jaxcache as c;"
     "print(c.cache_dir, jax.config.jax_compilation_cache_dir,"
     " jax.config.jax_persistent_cache_min_compile_time_secs)"
 )
@@ -35,6 +35,7 @@ def probe(env: dict[str, str]) -> list[str]:
     return out.stdout.split()
 
 
+@pytest.mark.slow
 def test_cache_dir_is_versioned_and_under_xdg_cache_home(tmp_path) -> None:
     cache_dir, jax_dir, min_secs = probe({"XDG_CACHE_HOME": str(tmp_path)})
     expected = tmp_path / "lrlaw" / f"xla-{jax.__version__}-{jaxlib.__version__}"
@@ -42,6 +43,7 @@ def test_cache_dir_is_versioned_and_under_xdg_cache_home(tmp_path) -> None:
     assert float(min_secs) == _jaxcache.MIN_COMPILE_SECS < 1.0
 
 
+@pytest.mark.slow
 def test_off_switch_and_user_setting_win(tmp_path) -> None:
     assert probe({"XDG_CACHE_HOME": str(tmp_path), "LRLAW_NO_XLA_CACHE": "1"})[:2] == [
         "None",
@@ -63,6 +65,7 @@ def test_unwritable_directory_disables_the_cache(tmp_path) -> None:
     assert cache_dir == "None" and jax_dir == "None"
 
 
+@pytest.mark.slow
 def test_a_file_in_the_way_disables_the_cache(tmp_path) -> None:
     (tmp_path / "lrlaw").write_text("not a directory")  # fails for root as well
     cache_dir, jax_dir, _ = probe({"XDG_CACHE_HOME": str(tmp_path)})

@@ -17,6 +17,9 @@ import nbclient
 import nbformat
 import pytest
 
+#: Each notebook runs for 10-35 s: the whole module is part of the slow set.
+pytestmark = pytest.mark.slow
+
 ROOT = Path(__file__).resolve().parent.parent
 NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.ipynb"))
 EXPECTED = ["01_fit_and_predict", "02_plan_a_schedule", "03_optimal_lr_and_batch"]

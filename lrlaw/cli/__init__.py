@@ -16,15 +16,18 @@ from typing import Annotated, Any
 import typer
 from typer.core import TyperGroup
 
-from lrlaw.cli import compare as _compare
-from lrlaw.cli import curves as _curves
-from lrlaw.cli import evaluate as _evaluate
-from lrlaw.cli import hparams as _hparams
-from lrlaw.cli import optimize as _optimize
-from lrlaw.cli import plan as _plan
-from lrlaw.cli import refine as _refine
-from lrlaw.cli import schedule as _schedule
-from lrlaw.cli import watch as _watch
+from lrlaw.cli import (
+    compare as _compare,
+    evaluate as _evaluate,
+    fit as _fit,
+    hparams as _hparams,
+    optimize as _optimize,
+    plan as _plan,
+    predict as _predict,
+    refine as _refine,
+    schedule as _schedule,
+    watch as _watch,
+)
 
 # click's exception classes, as typer uses them (recent typer versions vendor click).
 _USAGE_ERROR = next(c for c in typer.BadParameter.__mro__ if c.__name__ == "UsageError")
@@ -88,7 +91,8 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
     rich_markup_mode=None,
 )
-_curves.register(app)
+_fit.register(app)
+_predict.register(app)
 _evaluate.register(app)
 _compare.register(app)
 _schedule.register(app)

@@ -86,7 +86,7 @@ def user_errors(fn: Callable[P, R]) -> Callable[P, R]:
 class Reading:
     """The reading options of a command (see :func:`reading_options`)."""
 
-    options: Any = None  # lrlaw.readers.ReadOptions; None: the defaults
+    options: Any = None  # lrlaw.io.readers.ReadOptions; None: the defaults
     base: tuple[str, ...] = ()
     initial_lr: float | None = None
     max_points_given: bool = False  # --max-points on the command line (predict: bin only then)
@@ -212,7 +212,7 @@ _READ_OPTIONS: list[tuple[str, Any, Any]] = [
                 min=0,
                 help="Average each run's loss into at most this many points in step bins "
                 "(equal width, narrower early on; 0: keep every point). Default: 1000 "
-                "(lrlaw.cleaning.DEFAULT_MAX_POINTS), except predict, which keeps every logged "
+                "(lrlaw.io.cleaning.DEFAULT_MAX_POINTS), except predict, which keeps every logged "
                 "loss unless this is given. The lr is always used at every step.",
                 show_default=False,
             ),
@@ -260,7 +260,7 @@ def reading_options(fn: Callable[..., R]) -> Callable[..., R]:
 
     @functools.wraps(fn)
     def wrapper(*args: Any, **kwargs: Any) -> R:
-        from lrlaw.readers import ReadOptions
+        from lrlaw.io import ReadOptions
 
         values = {name: kwargs.pop(name, default) for name, _, default in _READ_OPTIONS}
         base, initial_lr = values.pop("base"), values.pop("initial_lr")
@@ -392,7 +392,7 @@ def info(message: str) -> None:
 
 
 def fold_progress(fold, done: int, total: int) -> None:
-    """Progress line on stderr after each cross-validation fold (lrlaw.crossval)."""
+    """Progress line on stderr after each cross-validation fold (lrlaw.fitting.crossval)."""
     held = ", ".join(r["name"] for r in fold.runs)
     status = f"failed: {fold.error}" if fold.error else f"{fold.seconds:.1f} s"
     info(f"fold {done}/{total}: {fold.law}, predicting {held}: {status}")

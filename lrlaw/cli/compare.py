@@ -99,7 +99,8 @@ def compare_cmd(
     check_outputs(inputs, out, plot)
     from lrlaw.fitting import FitResult
     from lrlaw.io import atomic_output
-    from lrlaw.planning import compare_schedules, plot_schedule_comparison
+    from lrlaw.plan import compare_schedules
+    from lrlaw.plot import plot_schedule_comparison
 
     names, scheds = _candidates(list(schedule or ()), schedules)
     result = FitResult.load(fit_file)

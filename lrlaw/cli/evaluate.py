@@ -124,7 +124,7 @@ def evaluate_cmd(
             f"--cv fits laws on curves, so it cannot be combined with a saved fit ({files[0]})"
         )
     if cv:
-        from lrlaw.crossval import AUTO_LAWS
+        from lrlaw.fitting import AUTO_LAWS
 
         if plot is not None:
             raise LrlawError("--plot is not available with --cv; use --train without --cv")
@@ -171,7 +171,7 @@ def _cross_validate(
     level: float,
     as_json: bool,
 ) -> None:
-    """Cross-validate ``laws`` on the runs in ``files`` (lrlaw.crossval)."""
+    """Cross-validate ``laws`` on the runs in ``files`` (lrlaw.fitting.crossval)."""
     from lrlaw.laws import get_law
 
     for name in laws:
@@ -182,7 +182,7 @@ def _cross_validate(
     if not 0 < level < 1:
         raise LrlawError(f"--level {level}: expected a level between 0 and 1")
     curves = load(files, *loading)
-    from lrlaw.crossval import cross_validate
+    from lrlaw.fitting import cross_validate
 
     result = cross_validate(
         curves,
@@ -252,7 +252,7 @@ def _compare(
             "every run is a --train run, so none is held out to score; give more curve files"
         )
 
-    from lrlaw.compare import compare_laws
+    from lrlaw.fitting import compare_laws
 
     info(
         f"fitting {', '.join(laws)} on {len(fit_on)} run(s), scoring {len(held_out)} held-out "
@@ -269,7 +269,7 @@ def _compare(
     else:
         typer.echo(comparison.table())
     if plot is not None:
-        from lrlaw.compare import plot_law_comparison
+        from lrlaw.plot import plot_law_comparison
 
         save_figure(plot_law_comparison(comparison, fit_on, held_out), plot, inputs=files)
         info(f"wrote {plot}")
@@ -286,8 +286,7 @@ def _score_saved_fit(
     reading: Reading | None = None,
 ) -> None:
     """Score the fit saved in ``fit_file`` on the curves in ``files``."""
-    from lrlaw.fitting import FitResult
-    from lrlaw.metrics import curve_metrics, mean_metrics, metrics_table
+    from lrlaw.fitting import FitResult, curve_metrics, mean_metrics, metrics_table
 
     if not files:
         raise LrlawError(f"no curve files to score the fit in {fit_file} on")
@@ -302,7 +301,7 @@ def _score_saved_fit(
         window = f"steps >= {max(start, 1)}, the fit's window (fit --min-step {start})"
     else:
         window = "steps after each run's warmup, the fit's window"
-    from lrlaw.diagnostics import extrapolation_warnings
+    from lrlaw.fitting import extrapolation_warnings
 
     # A fitted run is scored on its own fit window (a start transient the fit left out
     # stays out); the window is given per run in --json.

@@ -111,7 +111,8 @@ def fit_cmd(
     outs = [p.resolve() for p in (out, plot_laws, plot_landscape) if p is not None]
     if len(set(outs)) != len(outs):
         raise LrlawError("--out, --plot-laws and --plot-landscape must name different files")
-    from lrlaw import hparams as hp
+    from lrlaw import plot as plots
+    from lrlaw.plan import hparams as hp
 
     g = hp.read_grid(
         grid,
@@ -137,9 +138,9 @@ def fit_cmd(
     )
     figs = []
     if plot_laws is not None:
-        figs.append((hp.plot_power_laws(result), plot_laws))
+        figs.append((plots.plot_power_laws(result), plot_laws))
     if plot_landscape is not None:
-        figs.append((hp.plot_landscape(g, result), plot_landscape))
+        figs.append((plots.plot_landscape(g, result), plot_landscape))
     if as_json:
         typer.echo(result.to_json(), nl=False)
         for w in result.warnings:
@@ -192,7 +193,7 @@ def suggest_cmd(
     tokens), Power scheduler (Shen et al. 2024; LR for a batch in sequences,
     muP), and your fitted law with --fit.
     """
-    from lrlaw.hparams import load_hparams, suggest, suggestion_table
+    from lrlaw.plan import load_hparams, suggest, suggestion_table
 
     fitted = load_hparams(fit) if fit is not None else None
     rows = suggest(

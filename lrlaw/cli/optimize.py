@@ -64,9 +64,9 @@ def optimize_cmd(
     check_outputs(inputs, out, plot)
     if out.suffix.lower() not in (".csv", ".json"):
         raise LrlawError(f"--out {out}: use a .csv or .json file")
-    from lrlaw.export import write_schedule
     from lrlaw.fitting import FitResult
-    from lrlaw.optimize import optimize
+    from lrlaw.plan import optimize
+    from lrlaw.schedules import write_schedule
 
     result = FitResult.load(fit_file)
     res = optimize(

@@ -132,9 +132,9 @@ def plan_cmd(
     check_outputs(inputs, out, plot)
     if out is not None and out.suffix.lower() not in (".md", ".txt", ".json"):
         raise LrlawError(f"--out {out}: use a .md, .txt or .json file")
-    from lrlaw.hparams import load_hparams
     from lrlaw.io import write_text_atomic
-    from lrlaw.plan import make_plan, plot_plan
+    from lrlaw.plan import load_hparams, make_plan
+    from lrlaw.plot import plot_plan
 
     hp = load_hparams(hparams) if hparams is not None else law
     fit_result = None

@@ -102,17 +102,13 @@ def refine_cmd(
     """
     import numpy as np
 
-    from lrlaw.export import _check_suffix, write_schedule
-    from lrlaw.refine import (
-        compare_refined,
-        plot_refined,
-        read_grad_norms,
-        reference_schedules,
-        refine_schedule,
-    )
+    from lrlaw.plan import compare_refined, read_grad_norms, refine_schedule
+    from lrlaw.plan.references import reference_schedules
+    from lrlaw.plot import plot_refined
+    from lrlaw.schedules import schedule_table_format, write_schedule
 
     inputs = [log] + ([fit_file] if fit_file is not None else [])
-    _check_suffix(out)
+    schedule_table_format(out)
     check_outputs(inputs, out, plot)
     steps, norms = read_grad_norms(log, step_col=step_col, grad_col=grad_col, run=run)
     fit = None

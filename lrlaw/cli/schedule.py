@@ -51,23 +51,23 @@ def schedule_cmd(
     or as a trainer's own settings (--format hf | torchtitan) that give the same LR at
     every step (checked; a schedule the trainer cannot express is refused, with why).
 
-    The table can be read back with lrlaw.export.read_schedule_table, or fed to
+    The table can be read back with lrlaw.schedules.export.read_schedule_table, or fed to
     a training loop that has no lrlaw installed; trainer settings are read back by
     giving the file as SPEC.
     """
-    from lrlaw.export import (
-        _check_suffix,
+    from lrlaw.schedules import (
+        parse_schedule,
         read_trainer_config,
+        schedule_table_format,
         write_schedule,
         write_trainer_config,
     )
-    from lrlaw.schedules import parse_schedule
 
     suffixes = {"table": (".csv", ".json"), "hf": (".json",), "torchtitan": (".toml",)}
     if fmt not in suffixes:
         raise LrlawError(f"--format {fmt!r}: expected table, hf or torchtitan")
     if fmt == "table":
-        _check_suffix(out)
+        schedule_table_format(out)
     elif out.suffix.lower() not in suffixes[fmt]:
         raise LrlawError(f"--out {out}: --format {fmt} writes {suffixes[fmt][0]} files")
     source = Path(spec)

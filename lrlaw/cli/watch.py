@@ -35,7 +35,7 @@ def _signature(path: Path) -> tuple[int | None, float] | None:
     """``(bytes, newest mtime)`` of a log file, or of a TensorBoard folder's event files
     (which grow inside a folder whose own size and mtime do not change); ``(None, 0)``
     for a remote run (``wandb:...``, ``mlflow:...``); None when the log is gone."""
-    from lrlaw.readers import is_remote
+    from lrlaw.io import is_remote
 
     if is_remote(str(path)):
         return None, 0.0
@@ -70,7 +70,7 @@ class _Tail:
         """Read the log if it changed; True when new losses were fed."""
         import numpy as np
 
-        from lrlaw.readers import prepare_run, read_runs
+        from lrlaw.io import prepare_run, read_runs
 
         sig = _signature(self.path)
         if sig is None:
@@ -175,7 +175,7 @@ def _snapshot(watcher, out: Path, log: Path) -> None:
 
 
 def _signature_remote(log: Path) -> bool:
-    from lrlaw.readers import is_remote
+    from lrlaw.io import is_remote
 
     return is_remote(str(log))
 
@@ -272,7 +272,7 @@ def watch_cmd(
     per refit when piped (a live table in a terminal), and stops on Ctrl-C,
     when the log stops growing for --idle seconds, or at the schedule's last step.
     """
-    from lrlaw.readers import ReadOptions
+    from lrlaw.io import ReadOptions
     from lrlaw.watch import Watcher
 
     if schedule is None and total_steps is None:

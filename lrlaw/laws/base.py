@@ -38,7 +38,13 @@ from lrlaw.errors import LrlawError
 _jaxcache.enable()  # persistent XLA compilation cache (off: LRLAW_NO_XLA_CACHE=1)
 
 
-__all__ = ["LAWS", "Law", "bucket", "get_law", "register"]
+__all__ = [
+    "LAWS",
+    "Law",
+    "bucket",
+    "get_law",
+    "register",
+]
 
 LAWS: dict[str, type[Law]] = {}
 
@@ -113,6 +119,20 @@ class Law(abc.ABC):
         ``prepared[i]`` may have been computed for a padded step list (the last
         step repeated): only its first ``len(losses[i])`` points are observed.
         """
+
+    def final_loss(self, params: jax.Array, lr: jax.Array) -> jax.Array:
+        """Predicted loss at the last step ``T = len(lr) - 1`` of the per-step schedule ``lr``.
+
+        A closed form in ``O(T)``, pure JAX and differentiable in ``params`` and ``lr``:
+        the objective of :func:`lrlaw.plan.optimize.optimize`.  Laws without one leave
+        this default, which raises; :attr:`has_final_loss` tells which is which.
+        """
+        raise LrlawError(f"the {self.name} law has no closed-form final loss")
+
+    @property
+    def has_final_loss(self) -> bool:
+        """Whether :meth:`final_loss` is implemented (schedule optimisation needs it)."""
+        return type(self).final_loss is not Law.final_loss
 
     def to_unconstrained(self, params: jax.Array) -> jax.Array:
         """Map natural parameters to the solver's space: ``log`` for positive ones,

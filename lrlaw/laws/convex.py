@@ -26,7 +26,7 @@ With a constant ``G`` this is linear in three non-negative parameters:
 With a per-step gradient-norm series ``G_t`` (option ``grad_norm=True``) the
 last parameter is ``M`` itself and ``f2`` uses ``eta_t^2 G_t^2``.
 
-**Step convention** (the one of :func:`lrlaw.areas.forward_area`): the
+**Step convention** (the one of :func:`lrlaw.laws.areas.forward_area`): the
 schedule is ``eta_0, eta_1, ...``, one LR per step, and the loss logged at
 step ``T`` pairs with the paper's ``eta_1 .. eta_T`` = ``lr[1..T]``: step
 ``T``'s own LR counts, ``eta_0`` does not, and ``A_T = S1(T)``.
@@ -59,7 +59,7 @@ in blocks of 32 (``lax.map``), so memory stays bounded (32 x T per block) for
 100k-step schedules with many observed points: O(T m) work for ``m`` observed
 steps, no Python loop over steps.  The features do not depend on the
 parameters, so :meth:`ConvexLaw.prepare` computes them once per curve and a
-fit costs no more than a linear model.  ``tests/test_convex.py`` checks them
+fit costs no more than a linear model.  ``tests/laws/test_convex.py`` checks them
 against a literal double-loop transcription of the theorem.
 """
 
@@ -76,7 +76,11 @@ from lrlaw._x64 import with_x64
 from lrlaw.errors import LrlawError
 from lrlaw.laws.base import Law, register
 
-__all__ = ["ConvexLaw", "convex_features", "nnls_start"]
+__all__ = [
+    "ConvexLaw",
+    "convex_features",
+    "nnls_start",
+]
 
 #: Observed steps per block of the (observed step x step) matrix.
 _ROWS = 32

@@ -17,7 +17,7 @@ LR drops, that excess relaxes towards its new, lower level.  ``nu_t`` is this
 excess (in LR units) and ``B nu_t`` its loss.  With ``r = 1, q = 0`` the law is
 the momentum law of Tissue et al. (2024) with a fitted momentum ``lam =
 exp(-kappa)``: summing their ``m_i = lam m_{i-1} + (eta_{i-1} - eta_i)`` (from
-rest, ``eta_{-1} = 0``, as :mod:`lrlaw.areas` does) gives ``S2(t) = (eta_0
+rest, ``eta_{-1} = 0``, as :mod:`lrlaw.laws.areas` does) gives ``S2(t) = (eta_0
 lam^(t+1) - nu_t) / (1 - lam)``, so ``-C S2 = B nu_t`` up to a start transient
 that decays like ``lam^t`` (``nu`` starts settled at ``u_0``).  (2) *Effective
 LR.*  The published laws use the nominal LR, linearly, in both the progress
@@ -37,7 +37,7 @@ what long cooldowns at a high peak LR show.  On the shipped 124M runs (peak
 constant-then-cooldown runs, ends at the same loss as they do (2.925 against
 2.926-2.933); the momentum law, which charges LR at its raw area, fitted on
 the constant and cosine runs predicts it 0.59 % too high, this law 0.16 %
-(``tests/test_efflr.py``).  (3) *Relaxation clock.*  For SGD on a quadratic the
+(``tests/laws/test_efflr.py``).  (3) *Relaxation clock.*  For SGD on a quadratic the
 excess relaxes at a rate ``~ h eta`` per step (curvature ``h``): "area time",
 ``q = 1``.  The momentum law relaxes in steps (``q = 0``).  The multi-power
 law's ``G(eta_k^(-gamma) S_k(t))``, with ``S_k(t) ~ eta_k (t - k)`` after a drop
@@ -58,7 +58,7 @@ at 0.48-0.57; ``r -> 1`` gives back the momentum law's use of the LR, ``r`` near
 **Evaluation.**  ``S(t)`` is a cumulative sum; ``nu`` is a first-order linear
 recurrence ``nu_t = a_t nu_{t-1} + (1 - a_t) u_t``, evaluated with
 ``jax.lax.scan`` on CPU or a parallel prefix scan (``associative_scan``) on
-accelerators (like :func:`lrlaw.areas.momentum`), O(T), no Python loop over
+accelerators (like :func:`lrlaw.laws.areas.momentum`), O(T), no Python loop over
 steps.  Both depend on ``r`` and ``kappa``, so ``predict`` recomputes them at
 every solver step (like the momentum law with ``fit_lam``).  A zero LR gives
 ``u = 0`` (and no relaxation: the floor stays where it is), with finite
@@ -83,7 +83,11 @@ from jax.custom_derivatives import SymbolicZero
 from lrlaw.errors import LrlawError
 from lrlaw.laws.base import Law, register
 
-__all__ = ["EffectiveLRLaw", "effective_lr", "noise_floor"]
+__all__ = [
+    "EffectiveLRLaw",
+    "effective_lr",
+    "noise_floor",
+]
 
 ScanMethod = Literal["auto", "parallel", "sequential"]
 
@@ -120,7 +124,7 @@ def noise_floor(
 
     ``nu_0 = u_0``, ``nu_t = a_t nu_{t-1} + (1 - a_t) u_t`` with ``u_t = (eta_t /
     eta_ref)^r`` and ``a_t = exp(-kappa u_t^q)``.  ``method`` as in
-    :func:`lrlaw.areas.momentum` (sequential scan on CPU, parallel prefix scan
+    :func:`lrlaw.laws.areas.momentum` (sequential scan on CPU, parallel prefix scan
     on accelerators; same result).
 
     Example:
@@ -279,7 +283,7 @@ class EffectiveLRLaw(Law):
         r"""``L(T) = L0 + A S(T)^-alpha + B nu_T`` at the last step ``T = len(lr) - 1``.
 
         Pure JAX and differentiable in ``params`` and ``lr``: the objective of
-        :func:`lrlaw.optimize.optimize` and :func:`lrlaw.optimize.final_losses`.
+        :func:`lrlaw.plan.optimize.optimize` and :func:`lrlaw.plan.optimize.final_losses`.
         """
         l0, a, alpha, b, kappa, r = (params[i] for i in range(6))
         u = effective_lr(lr, r, self.eta_ref)

@@ -3,7 +3,7 @@ r"""The momentum law of Tissue et al. (2024).
     L(s) = L0 + A * S1(s)^(-alpha) - C * S2(s)
 
 with the forward area S1 and the momentum annealing area S2 of
-:mod:`lrlaw.areas`.  Source: H. Tissue, V. Wang, L. Wang, "Scaling Law with
+:mod:`lrlaw.laws.areas`.  Source: H. Tissue, V. Wang, L. Wang, "Scaling Law with
 Learning Rate Annealing", arXiv 2408.11029 (2024), eq. 1.
 """
 
@@ -16,11 +16,13 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from lrlaw.areas import WARMUP_MODES, WarmupMode, annealing_area, areas
 from lrlaw.errors import LrlawError
+from lrlaw.laws.areas import WARMUP_MODES, WarmupMode, annealing_area, areas, lr_changes
 from lrlaw.laws.base import Law, register
 
-__all__ = ["MomentumLaw"]
+__all__ = [
+    "MomentumLaw",
+]
 
 # Exponents tried as starting points; for each, (L0, A, C) come from linear
 # least squares (variable projection), so the grid adapts to any data scale.
@@ -46,10 +48,10 @@ class MomentumLaw(Law):
 
     ``S1(s) = sum_{i=1..s} eta_i``; ``S2(s) = sum_{i=0..s} m_i`` with
     ``m_i = lam * m_{i-1} + (eta_{i-1} - eta_i)`` and ``eta_{-1} = m_{-1} = 0``
-    (training starts from rest, :mod:`lrlaw.areas`).  Parameters ``L0, A, alpha,
+    (training starts from rest, :mod:`lrlaw.laws.areas`).  Parameters ``L0, A, alpha,
     C`` are all positive (fitted in log space).  Options: ``lam`` (momentum
     decay of the annealing area, default 0.999 as in the paper), ``warmup``
-    (how S2 treats LR increases, see :mod:`lrlaw.areas`) and ``fit_lam``: fit
+    (how S2 treats LR increases, see :mod:`lrlaw.laws.areas`) and ``fit_lam``: fit
     ``lam`` too, as a fifth parameter in (0, 1) (through ``logit``; the areas
     are then recomputed at every solver step, still O(T)).
     """
@@ -93,6 +95,26 @@ class MomentumLaw(Law):
             s2 = annealing_area(lr, params[4], self.warmup)[steps]
         else:
             s1, s2 = prepared
+        return l0 + a * s1 ** (-alpha) - c * s2
+
+    def final_loss(self, params: jax.Array, lr: jax.Array) -> jax.Array:
+        r"""``L(T) = L0 + A S1(T)^-alpha - C S2(T)`` at ``T = len(lr) - 1``.
+
+        Tissue et al. 2024 (arXiv 2408.11029), eq. 1.
+
+        With the LR changes ``d_k`` (:func:`lrlaw.laws.areas.lr_changes`) the annealing
+        area at ``T`` sums in closed form,
+        ``S2(T) = sum_k d_k sum_{i=k..T} lam^(i-k) = sum_k d_k (1 - lam^(T-k+1)) / (1 - lam)``,
+        so the final loss costs one pass over the schedule, with no scan.
+        """
+        l0, a, alpha, c = params[0], params[1], params[2], params[3]
+        lam = params[4] if self.fit_lam else self.lam
+        d = lr_changes(lr, self.warmup)
+        n = lr.shape[0]
+        expo = (n - jnp.arange(n)).astype(lr.dtype)
+        weight = -jnp.expm1(expo * jnp.log(lam)) / (1.0 - lam)
+        s2 = jnp.sum(d * weight)
+        s1 = jnp.sum(lr[1:])
         return l0 + a * s1 ** (-alpha) - c * s2
 
     def initial_guesses(

@@ -9,7 +9,7 @@ Multi-Power Law for Loss Curve Prediction Across Learning Rate Schedules",
 ICLR 2025 (arXiv 2503.12811), eq. 5.
 
 Convention (the one that reproduces the published numbers with the published
-parameters; see ``tests/test_multipower.py``): the schedule ``eta_0, eta_1,
+parameters; see ``tests/laws/test_multipower.py``): the schedule ``eta_0, eta_1,
 ...`` includes the warmup; ``S1(t) + S_W = sum_{tau=0..t} eta_tau``
 (inclusive, warmup included); the loss-drop sum runs over ``k = 0..t`` with
 the *signed* change ``eta_{k-1} - eta_k``, so warmup increases enter with a
@@ -17,7 +17,7 @@ negative sign, and with ``eta_{-1} = 0``: training starts from rest, so the
 first term is ``-eta_0 G(eta_0^(-gamma) S_0(t))``.  It is 0 for a warmup from
 ``eta_0 = 0`` (the MPL runs); without it a schedule starting at its peak (no
 warmup) would be credited a permanent loss drop of ``B eta_peak`` over the same
-schedule with a warmup (as in :mod:`lrlaw.areas`).
+schedule with a warmup (as in :mod:`lrlaw.laws.areas`).
 
 Evaluation: with ``P_t = sum_{tau<=t} eta_tau`` we have ``S_k(t) = P_t -
 P_{k-1}``, so each term is a closed-form function of two cumulative sums.
@@ -49,7 +49,9 @@ import numpy as np
 from lrlaw.errors import LrlawError
 from lrlaw.laws.base import Law, bucket, register
 
-__all__ = ["MultiPowerLaw"]
+__all__ = [
+    "MultiPowerLaw",
+]
 
 #: Observed steps per block of the (observed step x LR change) matrix.
 _ROWS = 32
@@ -149,7 +151,7 @@ class MultiPowerLaw(Law):
     observed step and its LR varies by at most ``exp(merge_tol / 4)`` (see
     ``_merge_changes``).  On the shipped schedules this evaluates 5-8x fewer
     changes, and the predicted loss moves by at most 2.3e-6 (relative); the
-    error shrinks like ``merge_tol^2`` (``tests/test_multipower.py`` checks 1e-5).
+    error shrinks like ``merge_tol^2`` (``tests/laws/test_multipower.py`` checks 1e-5).
     """
 
     name = "multipower"
@@ -216,6 +218,23 @@ class MultiPowerLaw(Law):
         l0, a, alpha, b = params[0], params[1], params[2], params[3]
         p_t = prepared["p_t"].reshape(-1)
         return l0 + a * p_t ** (-alpha) - b * _loss_drop(params, prepared)
+
+    def final_loss(self, params: jax.Array, lr: jax.Array) -> jax.Array:
+        r"""Multi-power law at ``T = len(lr) - 1`` (Luo et al. 2025, eq. 8), every LR change kept.
+
+        ``L(T) = L0 + A P_T^-alpha - B sum_k (eta_{k-1} - eta_k) G(C eta_k^-gamma (P_T - P_{k-1}))``
+        with ``P`` the cumulative LR and ``G(x) = 1 - (1 + x)^-beta``: one pass over the
+        schedule (no merging of small changes, unlike :meth:`prepare`).
+        """
+        l0, a, alpha, b, c, beta, gamma = (params[i] for i in range(7))
+        cum = jnp.cumsum(lr)
+        p_t = cum[-1]
+        d = jnp.concatenate([-lr[:1], lr[:-1] - lr[1:]])  # k = 0..T, eta_{-1} = 0
+        area = p_t - jnp.concatenate([jnp.zeros_like(cum[:1]), cum[:-1]])  # P_T - P_{k-1}
+        eta_k = jnp.maximum(lr, 1e-12 * jnp.max(lr))
+        scale = _scale(c, gamma, jnp.log(eta_k))
+        g = 1.0 - jnp.exp(-beta * jnp.log1p(scale * area))
+        return l0 + a * p_t ** (-alpha) - b * jnp.sum(d * g)
 
     def initial_guesses(
         self, prepared: Sequence[dict[str, jax.Array]], losses: Sequence[np.ndarray]

@@ -1,0 +1,183 @@
+"""Schedule optimisation (lrlaw.plan.optimize, ``lrlaw optimize``)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from typer.testing import CliRunner
+
+from lrlaw import schedules
+from lrlaw.cli import app
+from lrlaw.fitting import predict_curve
+from lrlaw.laws import MomentumLaw, MultiPowerLaw
+from lrlaw.plan.optimize import final_loss, optimize
+
+MPL_100M = np.array([2.651, 0.601, 0.453, 437.9, 2.132, 0.598, 0.655])
+T, PEAK, W = 24_000, 3e-4, 2160
+
+
+@pytest.fixture(scope="module")
+def mpl_free():
+    return optimize(MultiPowerLaw(), T, PEAK, W, params=MPL_100M)
+
+
+def test_final_loss_matches_predict_curve() -> None:
+    lr = schedules.wsd(PEAK, T, decay_start=20_000, final=3e-5, shape="exp", warmup=W).values()
+    exact = MultiPowerLaw(merge_tol=0.0)  # final_loss sums every LR change exactly
+    for law, theta in ((exact, MPL_100M), (MomentumLaw(), [2.7, 0.5, 0.5, 0.4])):
+        ref = predict_curve(law, np.asarray(theta), lr, np.array([T]))[0]
+        assert final_loss(law, np.asarray(theta), lr) == pytest.approx(ref, rel=1e-10)
+
+
+def test_mpl_published_free_optimum_beats_wsd_and_cosine(mpl_free) -> None:
+    law = MultiPowerLaw()
+    wsd_exp = schedules.wsd(PEAK, T, decay_start=20_000, final=3e-5, shape="exp", warmup=W)
+    cos = schedules.cosine(PEAK, T, final=3e-5, warmup=W)
+    assert mpl_free.loss < final_loss(law, MPL_100M, wsd_exp.values()) - 1e-3
+    assert mpl_free.loss < final_loss(law, MPL_100M, cos.values()) - 1e-2
+    assert mpl_free.gain_over_cosine > 0 and mpl_free.gain_over_wsd > 0
+
+
+def test_mpl_published_free_optimum_is_wsd_like(mpl_free) -> None:
+    lr = mpl_free.schedule.values()
+    steps = np.arange(lr.size)
+    assert np.all(lr[W : int(0.7 * T)] >= 0.9 * PEAK)
+    low = steps[(lr < 0.5 * PEAK) & (steps >= W)]
+    assert low.min() >= 0.7 * T
+    assert lr[-1] < 0.1 * PEAK
+    # Long stable phase, decay in the last ~5-25 % of the run.
+    shape = mpl_free.shape()
+    assert 0.75 * T <= shape["stable_until"] <= 0.95 * T
+    assert shape["stable_until"] <= shape["half_at"] < T
+    assert "shape: at peak until step" in mpl_free.summary()
+
+
+def test_free_form_stops_when_converged_and_reports_the_cap(mpl_free) -> None:
+    assert mpl_free.info["converged"] and mpl_free.info["iters"] < mpl_free.info["max_iters"]
+    # L-BFGS: the history is the loss at the start (the WSD-like init) and at the end.
+    hist = np.asarray(mpl_free.info["loss_history"])
+    assert hist[-1] < hist[0]
+    # (the init through its clipped logits: close to, not exactly, initial_loss)
+    assert hist[0] == pytest.approx(mpl_free.info["initial_loss"], rel=1e-4)
+    assert mpl_free.loss == pytest.approx(hist[-1], rel=1e-12)
+    capped = optimize(MultiPowerLaw(), T, PEAK, W, params=MPL_100M, iters=20)
+    assert not capped.info["converged"] and capped.info["iters"] == 20
+    assert "iteration cap (20)" in capped.summary()
+    assert mpl_free.loss < capped.loss
+
+
+def test_family_grid_is_vmapped_and_matches_one_at_a_time() -> None:
+    from lrlaw.plan.optimize import _final_many
+
+    law = MultiPowerLaw()
+    scheds = [
+        schedules.wsd(PEAK, 3000, decay_frac=f, shape=sh, final=fi, warmup=200).values()
+        for f in (0.1, 0.3)
+        for sh in ("linear", "cosine", "sqrt")
+        for fi in (0.0, 3e-6)
+    ]
+    many = np.asarray(_final_many(law, MPL_100M, np.stack(scheds)))
+    one = [final_loss(law, MPL_100M, lr) for lr in scheds]
+    np.testing.assert_allclose(many, one, rtol=1e-12)
+    res = optimize(law, 3000, PEAK, 200, params=MPL_100M, family="wsd")
+    assert res.loss <= min(one) + 1e-12
+
+
+@pytest.mark.parametrize("monotone", [True, False])
+def test_constraints_hold_exactly(monotone: bool) -> None:
+    fmin, fmax = 2e-5, 5e-5
+    res = optimize(
+        MomentumLaw(),
+        3000,
+        PEAK,
+        300,
+        params=[2.7, 0.5, 0.5, 0.4],
+        monotone=monotone,
+        final_min=fmin,
+        final_max=fmax,
+        iters=300,
+    )
+    lr = res.schedule.values()
+    warm = schedules.constant(PEAK, total=3000, warmup=300).values()[:300]
+    np.testing.assert_array_equal(lr[:300], warm)
+    tail = lr[300:]
+    assert np.all(tail >= fmin) and np.all(tail <= PEAK)
+    assert lr[-1] <= fmax
+    if monotone:
+        assert np.all(np.diff(tail) <= 0)
+
+
+def test_momentum_fit_optimum_beats_cosine_and_families(mpl_100m_fit) -> None:
+    free = optimize(mpl_100m_fit, T, PEAK, W)
+    assert free.gain_over_cosine > 0.01 and free.gain_over_wsd > 0
+    wsd = optimize(mpl_100m_fit, T, PEAK, W, family="wsd")
+    assert wsd.loss <= wsd.wsd_loss + 1e-12 and wsd.loss < wsd.cosine_loss
+    cos = optimize(mpl_100m_fit, T, PEAK, W, family="cosine")
+    assert cos.loss <= cos.cosine_loss + 1e-12
+    assert free.loss <= wsd.loss + 1e-6
+
+
+def test_bad_arguments() -> None:
+    from lrlaw.errors import LrlawError
+
+    with pytest.raises(LrlawError):
+        optimize(MomentumLaw(), 100, 1e-3, 100, params=[2.7, 0.5, 0.5, 0.4])
+    with pytest.raises(LrlawError):
+        optimize(MomentumLaw(), 100, 0.0, 10, params=[2.7, 0.5, 0.5, 0.4])
+    with pytest.raises(LrlawError):
+        optimize(MomentumLaw(), 100, 1e-3, 10)
+
+
+def test_cli_writes_schedule_and_prints_gains(mpl_100m_fit, tmp_path) -> None:
+    fit_file = tmp_path / "fit.json"
+    mpl_100m_fit.save(fit_file)
+    out, png = tmp_path / "opt.csv", tmp_path / "opt.png"
+    args = ["optimize", str(fit_file), "--total-steps", "6000", "--peak", "3e-4"]
+    r = CliRunner().invoke(
+        app, [*args, "--warmup", "500", "--iters", "300", "--out", str(out), "--plot", str(png)]
+    )
+    assert r.exit_code == 0, r.output
+    assert "gain" in r.output and "cosine" in r.output and "wsd" in r.output
+    assert out.read_text().startswith("step,lr\n0,0.0\n")
+    assert len(out.read_text().splitlines()) == 6002
+    assert png.stat().st_size > 0
+    for bad in (["--warmup", "6000"], ["--warmup", "10", "--peak", "-1"]):
+        r = CliRunner().invoke(app, [*args, *bad, "--out", str(tmp_path / "x.csv")])
+        assert r.exit_code == 2
+        lines = [ln for ln in r.output.splitlines() if ln.strip()]
+        assert len(lines) == 1 and lines[0].startswith("error:")
+
+
+def test_convex_law_optimum_is_a_decay_to_zero() -> None:
+    """Laws with their own final_loss (the convex bound) optimise too."""
+    from lrlaw.laws import ConvexLaw
+
+    law = ConvexLaw()
+    theta = np.array([2.5, 0.02, 50.0])  # C, M*D^2, M*G^2
+    res = optimize(law, 3000, 1e-3, 100, params=theta, iters=3000)
+    lr = res.schedule.values()
+    assert res.loss < res.cosine_loss and res.loss < res.wsd_loss
+    assert res.loss == pytest.approx(final_loss(law, theta, lr), rel=1e-12)
+    assert lr[-1] < 0.05 * 1e-3 and lr[1500] > lr[2500]
+
+
+def test_plot_optimum_draws_optimum_and_references(mpl_100m_fit) -> None:
+    from lrlaw.plot import plot_optimum, plot_schedules
+
+    res = optimize(mpl_100m_fit, 6000, PEAK, 500, family="wsd")
+    assert res.info["peak"] == PEAK and res.info["warmup"] == 500
+    fig = plot_optimum(mpl_100m_fit, res)
+    ax_lr, ax_loss = fig.axes
+    names = [line.get_label() for line in ax_lr.get_lines()]
+    assert names == ["optimum (wsd)", "cosine", "wsd"]
+    # The loss panel's last points are the predicted final losses of the summary.
+    finals = [line.get_ydata()[-1] for line in ax_loss.get_lines()]
+    np.testing.assert_allclose(finals, [res.loss, res.cosine_loss, res.wsd_loss], rtol=1e-9)
+    assert ax_loss.get_ylabel() == "predicted loss (momentum law)"
+    # Without a fit: one LR panel; schedules without a total are refused.
+    one = plot_schedules([res.schedule])
+    assert len(one.axes) == 1 and one.axes[0].get_xlabel() == "step"
+    from lrlaw.errors import LrlawError
+
+    with pytest.raises(LrlawError, match="no total"):
+        plot_schedules({"open": schedules.inverse_sqrt(1e-3, warmup=10)})

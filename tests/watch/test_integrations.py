@@ -1,0 +1,241 @@
+"""Trainer callbacks (lrlaw.integrations): real writers and real HF callback machinery.
+
+What runs for real: ``WatchLoop`` with tensorboard's own ``tensorboard.summary.Writer``
+(read back with lrlaw's TensorBoard reader); ``LrlawCallback`` inside transformers'
+own ``CallbackHandler`` with real ``TrainerState``/``TrainerControl`` and a
+reporting callback after it (transformers imports these without torch).  Lightning
+needs torch: its test is skipped where lightning is not installed.
+"""
+
+from __future__ import annotations
+
+import logging
+import subprocess
+import sys
+from pathlib import Path
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+
+from lrlaw.integrations.torch import WatchLoop
+from lrlaw.io import load_curves, read_schedules_file
+
+ROOT = Path(__file__).resolve().parents[2]
+SCHEDULES = ROOT / "data" / "schedules.txt"
+SPECS = read_schedules_file(SCHEDULES)
+
+
+def _curve(name: str = "cosine_24000"):
+    (c,) = load_curves([ROOT / "data" / "mpl" / "100m" / f"{name}.csv"], schedules_file=SCHEDULES)
+    return c
+
+
+def test_watch_loop_writes_the_prediction_to_tensorboard(tmp_path):
+    pytest.importorskip("tensorboard")
+    from tensorboard.summary import Writer
+
+    from lrlaw.io.readers import read_runs
+
+    c = _curve()
+    writer = Writer(str(tmp_path / "tb"))
+    watch = WatchLoop(SPECS[c.name], writer=writer, target_loss=3.0)
+    n = 60
+    for s, y in zip(c.steps[:n], c.loss[:n]):
+        writer.add_scalar("train/loss", float(y), int(s))
+        p = watch.update(int(s), np.float32(y), float(c.lr[s]))  # a numpy scalar loss
+    writer.close()
+    assert p.fitted and p.refits > 5
+    (log,) = read_runs(tmp_path / "tb")
+    steps, values, _, _ = log.columns["pred/final_loss"].entries()
+    assert len(steps) == p.refits  # one point per refit, at the refit's step
+    assert steps[-1] == p.fit_step and values[-1] == pytest.approx(p.final_loss, rel=1e-6)
+    assert {"pred/final_lo", "pred/final_hi", "pred/target_step"} <= set(log.columns)
+
+
+def test_watch_loop_never_raises(caplog):
+    c = _curve()
+    seen = []
+
+    def broken_writer(metrics, step):
+        seen.append(step)
+        raise OSError("disk full")
+
+    watch = WatchLoop(SPECS[c.name], writer=broken_writer)
+    with caplog.at_level(logging.WARNING, logger="lrlaw.integrations"):
+        watch.update(100, "not a number")
+        watch.update("x", 3.0)
+        watch.update(200, float("nan"))  # skipped and counted by the watcher
+        for s, y in zip(c.steps[:40], c.loss[:40]):
+            watch.update(int(s), float(y))
+    assert watch.prediction.fitted and watch.prediction.skipped == 1
+    assert len(seen) > 1  # the writer is tried at every refit ...
+    msgs = [r.getMessage() for r in caplog.records]
+    assert sum("disk full" in m for m in msgs) == 1  # ... and its failure said once
+    assert any("not a number" in m for m in msgs)
+    with pytest.raises(TypeError, match="writer"):
+        WatchLoop(SPECS[c.name], writer=42)
+
+
+def test_core_never_imports_trainers():
+    code = (
+        "import sys, lrlaw, lrlaw.watch, lrlaw.integrations.torch, lrlaw.io.remote\n"
+        "print(sorted(m for m in ('torch', 'transformers', 'lightning', 'pytorch_lightning',"
+        " 'wandb', 'mlflow') if m in sys.modules))\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip().splitlines()[-1] == "[]"
+
+
+def _hf():
+    pytest.importorskip("transformers")
+    from transformers.trainer_callback import (
+        CallbackHandler,
+        TrainerCallback,
+        TrainerControl,
+        TrainerState,
+    )
+
+    class Reporter(TrainerCallback):
+        """Stands where WandbCallback/TensorBoardCallback stand: records what on_log gets."""
+
+        def __init__(self):
+            self.logged = []
+
+        def on_log(self, args, state, control, logs=None, **kwargs):
+            self.logged.append((state.global_step, dict(logs)))
+
+    return CallbackHandler, TrainerControl, TrainerState, Reporter
+
+
+def _train_logs(handler, state, control, c, n: int):
+    """What Trainer.log does for each training log: global_step, then on_log(logs)."""
+    for s, y in zip(c.steps[:n], c.loss[:n]):
+        state.global_step = int(s)
+        logs = {"loss": float(y), "learning_rate": float(c.lr[s]), "grad_norm": 1.0}
+        handler.on_log(None, state, control, logs)
+
+
+def test_hf_callback_logs_the_prediction_to_the_reporters():
+    CallbackHandler, TrainerControl, TrainerState, Reporter = _hf()
+    from lrlaw.integrations.hf import LrlawCallback
+
+    c = _curve()
+    reporter = Reporter()
+    handler = CallbackHandler([reporter], None, None, None, None)
+    trainer = SimpleNamespace(callback_handler=handler)  # install() needs only this
+    callback = LrlawCallback.install(trainer, schedule=SPECS[c.name])
+    assert handler.callbacks[0] is callback
+    state, control = TrainerState(max_steps=c.total_steps), TrainerControl()
+    handler.on_train_begin(None, state, control)
+    _train_logs(handler, state, control, c, 60)
+    with_pred = [(s, logs) for s, logs in reporter.logged if "pred/final_loss" in logs]
+    p = callback.prediction
+    assert p.fitted and len(with_pred) == p.refits == len(callback.history)
+    step, logs = with_pred[-1]
+    assert step == p.fit_step and logs["pred/final_loss"] == pytest.approx(p.final_loss)
+    assert logs["pred/final_lo"] < logs["pred/final_loss"] < logs["pred/final_hi"]
+
+
+def test_hf_callback_learns_the_schedule_and_survives_bad_logs(caplog):
+    CallbackHandler, TrainerControl, TrainerState, _ = _hf()
+    from lrlaw.integrations.hf import LrlawCallback
+
+    c = _curve("constant_24000")
+    callback = LrlawCallback(min_points=10)  # no schedule: learned, length from max_steps
+    handler = CallbackHandler([callback], None, None, None, None)
+    state, control = TrainerState(max_steps=c.total_steps), TrainerControl()
+    handler.on_train_begin(None, state, control)
+    state.global_step = 0
+    handler.on_log(None, state, control, {"learning_rate": 0.0})  # no loss: ignored
+    callback.feed.watcher.update_lr([0, 2160], [0.0, 3e-4])  # the warmup, logged before
+    with caplog.at_level(logging.WARNING, logger="lrlaw.integrations"):
+        handler.on_log(None, state, control, {"loss": None, "learning_rate": 3e-4})
+        _train_logs(handler, state, control, c, 40)
+    p = callback.prediction
+    assert p.fitted and p.final_step == c.total_steps and p.error is None
+    assert any("not a number" in r.getMessage() for r in caplog.records)
+
+
+def test_hf_module_without_the_extra(monkeypatch):
+    from lrlaw.errors import LrlawError
+
+    monkeypatch.setitem(sys.modules, "transformers", None)
+    monkeypatch.delitem(sys.modules, "lrlaw.integrations.hf", raising=False)
+    with pytest.raises(LrlawError, match=r"pip install 'lrlaw\[hf\]'"):
+        import lrlaw.integrations.hf  # noqa: F401
+
+
+def test_lightning_callback():
+    pytest.importorskip("lightning")
+    import torch
+    from lightning.pytorch import LightningModule, Trainer
+
+    from lrlaw.integrations.lightning import LrlawLightningCallback
+
+    c = _curve()
+    target = torch.tensor(c.loss[:80], dtype=torch.float32)
+
+    class Replay(LightningModule):
+        """A model whose 'loss' replays a shipped run (the callback only reads it)."""
+
+        def __init__(self):
+            super().__init__()
+            self.w = torch.nn.Parameter(torch.zeros(()))
+
+        def training_step(self, batch, batch_idx):
+            return self.w * 0 + target[batch_idx]
+
+        def train_dataloader(self):
+            return torch.utils.data.DataLoader(torch.zeros(80, 1), batch_size=1)
+
+        def configure_optimizers(self):
+            return torch.optim.SGD(self.parameters(), lr=3e-4)
+
+    callback = LrlawLightningCallback(
+        np.r_[np.linspace(0, 3e-4, 2161), np.full(24000 - 2160, 3e-4)], min_points=10
+    )
+    trainer = Trainer(max_steps=80, callbacks=[callback], logger=False, enable_checkpointing=False)
+    trainer.fit(Replay())
+    assert callback.prediction.fitted
+
+
+def test_lightning_callback_logic_with_a_stand_in_lightning(monkeypatch):
+    """Without torch, ``lightning.pytorch.Callback`` is replaced by a plain class (the
+    third-party base, not lrlaw's code) and the hooks are driven as Lightning's loop
+    calls them: ``on_train_start(trainer, module)``, then ``on_train_batch_end`` per batch."""
+    import importlib
+    import types
+
+    if "lightning" not in sys.modules:
+        try:
+            import lightning  # noqa: F401
+        except ImportError:
+            pkg = types.ModuleType("lightning")
+            sub = types.ModuleType("lightning.pytorch")
+            sub.Callback = type("Callback", (), {})
+            pkg.pytorch = sub
+            monkeypatch.setitem(sys.modules, "lightning", pkg)
+            monkeypatch.setitem(sys.modules, "lightning.pytorch", sub)
+    monkeypatch.delitem(sys.modules, "lrlaw.integrations.lightning", raising=False)
+    mod = importlib.import_module("lrlaw.integrations.lightning")
+
+    c = _curve()
+    logged = []
+    module = SimpleNamespace(log_dict=lambda m, **kw: logged.append(dict(m)))
+    opt = SimpleNamespace(param_groups=[{"lr": 3e-4}])
+    trainer = SimpleNamespace(global_step=0, max_steps=c.total_steps, optimizers=[opt],
+                              callback_metrics={})  # fmt: skip
+    callback = mod.LrlawLightningCallback(SPECS[c.name])
+    callback.on_train_start(trainer, module)
+    for i, (s, y) in enumerate(zip(c.steps[:60], c.loss[:60])):
+        trainer.global_step = int(s)
+        opt.param_groups[0]["lr"] = float(c.lr[s])
+        outputs = {"loss": np.float64(y)} if i % 2 else None  # or from callback_metrics
+        trainer.callback_metrics = {"train_loss": float(y)}
+        callback.on_train_batch_end(trainer, module, outputs, None, i)
+        callback.on_train_batch_end(trainer, module, outputs, None, i)  # same step: once
+    p = callback.prediction
+    assert p.fitted and p.n_points == 60 and len(logged) == p.refits
+    assert logged[-1]["pred/final_loss"] == pytest.approx(p.final_loss)
