@@ -159,7 +159,8 @@ def test_cli_fit_law_auto_combines_then_predict_compare_evaluate(tmp_path, monke
     import lrlaw.fitting.crossval
 
     monkeypatch.setitem(LAWS, _MomentumFast.name, _MomentumFast)
-    monkeypatch.setattr(lrlaw.fitting.crossval, "AUTO_LAWS", ("momentum", _MomentumFast.name))
+    for where in (lrlaw.fitting.crossval, lrlaw.fitting):  # the module, and what the CLI imports
+        monkeypatch.setattr(where, "AUTO_LAWS", ("momentum", _MomentumFast.name))
     real = lrlaw.fitting.crossval.select_laws
 
     def even(cv, *args, **kwargs):
