@@ -1,6 +1,6 @@
 """lrlaw's former free-form optimiser (Adam in logit space), kept as a benchmark reference.
 
-Copied from ``lrlaw/plan/optimize.py`` before it moved to L-BFGS (git e316db6^): Adam
+Copied from ``lrlaw/plan/optimal.py`` before it moved to L-BFGS (git e316db6^): Adam
 in windows of 250 steps inside a ``lax.while_loop``, stopping once a window
 improves the loss by less than ``tol * |loss|`` (defaults: lr 0.1, tol 1e-7,
 at most 10 000 steps).
@@ -14,7 +14,7 @@ import jax
 import jax.numpy as jnp
 
 from lrlaw.laws.base import Law
-from lrlaw.plan.optimize import _free_lr, _law_final_loss
+from lrlaw.plan.optimal import _free_lr, _law_final_loss
 
 
 @functools.partial(jax.jit, static_argnames=("law", "monotone", "iters", "window"))

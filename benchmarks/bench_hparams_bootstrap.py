@@ -2,7 +2,7 @@
 against ``scipy.stats.bootstrap`` (percentile and BCa), side by side in one run.
 
 The statistic is the log-space OLS fit of ``y = coef * N^a * D^b`` to per-cell optima
-(``lrlaw.plan.hparams.fit_power_law``).  Each method resamples cells with replacement
+(``lrlaw.plan.powerlaws.fit_power_law``).  Each method resamples cells with replacement
 (paired: a cell's ``log y`` and variables stay together) and refits.  Two figures:
 
 - time per interval set (``n_boot`` = 1000 refits, median of ``--repeats``);
@@ -25,7 +25,7 @@ import warnings
 import numpy as np
 from scipy.stats import bootstrap
 
-from lrlaw.plan.hparams import _bootstrap_cells, _ols, _ols_batch
+from lrlaw.plan.powerlaws import _bootstrap_cells, _ols, _ols_batch
 
 TRUE = np.array([2.0, -0.7, 0.3])  # coef, N exponent, D exponent
 NAMES = ["coef", "N", "D"]
@@ -49,7 +49,7 @@ def old_loop(design: np.ndarray, logy: np.ndarray, n_boot: int, level: float, se
 
 
 def scipy_percentile(design, logy, n_boot, level, seed):
-    """What lrlaw does now (``lrlaw.plan.hparams._bootstrap_cells``)."""
+    """What lrlaw does now (``lrlaw.plan.powerlaws._bootstrap_cells``)."""
     ci, _, _ = _bootstrap_cells(design, logy, NAMES, n_boot=n_boot, level=level, seed=seed)
     return np.array([ci[k][0] for k in NAMES]), np.array([ci[k][1] for k in NAMES])
 

@@ -1,4 +1,4 @@
-"""Schedule optimisation time (``lrlaw.plan.optimize``) against scipy L-BFGS-B and the old Adam.
+"""Schedule optimisation time (``lrlaw.plan.optimal``) against scipy L-BFGS-B and the old Adam.
 
 Run from anywhere::
 
@@ -18,7 +18,7 @@ repeat (median of n warm calls after one warm-up):
   (below; no lrlaw code), ``gtol=ftol=1e-14``, ``maxiter=10000``.
 * the former lrlaw optimiser, Adam (``baseline_adam.py``), at its defaults.
 
-Every final loss is evaluated by ``lrlaw.plan.optimize.final_loss``.
+Every final loss is evaluated by ``lrlaw.plan.optimal.final_loss``.
 
 Table 2: first (compile) and warm call of ``family="free"`` and ``"wsd"`` for
 the published Multi-Power-Law 100M parameters and the momentum fit (as before).
@@ -48,7 +48,7 @@ import jax.numpy as jnp  # noqa: E402
 from lrlaw import schedules  # noqa: E402
 from lrlaw.fitting import fit  # noqa: E402
 from lrlaw.laws import MultiPowerLaw  # noqa: E402
-from lrlaw.plan.optimize import _free_lr, _init_logits, final_loss, optimize  # noqa: E402
+from lrlaw.plan.optimal import _free_lr, _init_logits, final_loss, optimize  # noqa: E402
 
 MPL_100M = np.array([2.651, 0.601, 0.453, 437.9, 2.132, 0.598, 0.655])
 PEAK, WARMUP = 3e-4, 2160

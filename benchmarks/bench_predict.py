@@ -24,7 +24,7 @@ peak in [1.5e-4, 6e-4] and a linear warmup of 100-2500 steps.
 
 Three implementations of the same number:
 
-- ``lrlaw.plan.optimize.final_losses`` (one jitted ``vmap`` over chunks of 32 rows);
+- ``lrlaw.plan.optimal.final_losses`` (one jitted ``vmap`` over chunks of 32 rows);
 - a Python loop over the public one-at-a-time ``lrlaw.fitting.predict_curve(law,
   params, lr, [T])``;
 - a plain numpy transcription of the law's ``L(T)``, vectorised over blocks of
@@ -45,7 +45,7 @@ params, lr, steps)``.
 (c) Issue 18.4: the momentum law's final loss of 1,000 candidate schedules of
 100 000 steps (250 with ``--quick``) in **one** vmapped call
 (``lrlaw.plan.compare.final_losses_batched``, the native ``areas_at`` at T; and
-``lrlaw.plan.optimize.final_losses(..., chunk=N)``, the closed form in XLA), against
+``lrlaw.plan.optimal.final_losses(..., chunk=N)``, the closed form in XLA), against
 a numpy loop over the schedules (the numpy transcription one row at a time)
 and the numpy transcription in blocks of 32 rows.
 
@@ -209,7 +209,7 @@ def section_final(
     table: Table, lrs_all: np.ndarray, models: list, counts: tuple[int, ...], quick: bool
 ) -> dict[str, float]:
     from lrlaw.fitting import predict_curve
-    from lrlaw.plan.optimize import final_losses
+    from lrlaw.plan.optimal import final_losses
 
     reps = 3 if quick else 5
     summary: dict[str, float] = {}
@@ -396,7 +396,7 @@ BIG_T = 100_000
 def section_big(table: Table, model, quick: bool) -> dict[str, float]:
     """(c) Issue 18.4: final losses of 1,000 schedules of 100k steps in one vmapped call."""
     from lrlaw.plan.compare import final_losses_batched
-    from lrlaw.plan.optimize import final_losses
+    from lrlaw.plan.optimal import final_losses
 
     label, law, theta = model
     count = 250 if quick else 1000

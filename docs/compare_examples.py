@@ -4,7 +4,8 @@ Run from anywhere::
 
     python docs/compare_examples.py                      # every example (7.5 CPU minutes)
     python docs/compare_examples.py quickstart_fit help  # some (make_examples.py --list)
-    python docs/compare_examples.py --against OLD_DIR    # compare two snippet folders only
+    python docs/compare_examples.py --keep DIR           # keep the new outputs in DIR
+    python docs/compare_examples.py --against DIR        # compare a folder made before; run nothing
 
 ``docs/snippets/*.txt`` hold what each command of README and the docs printed when they
 were last regenerated (``docs/make_examples.py``).  This script runs the same commands
@@ -32,8 +33,21 @@ TIME = re.compile(r"\b\d+(?:\.\d+)? ?(?:ms|s|min|seconds)\b")
 
 
 def masked(text: str) -> list[str]:
-    """``text``'s lines with every wall-clock time replaced by ``<t>``."""
-    return [TIME.sub("<t>", line) for line in text.splitlines()]
+    """``text``'s lines with every wall-clock time replaced by ``<t>``: times with a unit,
+    and the cells of a table column headed ``..._s`` (``fit_s``: seconds)."""
+    out, column, width = [], None, 0
+    for line in text.splitlines():
+        cells = line.split()
+        heads = [i for i, c in enumerate(cells) if c.endswith("_s")]
+        if heads:
+            column, width = heads[0], len(cells)
+        elif column is not None and len(cells) == width:
+            cells[column] = "<t>"
+            line = " ".join(cells)
+        else:
+            column = None
+        out.append(TIME.sub("<t>", line))
+    return out
 
 
 def compare(old: Path, new: Path, names: list[str]) -> int:
@@ -68,11 +82,18 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--against", type=Path, help="a folder of snippets already made: compare only, run nothing"
     )
+    parser.add_argument(
+        "--keep", type=Path, help="write the new outputs here (default: a temp folder)"
+    )
     args = parser.parse_args(argv)
     if args.against is not None:
         return compare(SNIPPETS, args.against, args.names)
+    run = [sys.executable, str(ROOT / "docs" / "make_examples.py"), "--no-figures"]
+    if args.keep is not None:
+        args.keep.mkdir(parents=True, exist_ok=True)
+        subprocess.run([*run, "--out", str(args.keep), *args.names], check=True)
+        return compare(SNIPPETS, args.keep, args.names)
     with tempfile.TemporaryDirectory(prefix="lrlaw-examples-") as tmp:
-        run = [sys.executable, str(ROOT / "docs" / "make_examples.py"), "--no-figures"]
         subprocess.run([*run, "--out", tmp, *args.names], check=True)
         return compare(SNIPPETS, Path(tmp), args.names)
 

@@ -167,7 +167,7 @@ def schedule_shapes():
 def schedule_comparison():
     """Candidate 24000-step schedules ranked by the momentum law (MPL 100M fit)."""
     from lrlaw.plan.compare import compare_schedules
-    from lrlaw.plan.optimize import optimize
+    from lrlaw.plan.optimal import optimize
     from lrlaw.plot import plot_schedule_comparison
     from lrlaw.schedules import parse_schedule
 
@@ -194,7 +194,7 @@ _HP = None
 def _hparams():
     global _HP
     if _HP is None:
-        from lrlaw.plan.hparams import fit_hparams, read_grid
+        from lrlaw.plan import fit_hparams, read_grid
 
         grid = read_grid(DATA / "steplaw" / "dense_lr_bs_loss.csv")
         _HP = grid, fit_hparams(grid)

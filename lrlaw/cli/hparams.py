@@ -111,8 +111,7 @@ def fit_cmd(
     outs = [p.resolve() for p in (out, plot_laws, plot_landscape) if p is not None]
     if len(set(outs)) != len(outs):
         raise LrlawError("--out, --plot-laws and --plot-landscape must name different files")
-    from lrlaw import plot as plots
-    from lrlaw.plan import hparams as hp
+    from lrlaw import plan as hp, plot as plots
 
     g = hp.read_grid(
         grid,

@@ -124,7 +124,7 @@ class Law(abc.ABC):
         """Predicted loss at the last step ``T = len(lr) - 1`` of the per-step schedule ``lr``.
 
         A closed form in ``O(T)``, pure JAX and differentiable in ``params`` and ``lr``:
-        the objective of :func:`lrlaw.plan.optimize.optimize`.  Laws without one leave
+        the objective of :func:`lrlaw.plan.optimal.optimize`.  Laws without one leave
         this default, which raises; :attr:`has_final_loss` tells which is which.
         """
         raise LrlawError(f"the {self.name} law has no closed-form final loss")

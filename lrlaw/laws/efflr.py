@@ -283,7 +283,7 @@ class EffectiveLRLaw(Law):
         r"""``L(T) = L0 + A S(T)^-alpha + B nu_T`` at the last step ``T = len(lr) - 1``.
 
         Pure JAX and differentiable in ``params`` and ``lr``: the objective of
-        :func:`lrlaw.plan.optimize.optimize` and :func:`lrlaw.plan.optimize.final_losses`.
+        :func:`lrlaw.plan.optimal.optimize` and :func:`lrlaw.plan.optimal.final_losses`.
         """
         l0, a, alpha, b, kappa, r = (params[i] for i in range(6))
         u = effective_lr(lr, r, self.eta_ref)

@@ -236,7 +236,7 @@ def final_losses_batched(law: Any, params: Any, lrs: Any) -> np.ndarray:
     if not _batchable(law):
         raise LrlawError(
             f"final_losses_batched supports the momentum law with a fixed lam, not "
-            f"{getattr(law, 'name', law)!r} (use lrlaw.plan.optimize.final_losses)"
+            f"{getattr(law, 'name', law)!r} (use lrlaw.plan.optimal.final_losses)"
         )
     arr = np.asarray(lrs, dtype=np.float64)
     if arr.ndim != 2 or arr.shape[1] < 2:

@@ -10,7 +10,7 @@ r"""Plan a pretraining run: peak LR, batch size and LR schedule from N and D.
    (default 1 % of ``T``, a common choice that no law here derives).
 2. **Candidate schedules** at that peak: cosine to peak/10, WSD with a 20 %
    linear, a 20 % 1-sqrt and a 10 % linear decay to 0 and, with a fitted
-   loss-curve law, the best WSD of :func:`lrlaw.plan.optimize.optimize`
+   loss-curve law, the best WSD of :func:`lrlaw.plan.optimal.optimize`
    (``family="wsd"``) and its free-form optimum.
 3. **Predicted loss curves** of every candidate from a loss-curve law fitted
    with ``lrlaw fit`` (:class:`~lrlaw.fitting.core.FitResult`), ranked by
@@ -326,7 +326,7 @@ def make_plan(
         fit_peak: the peak LR of the curves ``fit`` was fitted on (default:
             read from their schedule specs).
         optimize_schedule: add the optimised WSD and free-form schedules
-            (:func:`lrlaw.plan.optimize.optimize`; ``iters`` caps its L-BFGS
+            (:func:`lrlaw.plan.optimal.optimize`; ``iters`` caps its L-BFGS
             iterations, default: optimize's own).
         level: level of the prediction bands (fits with a bootstrap).
         compute_to_match: add the steps the best spec candidate needs to reach
@@ -451,7 +451,7 @@ def _predict(
     extra = []  # (name, schedule) predicted but not rescalable (free-form)
     scale = plan.peak / p_pred
     if optimize_schedule:
-        from lrlaw.plan.optimize import optimize
+        from lrlaw.plan.optimal import optimize
 
         info = optimize(fit, T, p_pred, W, family="wsd").info
         # Rounded to 4 digits for a readable spec; the prediction uses the same rounded shape.

@@ -111,7 +111,7 @@ def plot_optimum(
 ) -> Figure:
     """The optimised schedule next to reference schedules, and the loss the law predicts.
 
-    ``result`` comes from :func:`lrlaw.plan.optimize.optimize` with ``fit``; the
+    ``result`` comes from :func:`lrlaw.plan.optimal.optimize` with ``fit``; the
     references default to the ones it compares with (cosine to peak/10 and
     WSD with a 20 % linear decay to 0, same length, peak and warmup).
     """

@@ -14,7 +14,7 @@ from lrlaw.cli import app
 from lrlaw.fitting import fit
 from lrlaw.io import readers
 from lrlaw.laws import MultiPowerLaw
-from lrlaw.plan.optimize import optimize
+from lrlaw.plan.optimal import optimize
 
 
 class Recorder(progress.Reporter):

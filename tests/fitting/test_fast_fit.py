@@ -74,7 +74,7 @@ def test_efflr_jacobian_matches_plain_forward_mode() -> None:
         assert float(jnp.max(jnp.abs(fast - plain) / scale)) < 1e-12
         rev = jax.jacrev(terms(efflr._terms))(rk)
         assert float(jnp.max(jnp.abs(rev - plain) / scale)) < 1e-12
-        # Through the schedule too (lrlaw.plan.optimize differentiates in the LR).
+        # Through the schedule too (lrlaw.plan.optimal differentiates in the LR).
         g_fast = jax.grad(lambda x: jnp.sum(efflr._terms(x, steps, 0.7, 0.02, 0.5, 1e-3)[1]))
         g_plain = jax.grad(lambda x: jnp.sum(efflr._terms_plain(x, steps, 0.7, 0.02, 0.5, 1e-3)[1]))
         np.testing.assert_allclose(g_fast(lr_j), g_plain(lr_j), rtol=1e-10, atol=1e-12)

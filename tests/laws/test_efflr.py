@@ -204,7 +204,7 @@ def test_cross_validated_figures_on_the_124m_runs() -> None:
 
 def test_optimize_uses_the_law_final_loss() -> None:
     """The law's own final_loss is the optimiser's objective, and matches predict_curve."""
-    from lrlaw.plan.optimize import final_loss, optimize
+    from lrlaw.plan.optimal import final_loss, optimize
 
     law = EffectiveLRLaw()
     lr = schedules.wsd(1e-3, T, decay_frac=0.3, warmup=W).values()

@@ -1,4 +1,4 @@
-"""lrlaw.plan.optimize.final_losses: the final loss of many schedules at once (vmapped, chunked)."""
+"""lrlaw.plan.optimal.final_losses: the final loss of many schedules at once (vmapped, chunked)."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from lrlaw import schedules
 from lrlaw.errors import LrlawError
 from lrlaw.fitting import predict_curve
 from lrlaw.laws import ConvexLaw, Law, MomentumLaw, MultiPowerLaw, get_law
-from lrlaw.plan.optimize import final_losses
+from lrlaw.plan.optimal import final_losses
 
 T = 3000
 MPL_100M = np.array([2.651, 0.601, 0.453, 437.9, 2.132, 0.598, 0.655])

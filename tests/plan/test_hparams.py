@@ -15,7 +15,7 @@ import pytest
 from cli_helpers import PNG_MAGIC, assert_user_error, run
 
 from lrlaw.errors import DataError, FitError, LrlawError
-from lrlaw.plan.hparams import (
+from lrlaw.plan import (
     PUBLISHED,
     PowerLaw,
     fit_hparams,
@@ -422,3 +422,16 @@ def test_help_does_not_import_jax() -> None:
     assert proc.returncode == 0, proc.stderr
     assert "suggest" in proc.stdout and "--predict-at" in proc.stdout
     assert proc.stdout.strip().splitlines()[-1] == "[]"
+
+
+def test_the_hyperparameter_laws_do_not_import_jax() -> None:
+    """`lrlaw hparams` needs numpy and scipy only.  Regression: the plan package's eager
+    re-exports imported lrlaw.plan.compare, and JAX with it (2 s), for `read_grid`."""
+    code = (
+        "import sys\n"
+        "from lrlaw.plan import fit_hparams, read_grid, suggest\n"
+        "import lrlaw.plan.hparams, lrlaw.io.table\n"
+        "assert 'jax' not in sys.modules, sorted(m for m in sys.modules if 'lrlaw' in m)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr

@@ -1,4 +1,4 @@
-"""Schedule optimisation (lrlaw.plan.optimize, ``lrlaw optimize``)."""
+"""Schedule optimisation (lrlaw.plan.optimal, ``lrlaw optimize``)."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from lrlaw import schedules
 from lrlaw.cli import app
 from lrlaw.fitting import predict_curve
 from lrlaw.laws import MomentumLaw, MultiPowerLaw
-from lrlaw.plan.optimize import final_loss, optimize
+from lrlaw.plan.optimal import final_loss, optimize
 
 MPL_100M = np.array([2.651, 0.601, 0.453, 437.9, 2.132, 0.598, 0.655])
 T, PEAK, W = 24_000, 3e-4, 2160
@@ -67,7 +67,7 @@ def test_free_form_stops_when_converged_and_reports_the_cap(mpl_free) -> None:
 
 
 def test_family_grid_is_vmapped_and_matches_one_at_a_time() -> None:
-    from lrlaw.plan.optimize import _final_many
+    from lrlaw.plan.optimal import _final_many
 
     law = MultiPowerLaw()
     scheds = [

@@ -16,8 +16,7 @@ from lrlaw.errors import LrlawError
 from lrlaw.fitting import FitResult
 from lrlaw.io import read_schedules_file
 from lrlaw.laws import get_law
-from lrlaw.plan import fit_peak_lr, make_plan
-from lrlaw.plan.hparams import PUBLISHED, fit_hparams, read_grid
+from lrlaw.plan import PUBLISHED, fit_hparams, fit_peak_lr, make_plan, read_grid
 from lrlaw.plot import plot_plan
 
 ROOT = Path(__file__).resolve().parents[2]
