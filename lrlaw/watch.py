@@ -103,6 +103,7 @@ __all__ = ["Deviation", "Prediction", "Watcher", "WhatIf"]
 _Z90 = 1.6448536269514722
 #: Prior on the anneal gain of the momentum law: (centre, log-sd); see module docstring.
 ANNEAL_PRIOR = (0.045, 0.5)
+_STATE_FORMAT = "lrlaw.watch.state/1"
 _GRID = 512  # steps on which the prediction and its sd are tabulated
 
 
@@ -366,8 +367,12 @@ class Watcher:
         self.deviation_points = int(deviation_points)
         self.deviation_lag = float(deviation_lag)
         self.hold_fraction = float(hold_fraction)
-        self._seen: tuple[np.ndarray, np.ndarray] | None = None
         self.name = name
+        self._reset()
+
+    def _reset(self) -> None:
+        """Forget every observation and fit (the options stay)."""
+        self._seen: tuple[np.ndarray, np.ndarray] | None = None
         # Observations (cleaned as they arrive).
         self._steps: list[int] = []
         self._loss: list[float] = []
@@ -466,6 +471,42 @@ class Watcher:
         for s, y, r in zip(steps, losses, lrs):
             self._add(s, y, r)
         return self._maybe_refit()
+
+    def state_dict(self) -> dict[str, Any]:
+        """The losses and LRs seen so far, as plain JSON-able lists, for a trainer's
+        checkpoint; :meth:`load_state_dict` replays them after a resume."""
+        lr_steps = sorted(self._lr_seen)
+        return {
+            "format": _STATE_FORMAT,
+            "steps": [int(s) for s in self._steps],
+            "loss": [float(y) for y in self._loss],
+            "lr_steps": lr_steps,
+            "lr": [self._lr_seen[s] for s in lr_steps],
+            "skipped": int(self.skipped),
+            "dropped": int(self.dropped),
+        }
+
+    def load_state_dict(self, state: Mapping[str, Any]) -> Prediction:
+        """Start again from the observations of :meth:`state_dict` (a resumed run: the
+        trainer is back at the checkpoint's step) and refit once; the options stay."""
+        if not isinstance(state, Mapping) or state.get("format") != _STATE_FORMAT:
+            raise LrlawError(f"watch state: expected a mapping with format {_STATE_FORMAT!r}")
+        try:
+            steps = [int(s) for s in state["steps"]]
+            loss = [float(y) for y in state["loss"]]
+            lr_steps = [int(s) for s in state.get("lr_steps", ())]
+            lrs = [float(r) for r in state.get("lr", ())]
+        except (KeyError, TypeError, ValueError) as e:
+            raise LrlawError(f"watch state: bad or missing field ({e})") from None
+        if len(steps) != len(loss) or len(lr_steps) != len(lrs):
+            raise LrlawError("watch state: steps/loss or lr_steps/lr differ in length")
+        self._reset()
+        self.update_lr(lr_steps, lrs)
+        self.update_many(steps, loss)
+        self.skipped += int(state.get("skipped", 0))
+        self.dropped += int(state.get("dropped", 0))
+        self.prediction = self._current()
+        return self.prediction
 
     def update_lr(self, steps: Iterable[int], lrs: Iterable[float]) -> None:
         """Record logged LRs (a schedule learned from the log; the last entry of a step wins)."""
@@ -828,8 +869,9 @@ class Watcher:
 
         def pieces(t):
             lp, jac = _logpred_jac(self.law, jnp.asarray(t), prep)
-            r = (log_obs - np.asarray(lp)) * mask / math.sqrt(sigma2)
-            jm = np.asarray(jac) * mask[:, None] / math.sqrt(sigma2)
+            with np.errstate(invalid="ignore", over="ignore"):  # a trial step may give NaN
+                r = (log_obs - np.asarray(lp)) * mask / math.sqrt(sigma2)
+                jm = np.asarray(jac) * mask[:, None] / math.sqrt(sigma2)
             if prior is not None:
                 i, mu, s = prior
                 row = np.zeros(t.size)
