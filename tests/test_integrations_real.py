@@ -263,3 +263,93 @@ def test_plain_torch_loop_rejects_a_scheduler_it_cannot_read():
         WatchLoop(cosine, total_steps=100)
     with pytest.raises(LrlawError, match="total_steps"):
         WatchLoop(torch.optim.lr_scheduler.LambdaLR(opt, lambda k: 1.0))
+
+
+def hf():
+    pytest.importorskip("transformers")
+    pytest.importorskip("accelerate")  # the Trainer needs it
+    import transformers
+
+    return transformers
+
+
+class HFRegression(torch.nn.Module):
+    def __init__(self):
+        super().__init__()
+        torch.manual_seed(0)
+        self.lin = torch.nn.Linear(8, 1)
+
+    def forward(self, x, labels=None):
+        out = self.lin(x)
+        return {"loss": torch.nn.functional.mse_loss(out, labels), "logits": out}
+
+
+def hf_trainer(tf, tmp_path, callbacks, **kw):
+    x, y = data()
+    ds = [{"x": x[i], "labels": y[i]} for i in range(len(x))]
+    opts = dict(
+        output_dir=str(tmp_path / "out"),
+        max_steps=TOTAL,
+        per_device_train_batch_size=8,
+        learning_rate=PEAK,
+        lr_scheduler_type="warmup_stable_decay",
+        lr_scheduler_kwargs={"num_decay_steps": DECAY, "decay_type": "linear"},
+        warmup_steps=WARMUP,
+        optim="sgd",
+        weight_decay=0.0,
+        logging_steps=2,
+        report_to="none",
+        save_strategy="no",
+        use_cpu=True,
+        disable_tqdm=True,
+        dataloader_num_workers=0,
+    )
+    opts.update(kw)
+    args = tf.TrainingArguments(**opts)
+    return tf.Trainer(model=HFRegression(), args=args, train_dataset=ds, callbacks=callbacks)
+
+
+def test_hf_trainer_reads_its_own_schedule_and_logs_the_prediction(tmp_path):
+    tf = hf()
+    from lrlaw.integrations.base import schedule_from_scheduler
+    from lrlaw.integrations.hf import LrlawCallback
+
+    t = hf_trainer(tf, tmp_path, [])
+    callback = LrlawCallback.install(t, min_points=10)  # no schedule: the Trainer's own
+    t.train()
+    w = callback.feed.watcher
+    # The schedule is the one the Trainer built from its arguments (WSD), every step.
+    assert w.lr is not None and w.total == TOTAL
+    np.testing.assert_allclose(w.lr, schedule_from_scheduler(t.lr_scheduler, TOTAL), rtol=1e-12)
+    logged = [r for r in t.state.log_history if "loss" in r]
+    steps, losses = w.observed()
+    assert steps.tolist() == [r["step"] for r in logged]
+    np.testing.assert_allclose(losses, [r["loss"] for r in logged], rtol=1e-9)
+    p = callback.prediction
+    assert p.fitted and p.error is None and len(callback.history) == p.refits > 5
+    assert callback.history[-1][1]["pred/final_loss"] == pytest.approx(p.final_loss)
+
+
+def test_hf_resumed_run_replays_its_log_history(tmp_path):
+    tf = hf()
+    from lrlaw.integrations.hf import LrlawCallback
+
+    class StopAt(tf.TrainerCallback):
+        def on_step_end(self, args, state, control, **kwargs):
+            if state.global_step >= 120:
+                control.should_training_stop = True
+                control.should_save = True
+
+    t1 = hf_trainer(tf, tmp_path, [StopAt()], save_strategy="steps", save_steps=10_000)
+    first = LrlawCallback.install(t1, min_points=10)
+    t1.train()
+    assert first.prediction.n_points == 60  # logged every 2 steps
+    (ckpt,) = sorted((tmp_path / "out").glob("checkpoint-*"))
+
+    t2 = hf_trainer(tf, tmp_path, [])
+    second = LrlawCallback.install(t2, min_points=10)
+    t2.train(resume_from_checkpoint=str(ckpt))
+    steps, _ = second.feed.watcher.observed()
+    assert steps.tolist() == list(range(2, TOTAL + 1, 2))  # 60 replayed + 60 new
+    p = second.prediction
+    assert p.fitted and p.error is None and p.final_step == TOTAL
