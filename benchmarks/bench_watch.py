@@ -103,7 +103,7 @@ def plot_convergence(traces: dict[str, list], law: str, path: Path) -> None:
     from lrlaw.plot import run_colors
 
     colors = run_colors(traces)
-    fig = Figure(figsize=(9, 5), layout="constrained")
+    fig = Figure(figsize=(11, 5), layout="constrained")
     ax = fig.subplots()
     for name, tr in traces.items():
         if not tr:
@@ -120,7 +120,7 @@ def plot_convergence(traces: dict[str, list], law: str, path: Path) -> None:
         fontsize=10,
     )
     ax.grid(alpha=0.3)
-    ax.legend(fontsize=7, ncol=2, loc="lower right")
+    ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False)
     tmp = path.with_name(f".{path.name}.tmp.png")
     fig.savefig(tmp, dpi=110)
     os.replace(tmp, path)

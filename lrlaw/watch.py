@@ -173,8 +173,8 @@ class Prediction:
     minus the final loss under the schedule, over the former); ``anneal_sd`` the
     log sd of that gain from the fit.  ``anneal_identified``: None when less
     than 10 % of the LR's fall is still ahead (there is little left to predict),
-    else whether the losses so far determine that gain: ``anneal_sd <= max(0.5
-    * log gain, model_error)`` (within +-50 %, or within the law error the band
+    else whether the losses so far determine that gain: its sd is at most
+    ``max(0.5 g, model_error)`` (within +-50 %, or within the law error the band
     already admits) and, for the momentum law, the anneal prior gives at most
     half of ``C``'s precision (:attr:`prior_share`).  When it is False the summary says
     so, and (without a prior) the band's top is raised to the loss with the LR
