@@ -42,6 +42,17 @@ at the latest refit is added too (a prediction that just jumped is
 uncertain); ``benchmarks/bench_watch.py`` measures how often the band covers
 the true final loss.  No bootstrap is run.
 
+**Is the annealing term identified?**  Before the LR decays, the losses say
+nothing about how much the decay still ahead will lower the loss: the momentum
+law's answer then comes from the prior above, and a law without a prior (multi-
+power, efflr) prints whatever its fit lands on (multi-power: -71 % on the 124M
+WSD run at half way, with a band from -97 % to +217 %).  Each refit computes that
+gain, ``g = log L_held(T) - log L(T)`` (the law's final loss with the LR held at
+its current value, against the one under the schedule), and its sd from the same
+covariance; :attr:`Prediction.anneal_identified` is False while the losses do not
+determine it (see :class:`Prediction`), the summary line says so, and, without
+a prior, the band's top is raised to ``L_held(T)``, which the decay can only lower.
+
 **When the LR starts to fall** (a sudden drop, the start of a cooldown) the
 momentum law's refits wait until half of the annealing area owed to the
 decreases so far has accrued (693 steps after a sudden drop for lam = 0.999),
@@ -103,6 +114,7 @@ __all__ = ["Deviation", "Prediction", "Watcher", "WhatIf"]
 _Z90 = 1.6448536269514722
 #: Prior on the anneal gain of the momentum law: (centre, log-sd); see module docstring.
 ANNEAL_PRIOR = (0.045, 0.5)
+_STATE_FORMAT = "lrlaw.watch.state/1"
 _GRID = 512  # steps on which the prediction and its sd are tabulated
 
 
@@ -155,6 +167,18 @@ class Prediction:
     ``fitted`` is False and the predictions are ``None``.  ``hold_until``: the
     refits wait for this step after a sudden LR drop (see
     :meth:`Watcher._holding`); None when they do not wait.
+
+    ``anneal_gain``: the share of the final loss that the LR decrease still ahead
+    is predicted to remove (the final loss with the LR held at its current value,
+    minus the final loss under the schedule, over the former); ``anneal_sd`` the
+    log sd of that gain from the fit.  ``anneal_identified``: None when less
+    than 10 % of the LR's fall is still ahead (there is little left to predict),
+    else whether the losses so far determine that gain: its sd is at most
+    ``max(0.5 g, model_error)`` (within +-50 %, or within the law error the band
+    already admits) and, for the momentum law, the anneal prior gives at most
+    half of ``C``'s precision (:attr:`prior_share`).  When it is False the summary says
+    so, and (without a prior) the band's top is raised to the loss with the LR
+    held, which the decay can only lower (see :class:`Watcher`).
     """
 
     step: int
@@ -179,6 +203,9 @@ class Prediction:
     dropped: int = 0
     error: str | None = None
     hold_until: int | None = None
+    anneal_gain: float | None = None
+    anneal_sd: float | None = None
+    anneal_identified: bool | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """Plain-JSON dictionary (``at`` keyed by step as text)."""
@@ -192,7 +219,9 @@ class Prediction:
         ``final_loss``, ``final_lo``, ``final_hi`` (the 90 % band), ``change``,
         ``target_step``, ``loss_at_STEP``, ``cooldown_F_now`` (the what-if loss of a
         cooldown over ``F`` of the run starting now), ``deviation`` (1 while a
-        deviation is active, else 0), ``refits``; each name after ``prefix``.
+        deviation is active, else 0), ``refits``, ``anneal_gain`` and
+        ``anneal_identified`` (1 or 0; absent when there is no decay ahead); each
+        name after ``prefix``.
         Empty before the first fit; values that are unknown are left out.
         """
         if not self.fitted:
@@ -205,6 +234,10 @@ class Prediction:
             "target_step": self.target_step,
             "deviation": float(self.deviation is not None and self.deviation.active),
             "refits": self.refits,
+            "anneal_gain": self.anneal_gain,
+            "anneal_identified": (
+                None if self.anneal_identified is None else float(self.anneal_identified)
+            ),
         }
         for s, (y, _, _) in self.at.items():
             out[f"loss_at_{s}"] = y
@@ -234,6 +267,19 @@ class Prediction:
             for w in self.what_if:
                 if w.start == self.step:
                     text += f"; cooldown {w.fraction:g} now: {w.loss:.4f} at {w.end}"
+        if self.fitted and self.anneal_identified is False:
+            gain = 100 * (self.anneal_gain or 0.0)
+            if self.prior_share is not None and self.prior_share > 0.5:
+                text += (
+                    f"; the gain of the LR decay still ahead ({gain:.1f} %) rests on the "
+                    "anneal prior, not yet on the losses"
+                )
+            else:
+                text += (
+                    f"; ANNEALING TERM NOT YET IDENTIFIED: the LR decay still ahead would "
+                    f"remove {gain:.1f} % (x/÷ {math.exp(self.anneal_sd or 0.0):.2f}); "
+                    "the band's top is the loss with the LR held"
+                )
         if self.deviation is not None and self.deviation.active:
             text += f"; DEVIATION {self.deviation.describe()}"
         if self.hold_until is not None:
@@ -366,8 +412,12 @@ class Watcher:
         self.deviation_points = int(deviation_points)
         self.deviation_lag = float(deviation_lag)
         self.hold_fraction = float(hold_fraction)
-        self._seen: tuple[np.ndarray, np.ndarray] | None = None
         self.name = name
+        self._reset()
+
+    def _reset(self) -> None:
+        """Forget every observation and fit (the options stay)."""
+        self._seen: tuple[np.ndarray, np.ndarray] | None = None
         # Observations (cleaned as they arrive).
         self._steps: list[int] = []
         self._loss: list[float] = []
@@ -466,6 +516,42 @@ class Watcher:
         for s, y, r in zip(steps, losses, lrs):
             self._add(s, y, r)
         return self._maybe_refit()
+
+    def state_dict(self) -> dict[str, Any]:
+        """The losses and LRs seen so far, as plain JSON-able lists, for a trainer's
+        checkpoint; :meth:`load_state_dict` replays them after a resume."""
+        lr_steps = sorted(self._lr_seen)
+        return {
+            "format": _STATE_FORMAT,
+            "steps": [int(s) for s in self._steps],
+            "loss": [float(y) for y in self._loss],
+            "lr_steps": lr_steps,
+            "lr": [self._lr_seen[s] for s in lr_steps],
+            "skipped": int(self.skipped),
+            "dropped": int(self.dropped),
+        }
+
+    def load_state_dict(self, state: Mapping[str, Any]) -> Prediction:
+        """Start again from the observations of :meth:`state_dict` (a resumed run: the
+        trainer is back at the checkpoint's step) and refit once; the options stay."""
+        if not isinstance(state, Mapping) or state.get("format") != _STATE_FORMAT:
+            raise LrlawError(f"watch state: expected a mapping with format {_STATE_FORMAT!r}")
+        try:
+            steps = [int(s) for s in state["steps"]]
+            loss = [float(y) for y in state["loss"]]
+            lr_steps = [int(s) for s in state.get("lr_steps", ())]
+            lrs = [float(r) for r in state.get("lr", ())]
+        except (KeyError, TypeError, ValueError) as e:
+            raise LrlawError(f"watch state: bad or missing field ({e})") from None
+        if len(steps) != len(loss) or len(lr_steps) != len(lrs):
+            raise LrlawError("watch state: steps/loss or lr_steps/lr differ in length")
+        self._reset()
+        self.update_lr(lr_steps, lrs)
+        self.update_many(steps, loss)
+        self.skipped += int(state.get("skipped", 0))
+        self.dropped += int(state.get("dropped", 0))
+        self.prediction = self._current()
+        return self.prediction
 
     def update_lr(self, steps: Iterable[int], lrs: Iterable[float]) -> None:
         """Record logged LRs (a schedule learned from the log; the last entry of a step wins)."""
@@ -776,6 +862,10 @@ class Watcher:
 
         idx = {int(s): i for i, s in enumerate(all_steps)}
         f, flo, fhi = band(lp_all[idx[final]], sd_all[idx[final]])
+        now = int(self._steps[-1])
+        gain, gain_sd, identified, held = self._anneal(theta, cov, lr, now, final, prior_share)
+        if identified is False and prior is None:
+            fhi = max(fhi, held)  # the decay ahead can only lower the loss
         at = {int(s): band(lp_all[idx[int(s)]], sd_all[idx[int(s)]]) for s in wanted}
         target_step = None
         if self.target_loss is not None:
@@ -805,18 +895,59 @@ class Watcher:
             params={k: float(v) for k, v in zip(law.param_names, params)},
             prior_share=prior_share,
             fit_step=int(self._steps[-1]),
+            anneal_gain=gain,
+            anneal_sd=gain_sd,
+            anneal_identified=identified,
         )
 
-    def _eval(
-        self, theta: np.ndarray, lr: np.ndarray, steps: np.ndarray, cov: np.ndarray | None = None
+    def _anneal(
+        self,
+        theta: np.ndarray,
+        cov: np.ndarray,
+        lr: np.ndarray,
+        now: int,
+        final: int,
+        prior_share: float | None,
+    ) -> tuple[float | None, float | None, bool | None, float]:
+        """Whether the losses so far identify what the LR decrease still ahead brings.
+
+        ``g = log L_held(T) - log L(T)``: the law's final loss with the LR held at its
+        value at ``now`` to the end, against the one under the schedule; its sd is
+        ``sqrt(d^T Cov d)`` with ``d`` the difference of the two log predictions'
+        gradients.  Returns ``(1 - exp(-g), sd, identified, L_held(T))``; see
+        :class:`Prediction` for ``identified``.
+        """
+        now = min(now, final)
+        held_lr = lr.copy()
+        held_lr[now + 1 :] = lr[now]
+        lp_a, j_a = self._lp_jac(theta, lr, np.array([final]))
+        lp_h, j_h = self._lp_jac(theta, held_lr, np.array([final]))
+        held = math.exp(float(lp_h[0]))
+        g = float(lp_h[0] - lp_a[0])
+        d = j_h[0] - j_a[0]
+        sd = math.sqrt(max(float(d @ cov @ d), 0.0))
+        if not lr[final] < 0.9 * lr[now]:
+            return -math.expm1(-g), sd, None, held
+        known = sd <= max(0.5 * abs(g), self.model_error)
+        identified = known and (prior_share is None or prior_share <= 0.5)
+        return -math.expm1(-g), sd, bool(identified), held
+
+    def _lp_jac(
+        self, theta: np.ndarray, lr: np.ndarray, steps: np.ndarray
     ) -> tuple[np.ndarray, np.ndarray]:
-        """Log prediction at ``steps`` and (with ``cov``) its sd, model error included."""
         from lrlaw.laws.base import bucket
 
         steps = np.asarray(steps, dtype=np.int64)
         size = bucket(steps.size, 64)
         lp, jac = _logpred_jac(self.law, jnp.asarray(theta), _prepared(self.law, lr, steps, size))
-        lp, jac = np.asarray(lp)[: steps.size], np.asarray(jac)[: steps.size]
+        return np.asarray(lp)[: steps.size], np.asarray(jac)[: steps.size]
+
+    def _eval(
+        self, theta: np.ndarray, lr: np.ndarray, steps: np.ndarray, cov: np.ndarray | None = None
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Log prediction at ``steps`` and (with ``cov``) its sd, model error included."""
+        steps = np.asarray(steps, dtype=np.int64)
+        lp, jac = self._lp_jac(theta, lr, steps)
         if cov is None:
             return lp, np.zeros(steps.size)
         var = np.einsum("ni,ij,nj->n", jac, cov, jac)
@@ -827,8 +958,9 @@ class Watcher:
 
         def pieces(t):
             lp, jac = _logpred_jac(self.law, jnp.asarray(t), prep)
-            r = (log_obs - np.asarray(lp)) * mask / math.sqrt(sigma2)
-            jm = np.asarray(jac) * mask[:, None] / math.sqrt(sigma2)
+            with np.errstate(invalid="ignore", over="ignore"):  # a trial step may give NaN
+                r = (log_obs - np.asarray(lp)) * mask / math.sqrt(sigma2)
+                jm = np.asarray(jac) * mask[:, None] / math.sqrt(sigma2)
             if prior is not None:
                 i, mu, s = prior
                 row = np.zeros(t.size)

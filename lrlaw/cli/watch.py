@@ -151,6 +151,12 @@ def _table(pred, path: Path):
             )
         if pred.prior_share is not None:
             t.add_row("C from the prior", f"{100 * pred.prior_share:.0f} %")
+        if pred.anneal_identified is not None and pred.anneal_gain is not None:
+            state = "identified by the losses"
+            if not pred.anneal_identified:
+                prior = pred.prior_share is not None and pred.prior_share > 0.5
+                state = "from the anneal prior" if prior else "NOT YET IDENTIFIED"
+            t.add_row("gain of the LR decay ahead", f"{100 * pred.anneal_gain:.1f} % ({state})")
     else:
         t.add_row("prediction", "waiting for enough losses")
     if pred.deviation is not None:

@@ -6,9 +6,11 @@ import logging
 import math
 from typing import Any
 
+import numpy as np
+
 from lrlaw.watch import Prediction, Watcher
 
-__all__ = ["WatchFeed", "as_float"]
+__all__ = ["WatchFeed", "as_float", "schedule_from_scheduler"]
 
 log = logging.getLogger("lrlaw.integrations")
 
@@ -26,6 +28,32 @@ def as_float(value: Any) -> float | None:
         return float(value)
     except (TypeError, ValueError, RuntimeError):
         return None
+
+
+def schedule_from_scheduler(scheduler: Any, total_steps: int | None) -> np.ndarray | None:
+    """The per-step LR of steps ``0..total_steps`` of a torch ``LambdaLR``-style scheduler
+    (what HF's ``get_scheduler`` and most hand-written warmup/decay lambdas return):
+    ``lr[k] = base_lrs[0] * lr_lambdas[0](k)``, the LR of the first parameter group
+    after ``k`` scheduler steps (as the trainers log it at global step ``k``).
+
+    None when ``scheduler`` has no ``lr_lambdas``/``base_lrs`` (e.g. ``OneCycleLR``,
+    ``SequentialLR``; the watcher then learns the LR from the updates), when
+    ``total_steps`` is unknown, or when a lambda fails or gives a non-finite or
+    negative LR.  The lambdas are called once per step; they must not depend on
+    state (HF's and ``functools.partial`` ones do not).
+    """
+    lambdas = getattr(scheduler, "lr_lambdas", None)
+    base = getattr(scheduler, "base_lrs", None)
+    if not lambdas or not base or total_steps is None or not 1 <= total_steps < 1 << 31:
+        return None
+    try:
+        fn, peak = lambdas[0], float(base[0])
+        lr = np.array([peak * float(fn(k)) for k in range(int(total_steps) + 1)])
+    except Exception:
+        return None
+    if not np.all(np.isfinite(lr)) or np.any(lr < 0) or not np.any(lr > 0):
+        return None
+    return lr
 
 
 def start_feed(

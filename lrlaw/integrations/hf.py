@@ -14,8 +14,10 @@ which :meth:`LrlawCallback.install` arranges; ``Trainer(callbacks=[...])`` puts 
 after them, and they then miss the values.  ``state.log_history`` is written
 before the callbacks run and never holds them; :attr:`LrlawCallback.history` does.
 ``loss_key="eval_loss"`` follows the
-evaluation loss instead.  Needs ``pip install 'lrlaw[hf]'``; errors are logged
-once and never reach the trainer.
+evaluation loss instead.  A run resumed from a checkpoint (``global_step`` > 0) is
+fed the losses of ``state.log_history`` first, so it goes on with its history.
+Needs ``pip install 'lrlaw[hf]'``; errors are logged once and never reach the
+trainer.
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ from __future__ import annotations
 from typing import Any
 
 from lrlaw.errors import LrlawError
-from lrlaw.integrations.base import WatchFeed, start_feed
+from lrlaw.integrations.base import WatchFeed, as_float, schedule_from_scheduler, start_feed
 from lrlaw.watch import Prediction, Watcher
 
 try:
@@ -36,13 +38,40 @@ except ImportError:  # pragma: no cover - exercised by the missing-extra test
 __all__ = ["LrlawCallback"]
 
 
+def _schedule_from_args(args: Any, total: int | None) -> Any:
+    """The per-step LR the Trainer builds from its arguments (``learning_rate``,
+    ``lr_scheduler_type``, ``warmup_steps``/``warmup_ratio``, ``lr_scheduler_kwargs``),
+    made exactly as ``Trainer.create_scheduler`` makes it, on a one-parameter optimizer;
+    None when that fails (no torch, a scheduler that is not a ``LambdaLR``)."""
+    if args is None or total is None:
+        return None
+    try:
+        import torch
+        from transformers import get_scheduler
+
+        opt = torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=float(args.learning_rate))
+        sched = get_scheduler(
+            args.lr_scheduler_type,
+            optimizer=opt,
+            num_warmup_steps=args.get_warmup_steps(total),
+            num_training_steps=total,
+            scheduler_specific_kwargs=args.lr_scheduler_kwargs,
+        )
+    except Exception:
+        return None
+    return schedule_from_scheduler(sched, total)
+
+
 class LrlawCallback(TrainerCallback):
     """``transformers.TrainerCallback`` feeding a :class:`~lrlaw.watch.Watcher`.
 
     Args:
-        schedule: the run's schedule (spec, Schedule or per-step LRs); None learns
-            it from the logged ``learning_rate`` (then give ``total_steps``, or it is
-            taken from ``state.max_steps`` at the start of training).
+        schedule: the run's schedule (spec, Schedule or per-step LRs); None takes
+            the Trainer's own: the ``LambdaLR`` passed in ``optimizers=(opt, sched)``,
+            or the one the Trainer builds from ``args`` (``lr_scheduler_type``,
+            ``warmup_steps``, ``lr_scheduler_kwargs``, made the same way), and where
+            neither can be read ahead learns it from the logged ``learning_rate``
+            (the run's length: ``total_steps``, else ``state.max_steps``).
         watcher: an existing watcher instead of ``schedule`` and ``options``.
         loss_key: the ``logs`` key of the loss to follow (``"loss"``: training loss).
         lr_key: the ``logs`` key of the LR.
@@ -62,7 +91,7 @@ class LrlawCallback(TrainerCallback):
     ) -> None:
         self._args = (watcher, schedule, prefix, options)
         self.feed: WatchFeed | None = None
-        if watcher is not None or schedule is not None or "total_steps" in options:
+        if watcher is not None or schedule is not None:
             self.feed = WatchFeed(watcher, schedule, prefix=prefix, **options)
         self.loss_key, self.lr_key = loss_key, lr_key
         #: ``(step, metrics)`` after each refit.
@@ -82,8 +111,50 @@ class LrlawCallback(TrainerCallback):
         return None if self.feed is None else self.feed.prediction
 
     def on_train_begin(self, args, state, control, **kwargs):
+        total = getattr(state, "max_steps", 0) or None
+        optimizer, scheduler = kwargs.get("optimizer"), kwargs.get("lr_scheduler")
         if self.feed is None:
-            self.feed = start_feed(self._args, getattr(state, "max_steps", 0) or None)
+            watcher, schedule, prefix, options = self._args
+            opts = dict(options)
+            total = opts.pop("total_steps", None) or total
+            if watcher is None and schedule is None:
+                if scheduler is not None:  # the user's own (optimizer, scheduler)
+                    schedule = schedule_from_scheduler(scheduler, total)
+                else:  # the one the Trainer builds from its arguments
+                    schedule = _schedule_from_args(args, total)
+            self.feed = start_feed(
+                (watcher, schedule, prefix, opts), None if schedule is not None else total
+            )
+        if self.feed is None:
+            return
+        try:
+            step = int(getattr(state, "global_step", 0) or 0)
+            if step > 0 and getattr(state, "log_history", None):
+                self._replay(state.log_history, step)
+            lr = None
+            if optimizer is not None:
+                lr = as_float(optimizer.param_groups[0]["lr"])
+            if lr is not None and self.feed.watcher.lr is None:
+                self.feed.watcher.update_lr([step], [lr])  # the learned LR starts here
+        except Exception as exc:
+            self.feed.warn(f"cannot start from the trainer's state ({type(exc).__name__}: {exc})")
+
+    def _replay(self, history: list[dict[str, Any]], step: int) -> None:
+        """A resumed run: feed the losses and LRs that ``state.log_history`` (restored from
+        the checkpoint) holds up to ``step``."""
+        rows = [r for r in history if isinstance(r.get("step"), int) and r["step"] <= step]
+        losses = [(r["step"], r[self.loss_key]) for r in rows if self.loss_key in r]
+        lrs = [(r["step"], r[self.lr_key]) for r in rows if self.lr_key in r]
+        ok = [(s, y) for s, y in losses if as_float(y) is not None]
+        self.feed.watcher.load_state_dict(
+            {
+                "format": "lrlaw.watch.state/1",
+                "steps": [s for s, _ in ok],
+                "loss": [as_float(y) for _, y in ok],
+                "lr_steps": [s for s, r in lrs if as_float(r) is not None],
+                "lr": [as_float(r) for _, r in lrs if as_float(r) is not None],
+            }
+        )
 
     def on_log(self, args, state, control, logs=None, **kwargs):
         if self.feed is None or not logs or self.loss_key not in logs:

@@ -2,8 +2,10 @@
 
 Needs no extra: ``loss`` may be a float or a tensor (read with ``.item()``,
 which waits for the device, so feed it at the pace you log, e.g. every 10
-steps).  The writer is anything with ``add_scalar(tag, value, step)``
-(``torch.utils.tensorboard.SummaryWriter``, tensorboardX,
+steps).  Call :meth:`WatchLoop.update` once per optimizer step, with the step's
+mean loss when gradients are accumulated over micro-batches.  The schedule may be
+the loop's own ``LambdaLR`` (with ``total_steps``).  The writer is anything with
+``add_scalar(tag, value, step)`` (``torch.utils.tensorboard.SummaryWriter``, tensorboardX,
 ``tensorboard.summary.Writer``) or a callable ``writer(metrics, step)``
 (e.g. ``lambda m, s: wandb.log(m, step=s)``).
 
@@ -21,7 +23,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from lrlaw.integrations.base import WatchFeed
+from lrlaw.errors import LrlawError
+from lrlaw.integrations.base import WatchFeed, schedule_from_scheduler
 from lrlaw.watch import Prediction, Watcher
 
 __all__ = ["WatchLoop"]
@@ -31,8 +34,10 @@ class WatchLoop:
     """Feed a hand-written loop's losses to a :class:`~lrlaw.watch.Watcher`.
 
     Args:
-        schedule: the run's schedule (spec, Schedule or per-step LRs); None learns
-            it from the ``lr`` given to :meth:`update` (then give ``total_steps``).
+        schedule: the run's schedule (spec, Schedule or per-step LRs), or the loop's
+            torch ``LambdaLR`` scheduler with ``total_steps`` (its LRs are read ahead,
+            :func:`~lrlaw.integrations.base.schedule_from_scheduler`); None learns it
+            from the ``lr`` given to :meth:`update` (then give ``total_steps``).
         writer: where to log the prediction after each refit (see the module
             docstring), or None.
         watcher: an existing watcher instead of ``schedule`` and ``options``.
@@ -50,6 +55,17 @@ class WatchLoop:
         prefix: str = "pred/",
         **options: Any,
     ) -> None:
+        if schedule is not None and hasattr(schedule, "step") and hasattr(schedule, "optimizer"):
+            lr = schedule_from_scheduler(schedule, options.get("total_steps"))
+            if lr is None:
+                raise LrlawError(
+                    f"schedule: cannot read the LRs ahead from a {type(schedule).__name__} "
+                    "(only LambdaLR-style schedulers, with total_steps=N); give the "
+                    "schedule's spec or per-step LRs, or schedule=None and total_steps=N "
+                    "to learn it from the lr passed to update()"
+                )
+            schedule = lr
+            options.pop("total_steps")
         self.feed = WatchFeed(watcher, schedule, prefix=prefix, **options)
         if writer is not None and not (hasattr(writer, "add_scalar") or callable(writer)):
             raise TypeError(
