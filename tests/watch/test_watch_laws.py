@@ -19,7 +19,7 @@ import pytest
 from lrlaw.io import load_curves
 from lrlaw.watch import Watcher
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 SCHEDULES = ROOT / "data" / "schedules.txt"
 
 

@@ -222,7 +222,7 @@ def test_plain_torch_loop_with_a_lambda_lr(tmp_path):
     from torch.utils.tensorboard import SummaryWriter
 
     from lrlaw.integrations.torch import WatchLoop
-    from lrlaw.readers import read_runs
+    from lrlaw.io.readers import read_runs
 
     torch.manual_seed(0)
     model = torch.nn.Linear(8, 1)
