@@ -10,6 +10,8 @@ file order, and the held-out constant_72000 covered constant_24000 completely.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 from matplotlib.colors import to_hex
@@ -118,3 +120,26 @@ def test_schedule_comparison_bands_have_visible_edges() -> None:
                     and np.allclose(ln.get_ydata(), np.interp(ln.get_xdata(), grid, edge))
                     for ln in lines
                 ), (name, shade)
+
+
+def test_landscape_title_says_what_every_mark_is() -> None:
+    """'Look at each figure': the landscape's title named the star only; the dashed black
+    curve (the fitted quadratic surface) and the dotted line were left to guess."""
+    from lrlaw.plan import fit_hparams, read_grid
+    from lrlaw.plot import plot_landscape
+
+    grid = read_grid(Path(__file__).resolve().parents[2] / "data/steplaw/dense_lr_bs_loss.csv")
+    hp = fit_hparams(grid, n_boot=20)
+    fig = plot_landscape(grid, hp)
+    title = " ".join(fig._suptitle.get_text().split())
+    dashed = [
+        ln
+        for ax in fig.axes
+        for ln in ax.get_lines()
+        if ln.get_linestyle() == "--" and to_hex(ln.get_color()) == "#000000"
+    ]
+    assert dashed  # the quadratic surface is drawn ...
+    assert "dashed: fitted quadratic surface at the optimal batch size" in title  # ... and named
+    assert "star and dotted line: located optimum" in title
+    assert "coloured by batch size" in title
+    assert ("red: optimum not located" in title) == (not all(c.located for c in hp.cells))
