@@ -111,7 +111,8 @@ def evaluate_cmd(
     --train one fold that fits those runs; prints per-run and mean PredE, WorstE, final-loss error
     and the share of held-out points inside each fold's prediction band.
 
-    With a saved fit first (FIT.json FILES...): score that fit on the curves.
+    With a saved fit first (FIT.json FILES...): score that fit on the curves (in sample
+    for the runs it was fitted on: the table's title names them).
 
     Metrics use the steps after each run's warmup (or from --min-step); a saved fit is
     scored on the window it was fitted on (its --min-step) unless --min-step is given.
