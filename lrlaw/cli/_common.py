@@ -64,8 +64,27 @@ MinStepOpt = Annotated[
 ]
 
 
+def stdout_closed() -> typer.Exit:
+    """What to raise when the reader of stdout went away (``lrlaw predict ... | head``).
+
+    Nothing is printed (the "error: Broken pipe" line was noise: the reader has what
+    it asked for).  As Python's documentation advises (signal module, "Note on
+    SIGPIPE"), stdout is pointed at devnull so that the flush at exit does not fail
+    again, and the exit code is 1.
+    """
+    import os
+
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError, AttributeError):
+        pass  # a stdout without a file descriptor (a test runner's buffer)
+    return typer.Exit(1)
+
+
 def user_errors(fn: Callable[P, R]) -> Callable[P, R]:
-    """Report user mistakes as one line on stderr and exit with code 2."""
+    """Report user mistakes as one line on stderr and exit with code 2; stop quietly
+    when stdout is closed (:func:`stdout_closed`)."""
 
     @functools.wraps(fn)
     def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
@@ -74,6 +93,8 @@ def user_errors(fn: Callable[P, R]) -> Callable[P, R]:
         except LrlawError as exc:
             typer.echo(f"error: {exc}", err=True)
             raise typer.Exit(2) from None
+        except BrokenPipeError:
+            raise stdout_closed() from None
         except OSError as exc:
             where = f"{exc.filename}: " if getattr(exc, "filename", None) else ""
             typer.echo(f"error: {where}{exc.strerror or exc}", err=True)

@@ -111,7 +111,8 @@ def evaluate_cmd(
     --train one fold that fits those runs; prints per-run and mean PredE, WorstE, final-loss error
     and the share of held-out points inside each fold's prediction band.
 
-    With a saved fit first (FIT.json FILES...): score that fit on the curves.
+    With a saved fit first (FIT.json FILES...): score that fit on the curves (in sample
+    for the runs it was fitted on: the table's title names them).
 
     Metrics use the steps after each run's warmup (or from --min-step); a saved fit is
     scored on the window it was fitted on (its --min-step) unless --min-step is given.
@@ -306,6 +307,7 @@ def _score_saved_fit(
     # A fitted run is scored on its own fit window (a start transient the fit left out
     # stays out); the window is given per run in --json.
     fitted = {e["name"]: e["window"][0] for e in result.curves if e.get("window")}
+    fitted_names = {e["name"] for e in result.curves}
     rows = []
     for c in curves:
         mask = c.window(start)
@@ -320,6 +322,7 @@ def _score_saved_fit(
                 "name": c.name,
                 "source": c.source,
                 "first_step": int(c.steps[mask][0]) if mask.any() else None,
+                "in_sample": c.name in fitted_names,  # a run the fit was made on
                 "metrics": curve_metrics(c.loss[mask], pred),
             }
         )
@@ -335,11 +338,18 @@ def _score_saved_fit(
         }
         typer.echo(json.dumps(payload, indent=2))
     else:
+        # A run the fit was made on is scored in sample: the title says which.
+        own = [r["name"] for r in rows if r["in_sample"]]
+        if not own:
+            kind = "held-out metrics"
+        elif len(own) == len(rows):
+            kind = "in-sample metrics (the fit was made on these runs)"
+        else:
+            kind = f"metrics (in sample for {', '.join(own)}, which the fit was made on)"
         typer.echo(
             metrics_table(
                 rows,
-                f"{result.law} law from {fit_file}: held-out metrics on {window} "
-                "(PredE, WorstE, final in %)",
+                f"{result.law} law from {fit_file}: {kind} on {window} (PredE, WorstE, final in %)",
             )
         )
 

@@ -70,11 +70,15 @@ def plot_fit(
         style = "--" if held_out else "-"
         label = f"{c.name}{' (held out)' if held_out else ''}"
         grid = np.unique(np.linspace(1, c.steps[-1], 600).astype(np.int64))
-        # Fitted runs on top: a held-out run that shares their start (constant_72000
-        # and constant_24000) must not hide them.
+        # Fitted runs on top, in every panel: a held-out run that shares their start
+        # (constant_72000 and constant_24000) must not hide them.
         z = 2 if held_out else 3
         ax_lr.plot(
-            np.arange(c.lr.size)[: c.steps[-1] + 1], c.lr[: c.steps[-1] + 1], style, color=color
+            np.arange(c.lr.size)[: c.steps[-1] + 1],
+            c.lr[: c.steps[-1] + 1],
+            style,
+            color=color,
+            zorder=z,
         )
         mask = c.window(fit.min_step)
         ax_loss.plot(c.steps, c.loss, ".", color=color, ms=2.5, alpha=0.45, zorder=z)
@@ -91,7 +95,7 @@ def plot_fit(
         if mask.any():
             pred = fit.predict(c.lr, c.steps[mask])
             rel = 100 * (pred - c.loss[mask]) / c.loss[mask]
-            binned = max(binned, draw_residuals(ax_err, c.steps[mask], rel, color, style))
+            binned = max(binned, draw_residuals(ax_err, c.steps[mask], rel, color, style, zorder=z))
             residuals.append((c.steps[mask], rel))
             lo, hi = min(lo, c.loss[mask].min()), max(hi, focus_top(c.steps[mask], c.loss[mask]))
     if np.isfinite(lo):
@@ -183,15 +187,26 @@ def plot_law_comparison(
             color, style = colors[c.name], "--" if c.name in held_out else "-"
             label = f"{c.name}{' (held out)' if c.name in held_out else ''}"
             grid = np.unique(np.linspace(1, c.steps[-1], 600).astype(np.int64))
-            ax_loss.plot(c.steps, c.loss, ".", color=color, ms=2.5, alpha=0.45)
+            # Training runs on top, as in plot_fit: constant_72000 (held out) would
+            # otherwise hide constant_24000, whose curve it repeats up to step 24000.
+            z = 2 if c.name in held_out else 3
+            ax_loss.plot(c.steps, c.loss, ".", color=color, ms=2.5, alpha=0.45, zorder=z)
             ax_loss.plot(
-                grid, score.fit.predict(c.lr, grid), style, color=color, lw=1.3, label=label
+                grid,
+                score.fit.predict(c.lr, grid),
+                style,
+                color=color,
+                lw=1.3,
+                label=label,
+                zorder=z,
             )
             mask = windows[c.name]
             if mask.any():
                 pred = score.fit.predict(c.lr, c.steps[mask])
                 rel = 100 * (pred - c.loss[mask]) / c.loss[mask]
-                binned = max(binned, draw_residuals(ax_err, c.steps[mask], rel, color, style))
+                binned = max(
+                    binned, draw_residuals(ax_err, c.steps[mask], rel, color, style, zorder=z)
+                )
                 residuals.append((c.steps[mask], rel))
         ax_err.axhline(0, color="k", lw=0.6)
         ax_loss.set_title(

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from lrlaw.plan import PUBLISHED
+from lrlaw.plot.style import suptitle
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -83,8 +84,16 @@ def plot_landscape(grid: Grid, fit: HParamFit) -> Figure:
     label = "batch size (tokens" + (f" = sequences × {seq})" if seq else ")")
     cb = fig.colorbar(sm, ax=axes.ravel().tolist(), shrink=0.6, pad=0.01)
     cb.set_label(label, fontsize=10)
-    fig.suptitle(
-        f"Loss landscape per cell ({fit.settings['method']}); star: located optimum",
+    # Say what every mark is: the dashed surface was drawn without a word in the title.
+    marks = "star and dotted line: located optimum"
+    if any(c.quad is not None and c.located for c in fit.cells):
+        marks += "; dashed: fitted quadratic surface at the optimal batch size"
+    if not all(c.located for c in fit.cells):
+        marks += "; red: optimum not located"
+    suptitle(
+        fig,
+        f"Loss landscape per cell ({fit.settings['method']}); lines: measured runs, "
+        f"coloured by batch size; {marks}",
         fontsize=12,
     )
     return fig

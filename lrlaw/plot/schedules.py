@@ -153,7 +153,7 @@ def plot_schedule_comparison(comparison: ScheduleComparison, fit: FitResult) -> 
         if comparison.has_band:
             band_lo, band_hi = fit.predict_band(lr, grid, comparison.level)
             # a stretch several candidates share is shaded once, in grey
-            shade_band(ax_loss, grid, band_lo, band_hi, color, segment, alpha=0.15)
+            shade_band(ax_loss, grid, band_lo, band_hi, color, segment, alpha=0.25)
         tail = pred[grid >= max(s.warmup, 1, FOCUS_SKIP * grid[-1])]
         if tail.size:
             lo, hi = min(lo, tail.min()), max(hi, tail.max())
@@ -279,7 +279,7 @@ def plot_plan(plan: Plan, fit: FitResult | None = None) -> Figure:
         if fit.uncertainty is not None and fit.uncertainty.n_boot > 0:  # type: ignore[union-attr]
             b_lo, b_hi = fit.predict_band(pred_lr, grid, plan.level)  # type: ignore[union-attr]
             # a stretch several candidates share is shaded once, in grey
-            shade_band(ax_loss, grid, b_lo, b_hi, color, segments[name], alpha=0.15)
+            shade_band(ax_loss, grid, b_lo, b_hi, color, segments[name], alpha=0.25)
         tail = pred[grid >= max(plan.warmup, int(0.4 * T))]
         lo, hi = min(lo, tail.min()), max(hi, tail.max())
     ax_lr.set_ylabel("learning rate")

@@ -140,16 +140,19 @@ DENSE_RESIDUALS = 600
 RESIDUAL_BINS = 80
 
 
-def draw_residuals(ax: Axes, steps: np.ndarray, rel: np.ndarray, color: str, style: str) -> int:
+def draw_residuals(
+    ax: Axes, steps: np.ndarray, rel: np.ndarray, color: str, style: str, *, zorder: float = 2
+) -> int:
     """Draw one run's relative errors; dense series as faint points plus binned means.
 
     A per-step log gives thousands of residuals whose noise hides the law's
     systematic error; above ``DENSE_RESIDUALS`` points every point is drawn
     faint and the line is the mean of ``RESIDUAL_BINS`` bins of consecutive
-    points.  Returns the bin size (1 when every point is on the line).
+    points.  ``zorder`` is the line's (the figures put fitted runs above held-out
+    ones).  Returns the bin size (1 when every point is on the line).
     """
     if rel.size <= DENSE_RESIDUALS:
-        ax.plot(steps, rel, style, color=color, lw=1)
+        ax.plot(steps, rel, style, color=color, lw=1, zorder=zorder)
         return 1
     ax.plot(steps, rel, ".", color=color, ms=1, alpha=0.2, zorder=1)
     chunks = np.array_split(np.arange(rel.size), RESIDUAL_BINS)
@@ -159,6 +162,7 @@ def draw_residuals(ax: Axes, steps: np.ndarray, rel: np.ndarray, color: str, sty
         style,
         color=color,
         lw=1.2,
+        zorder=zorder,
     )
     return int(np.ceil(rel.size / RESIDUAL_BINS))
 
@@ -235,13 +239,21 @@ def shade_band(
     segment: tuple[int, int],
     alpha: float,
 ) -> None:
-    """Fill one schedule's band over ``segment`` (from :func:`band_segments`): grey, then colour."""
+    """Fill one schedule's band over ``segment`` (from :func:`band_segments`): grey, then colour.
+
+    Each part is a filled area plus thin edge lines in the same colour: a band only a
+    few tenths of a percent of the loss wide (a schedule close to a fitted run) is
+    otherwise a faint smear under its line, and a grey shared stretch disappears.
+    """
     start, own = segment
     shared = band_mask(grid, start) & ~band_mask(grid, own + 1)
     mine = band_mask(grid, own)
-    if shared.any():
-        ax.fill_between(grid[shared], lo[shared], hi[shared], color="0.5", alpha=alpha, lw=0)
-    ax.fill_between(grid[mine], lo[mine], hi[mine], color=color, alpha=alpha, lw=0)
+    for part, shade in ((shared, "0.5"), (mine, color)):
+        if not part.any():
+            continue
+        ax.fill_between(grid[part], lo[part], hi[part], color=shade, alpha=alpha, lw=0)
+        for edge in (lo, hi):
+            ax.plot(grid[part], edge[part], color=shade, lw=0.5, alpha=0.8)
 
 
 def band_mask(grid: np.ndarray, start: int) -> np.ndarray:
