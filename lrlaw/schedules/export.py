@@ -286,14 +286,13 @@ _TT_DECAY = {"linear": "linear", "cosine": "cosine", "sqrt": "sqrt"}
 def _wsd_params(schedule: Schedule) -> dict:
     """``peak, total, warmup, warmup_start, decay_start, final, shape`` of a schedule
     that is a WSD in disguise (``wsd``, ``cosine``, ``linear``; decay from the warmup's
-    end for the latter two), read from its canonical spec."""
-    family, _, body = schedule.spec.partition(":")
+    end for the latter two), read from its spec's keywords (:attr:`Schedule.kwargs`)."""
+    family, kv = schedule.family, schedule.kwargs
     if family not in ("wsd", "cosine", "linear"):
         raise ScheduleError(
             f"schedule {schedule.spec!r}: the trainers' WSD schedulers express wsd, cosine "
             f"and linear schedules, not {family!r}"
         )
-    kv = dict(item.split("=", 1) for item in body.split(",") if item)
     total = int(kv["total"])
     warmup = int(kv.get("warmup", 0))
     if family == "wsd":

@@ -110,6 +110,25 @@ class Schedule:
         """Learning rate at ``step`` (int or float, any shape)."""
         return self.fn(step)
 
+    @property
+    def family(self) -> str:
+        """The family of the canonical spec: ``"cosine"``, ``"wsd"``, ``"phases"``, ..."""
+        return self.spec.partition(":")[0]
+
+    @property
+    def kwargs(self) -> dict[str, Any]:
+        """The family's keyword arguments that the spec gives, typed (defaults are left out,
+        as in the spec): ``FAMILIES[s.family](**s.kwargs)`` rebuilds ``s``.  Empty for
+        ``phases`` and ``array`` schedules, which have no keywords of their own."""
+        family, _, body = self.spec.partition(":")
+        if family in ("phases", "array") or not body:
+            return {}
+        out = {}
+        for item in _split_top(body):
+            key, _, text = item.partition("=")
+            out[key] = _parse_value(key, _KEY_TYPES[key], text)
+        return out
+
     def values(self, num: int | None = None) -> np.ndarray:
         """Learning rates at steps ``0..num-1`` as a float64 numpy array (computed in float64).
 
@@ -137,6 +156,72 @@ class Schedule:
 
     def __hash__(self) -> int:
         return hash(self._key())
+
+
+# --------------------------------------------------------------------------- #
+# Spec values (the grammar of one value; lrlaw.schedules.spec parses whole specs)
+# --------------------------------------------------------------------------- #
+
+
+def _split_top(text: str, sep: str = ",") -> list[str]:
+    """Split on ``sep`` outside square brackets; raise on unbalanced brackets."""
+    parts, depth, cur = [], 0, []
+    for ch in text:
+        if ch == "[":
+            depth += 1
+        elif ch == "]":
+            depth -= 1
+            if depth < 0:
+                raise ValueError("unbalanced ']'")
+        if ch == sep and depth == 0:
+            parts.append("".join(cur))
+            cur = []
+        else:
+            cur.append(ch)
+    if depth != 0:
+        raise ValueError("unbalanced '['")
+    parts.append("".join(cur))
+    return parts
+
+
+def _parse_float(key: str, text: str) -> float:
+    try:
+        return float(text)
+    except ValueError:
+        raise ValueError(f"{key}={text!r} is not a number") from None
+
+
+def _parse_int(key: str, text: str) -> int:
+    try:
+        return int(text)
+    except ValueError:
+        pass
+    try:
+        value = float(text)
+    except ValueError:
+        raise ValueError(f"{key}={text!r} is not an integer") from None
+    if not math.isfinite(value) or not value.is_integer():
+        raise ValueError(f"{key}={text!r} is not an integer")
+    return int(value)
+
+
+def _parse_value(key: str, kind: str, text: str) -> Any:
+    if kind in ("int_list", "float_list"):
+        if not (text.startswith("[") and text.endswith("]")):
+            raise ValueError(f"{key} expects a list in square brackets, e.g. [8000,12000]")
+        inner = text[1:-1].strip()
+        items = [] if not inner else [s.strip() for s in _split_top(inner)]
+        parse = _parse_int if kind == "int_list" else _parse_float
+        if any(not s for s in items):
+            raise ValueError(f"{key}={text!r} has an empty list entry")
+        return [parse(key, s) for s in items]
+    if "[" in text or "]" in text:
+        raise ValueError(f"{key}={text!r} must be a single value, not a list")
+    if kind == "int":
+        return _parse_int(key, text)
+    if kind == "float":
+        return _parse_float(key, text)
+    return text
 
 
 # --------------------------------------------------------------------------- #

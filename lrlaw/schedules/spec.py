@@ -27,7 +27,6 @@ Imports: :mod:`lrlaw.schedules.families` (the factories :data:`FAMILIES` names).
 from __future__ import annotations
 
 import inspect
-import math
 import re
 from collections.abc import Callable, Mapping
 from typing import Any
@@ -53,7 +52,7 @@ from lrlaw.schedules.families import (
     step,
     wsd,
 )
-from lrlaw.schedules.schedule import _KEY_TYPES, Schedule
+from lrlaw.schedules.schedule import _KEY_TYPES, Schedule, _parse_int, _parse_value, _split_top
 
 __all__ = [
     "FAMILIES",
@@ -98,67 +97,6 @@ def _family_keys(factory: Callable[..., Schedule]) -> tuple[list[str], set[str]]
     names = [p.name for p in params]
     required = {p.name for p in params if p.default is inspect.Parameter.empty}
     return names, required
-
-
-def _split_top(text: str, sep: str = ",") -> list[str]:
-    """Split on ``sep`` outside square brackets; raise on unbalanced brackets."""
-    parts, depth, cur = [], 0, []
-    for ch in text:
-        if ch == "[":
-            depth += 1
-        elif ch == "]":
-            depth -= 1
-            if depth < 0:
-                raise ValueError("unbalanced ']'")
-        if ch == sep and depth == 0:
-            parts.append("".join(cur))
-            cur = []
-        else:
-            cur.append(ch)
-    if depth != 0:
-        raise ValueError("unbalanced '['")
-    parts.append("".join(cur))
-    return parts
-
-
-def _parse_float(key: str, text: str) -> float:
-    try:
-        return float(text)
-    except ValueError:
-        raise ValueError(f"{key}={text!r} is not a number") from None
-
-
-def _parse_int(key: str, text: str) -> int:
-    try:
-        return int(text)
-    except ValueError:
-        pass
-    try:
-        value = float(text)
-    except ValueError:
-        raise ValueError(f"{key}={text!r} is not an integer") from None
-    if not math.isfinite(value) or not value.is_integer():
-        raise ValueError(f"{key}={text!r} is not an integer")
-    return int(value)
-
-
-def _parse_value(key: str, kind: str, text: str) -> Any:
-    if kind in ("int_list", "float_list"):
-        if not (text.startswith("[") and text.endswith("]")):
-            raise ValueError(f"{key} expects a list in square brackets, e.g. [8000,12000]")
-        inner = text[1:-1].strip()
-        items = [] if not inner else [s.strip() for s in _split_top(inner)]
-        parse = _parse_int if kind == "int_list" else _parse_float
-        if any(not s for s in items):
-            raise ValueError(f"{key}={text!r} has an empty list entry")
-        return [parse(key, s) for s in items]
-    if "[" in text or "]" in text:
-        raise ValueError(f"{key}={text!r} must be a single value, not a list")
-    if kind == "int":
-        return _parse_int(key, text)
-    if kind == "float":
-        return _parse_float(key, text)
-    return text
 
 
 _PHASES_SYNTAX = "phases:[SPEC@0;SPEC@START;...]"
@@ -290,22 +228,11 @@ def _spec_of(schedule: Schedule | str) -> str:
 
 
 def _parse_items(spec: str) -> tuple[str, dict[str, Any]]:
-    """``family`` and the typed keyword values of a (valid) spec."""
-    family, _, rest = spec.partition(":")
-    family = family.strip()
-    if family == "phases":
+    """``family`` and the typed keyword values of a spec, for :func:`rescale`."""
+    schedule = parse_schedule(spec)  # errors quote the spec
+    if schedule.family == "phases":
         raise ScheduleError(f"cannot rescale {spec!r}: phases schedules are not supported")
-    if family not in FAMILIES:
-        raise ScheduleError(f"cannot rescale {spec!r}: unknown family {family!r}")
-    names, _ = _family_keys(FAMILIES[family])
-    kwargs: dict[str, Any] = {}
-    for item in _split_top(rest) if rest.strip() else []:
-        key, _, text = item.strip().partition("=")
-        key = key.strip()
-        if key not in names:
-            raise ScheduleError(f"cannot rescale {spec!r}: unknown key {key!r}")
-        kwargs[key] = _parse_value(key, _KEY_TYPES[key], text.strip())
-    return family, kwargs
+    return schedule.family, dict(schedule.kwargs)
 
 
 def rescale(schedule_spec: Schedule | str, total: int) -> Schedule:

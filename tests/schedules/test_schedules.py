@@ -1034,6 +1034,19 @@ SPEC_ERRORS = [
 ]
 
 
+@pytest.mark.parametrize("sched", EXAMPLES, ids=lambda s: s.spec)
+def test_schedule_keeps_its_family_and_keywords(sched):
+    """``family`` and ``kwargs`` rebuild the schedule without parsing its spec text again
+    (rescale and the trainers' export read them; they split spec strings by hand before)."""
+    if sched.family in ("phases", "array"):
+        assert sched.kwargs == {}
+        return
+    assert sched.family == sched.spec.split(":")[0]
+    rebuilt = FAMILIES[sched.family](**sched.kwargs)
+    assert rebuilt == sched
+    assert np.array_equal(rebuilt.values(50), sched.values(50))
+
+
 @pytest.mark.parametrize("spec,match", SPEC_ERRORS)
 def test_parse_errors(spec, match):
     with pytest.raises(ScheduleError, match=match) as info:
