@@ -180,3 +180,51 @@ def test_quickstart_snippets_match_what_the_code_prints(tmp_path):
     fit_committed = (SNIPPETS / "quickstart_fit.txt").read_text()
     params = re.compile(r"^  (?:L0|A|alpha|C) .*$", re.M)
     assert params.findall(fit_now) and params.findall(fit_now) == params.findall(fit_committed)
+
+
+#: ``lrlaw.a.b`` names in prose, Python and notebooks, but not format tags or file names.
+_NAME = re.compile(r"(?<![\w/.-])lrlaw(?:\.[A-Za-z_]\w*)+")
+_NOT_NAMES = ("lrlaw.fit/", "lrlaw.watch.state/", "lrlaw.plan.hparams/", "lrlaw.md")
+
+
+def _resolves(name: str) -> bool:
+    """Whether ``name`` is an importable module or an attribute path inside one."""
+    import importlib
+
+    parts = name.split(".")
+    for i in range(len(parts), 0, -1):
+        try:
+            obj = importlib.import_module(".".join(parts[:i]))
+        except ImportError:
+            continue
+        for attr in parts[i:]:
+            if not hasattr(obj, attr):
+                return False
+            obj = getattr(obj, attr)
+        return True
+    return False
+
+
+def test_docs_name_only_real_lrlaw_objects():
+    """README, the docs pages, the notebooks and benchmarks/README name modules and functions
+    (``lrlaw.plan.compare_schedules``); after the package moved into subpackages, every such
+    name must still exist, or a reader following it finds nothing."""
+    pages = [ROOT / "README.md", ROOT / "benchmarks" / "README.md"]
+    pages += sorted((ROOT / "docs").rglob("*.md")) + sorted((ROOT / "notebooks").glob("*.ipynb"))
+    missing = set()
+    for page in pages:
+        if "snippets" in page.parts:
+            continue
+        for m in _NAME.finditer(page.read_text()):
+            name = m.group(0).rstrip(".")
+            text = page.read_text()[m.start() : m.end() + 1]
+            if name.endswith((".py", ".json", ".png", ".csv")) or text.startswith(_NOT_NAMES):
+                continue
+            if not _resolves(name):
+                missing.add(f"{page.relative_to(ROOT)}: {name}")
+    assert not missing, "names of lrlaw objects that do not exist:\n" + "\n".join(sorted(missing))
+
+
+def test_the_name_check_can_fail():
+    assert _resolves("lrlaw.plan.compare_schedules") and _resolves("lrlaw.fitting.core.fit")
+    assert not _resolves("lrlaw.planning.compare_schedules") and not _resolves("lrlaw.fitting.nope")
