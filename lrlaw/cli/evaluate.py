@@ -241,17 +241,9 @@ def _compare(
             "name the runs to fit with --train RUN (repeat for each), or give a saved fit "
             f"(FIT.json) first; runs: {', '.join(names)}"
         )
-    unknown = [t for t in dict.fromkeys(train) if t not in names]
-    if unknown:
-        raise LrlawError(
-            f"--train names unknown run(s) {', '.join(unknown)}; runs: {', '.join(names)}"
-        )
-    fit_on = [c for c in curves if c.name in train]
-    held_out = [c for c in curves if c.name not in train]
-    if not held_out:
-        raise LrlawError(
-            "every run is a --train run, so none is held out to score; give more curve files"
-        )
+    from lrlaw.fitting import split_runs
+
+    fit_on, held_out = split_runs(curves, train, option="--train")
 
     from lrlaw.fitting import compare_laws
 

@@ -29,6 +29,7 @@ from lrlaw.fitting.crossval import (
     cross_validate as cross_validate,
     fit_auto as fit_auto,
     select_laws as select_laws,
+    split_runs as split_runs,
 )
 from lrlaw.fitting.diagnostics import (
     extrapolation_warnings as extrapolation_warnings,

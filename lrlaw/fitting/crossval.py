@@ -56,6 +56,7 @@ __all__ = [
     "cross_validate",
     "fit_auto",
     "select_laws",
+    "split_runs",
 ]
 
 SUMMARY_KEYS = ("prede", "worste", "final", "mse", "coverage")
@@ -301,6 +302,29 @@ def _fold(
     return Fold(label, train, runs, dict(result.params), seconds, points=points)
 
 
+def split_runs(
+    curves: Sequence[Curve], train: Sequence[str], *, option: str = "train"
+) -> tuple[list[Curve], list[Curve]]:
+    """``(fitted, held_out)``: the runs named in ``train`` and all the others, in the
+    order of ``curves``.  Raises :class:`~lrlaw.errors.LrlawError` (naming ``option``,
+    e.g. ``--train``) for an unknown name, no run to fit, or no run left to hold out."""
+    names = [c.name for c in curves]
+    unknown = [t for t in dict.fromkeys(train) if t not in names]
+    if unknown:
+        raise LrlawError(
+            f"{option} names unknown run(s) {', '.join(unknown)}; runs: {', '.join(names)}"
+        )
+    fit_on = [c for c in curves if c.name in train]
+    held_out = [c for c in curves if c.name not in train]
+    if not fit_on:
+        raise LrlawError(f"no runs to fit: name at least one run in {option}")
+    if not held_out:
+        raise LrlawError(
+            f"every run is a {option} run, so none is held out to score; give more curve files"
+        )
+    return fit_on, held_out
+
+
 def cross_validate(
     curves: Sequence[Curve],
     laws: Sequence[str | Law] = ("momentum", "multipower"),
@@ -371,20 +395,9 @@ def cross_validate(
         if law in built[:i]:
             raise LrlawError(f"law {law!r} is given more than once")
     labels = _labels(built)
-    names = [c.name for c in curves]
     folds_spec: list[tuple[list[Curve], list[tuple[Curve, np.ndarray]]]] = []
     if train is not None:
-        unknown = [t for t in dict.fromkeys(train) if t not in names]
-        if unknown:
-            raise LrlawError(
-                f"train names unknown run(s) {', '.join(unknown)}; runs: {', '.join(names)}"
-            )
-        fit_on = [c for c in curves if c.name in train]
-        rest = [c for c in curves if c.name not in train]
-        if not fit_on:
-            raise LrlawError("no runs to fit: name at least one run in train")
-        if not rest:
-            raise LrlawError("every run is a training run, so none is held out to predict")
+        fit_on, rest = split_runs(curves, train)
         scheme = "split"
         folds_spec.append((fit_on, [(c, c.window(min_step)) for c in rest]))
     elif len(curves) < 3:
