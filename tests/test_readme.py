@@ -193,10 +193,13 @@ def _resolves(name: str) -> bool:
 
     parts = name.split(".")
     for i in range(len(parts), 0, -1):
+        module = ".".join(parts[:i])
         try:
-            obj = importlib.import_module(".".join(parts[:i]))
+            obj = importlib.import_module(module)
         except ImportError:
             continue
+        except Exception:  # an optional extra is missing (lrlaw.integrations.hf): it exists
+            return importlib.util.find_spec(module) is not None
         for attr in parts[i:]:
             if not hasattr(obj, attr):
                 return False

@@ -106,6 +106,7 @@ def _runs(mix: float = 0.0) -> list[Curve]:
     return out
 
 
+@pytest.mark.slow
 def test_a_combination_is_a_first_class_fit(tmp_path) -> None:
     runs = _runs(mix=0.5)
     a = fit(runs, MomentumLaw(), bootstrap=20)

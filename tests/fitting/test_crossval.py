@@ -162,6 +162,7 @@ def test_fit_auto_picks_the_law_that_cross_validates_best(tmp_path) -> None:
         fit_auto(runs, ["momentum"], metric="nope")
 
 
+@pytest.mark.slow
 def test_cli_fit_law_auto(tmp_path, monkeypatch) -> None:
     import lrlaw.fitting.crossval
 

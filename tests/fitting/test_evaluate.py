@@ -24,6 +24,9 @@ from lrlaw.fitting.metrics import curve_metrics, mean_metrics
 from lrlaw.io import load_curves
 from lrlaw.plot import plot_law_comparison
 
+#: Every test here fits the multi-power law (20-35 s on 2 cores): the module is in the slow set.
+pytestmark = pytest.mark.slow
+
 ROOT = Path(__file__).resolve().parents[2]
 MPL = ROOT / "data" / "mpl" / "100m"
 SCHEDULES = ROOT / "data" / "schedules.txt"

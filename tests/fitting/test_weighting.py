@@ -94,6 +94,7 @@ def dense_fits() -> dict[str, dict[str, float]]:
     }
 
 
+@pytest.mark.slow
 def test_binning_does_not_change_the_answer(dense_fits: dict[str, dict[str, float]]) -> None:
     # The bin means are weighted by the steps they span and fitted with a
     # noise-scaled Huber threshold: the binned fit is the raw fit, up to noise.
@@ -101,6 +102,7 @@ def test_binning_does_not_change_the_answer(dense_fits: dict[str, dict[str, floa
         assert dense_fits["binned"][k] == pytest.approx(dense_fits["raw"][k], rel=0.01), k
 
 
+@pytest.mark.slow
 def test_logging_density_does_not_change_the_law(dense_fits: dict[str, dict[str, float]]) -> None:
     for name in ("binned", "sparse"):
         for k, v in TRUE.items():
