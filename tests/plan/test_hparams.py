@@ -70,6 +70,7 @@ def steplaw_fit():
 # --------------------------------------------------------------------------- synthetic recovery
 
 
+@pytest.mark.slow
 def test_exact_grid_recovers_the_power_laws(synth_csv: Path) -> None:
     fit = fit_hparams(read_grid(synth_csv), n_boot=100)
     assert all(c.located for c in fit.cells) and len(fit.cells) == 9

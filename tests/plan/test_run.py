@@ -75,6 +75,7 @@ def test_hyperparameters_steps_and_candidates_without_a_law() -> None:
     assert ds.peak == float(f"{0.3118 * (6 * N * D) ** -0.125:.3g}")
 
 
+@pytest.mark.slow
 def test_fitted_hyperparameter_law_is_used() -> None:
     hp = fit_hparams(read_grid(STEPLAW), n_boot=0)
     plan = make_plan(4e8, 3e10, hparams=hp)

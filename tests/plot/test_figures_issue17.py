@@ -122,6 +122,7 @@ def test_schedule_comparison_bands_have_visible_edges() -> None:
                 ), (name, shade)
 
 
+@pytest.mark.slow
 def test_landscape_title_says_what_every_mark_is() -> None:
     """'Look at each figure': the landscape's title named the star only; the dashed black
     curve (the fitted quadratic surface) and the dotted line were left to guess."""

@@ -43,7 +43,7 @@ def _held_final(w: Watcher, p) -> float:
     return math.exp(float(w._eval(np.asarray(theta), lr, np.array([p.final_step]))[0][0]))
 
 
-@pytest.mark.parametrize("law", ["multipower", "efflr"])
+@pytest.mark.parametrize("law", ["multipower", pytest.param("efflr", marks=pytest.mark.slow)])
 def test_before_the_decay_the_annealing_term_is_flagged(law):
     c = _curve("wsd_20000_24000")  # stable to step 20000, then a cooldown
     w = Watcher(c.lr, law)
