@@ -12,6 +12,7 @@ import numpy as np
 import pandas as pd
 import pytest
 from cli_helpers import PNG_MAGIC, assert_user_error, run
+from mpl import MPL_TEST, MPL_TRAIN
 
 from lrlaw.fitting import FitResult
 
@@ -19,15 +20,8 @@ ROOT = Path(__file__).resolve().parents[2]
 DATA = ROOT / "data"
 MPL = DATA / "mpl" / "100m"
 SCHEDULES = DATA / "schedules.txt"
-TRAIN = [MPL / f"{n}.csv" for n in ("cosine_24000", "constant_24000", "wsdcon_9")]
-TEST_NAMES = (
-    "cosine_72000",
-    "constant_72000",
-    "wsd_20000_24000",
-    "wsdld_20000_24000",
-    "wsdcon_3",
-    "wsdcon_18",
-)
+TRAIN = [MPL / f"{n}.csv" for n in MPL_TRAIN]
+TEST_NAMES = MPL_TEST
 TEST = [MPL / f"{n}.csv" for n in TEST_NAMES]
 
 

@@ -6,6 +6,7 @@ import json
 
 import numpy as np
 import pytest
+from cli_helpers import run_python
 from mpl import MPL_TEST, MPL_TRAIN, mpl_curves
 
 from lrlaw import schedules
@@ -185,8 +186,6 @@ def test_124m_wsd_cooldown_final_loss(data_dir) -> None:
 
 def test_float64_is_scoped_not_global() -> None:
     """lrlaw computes in float64 without leaving jax_enable_x64 switched on."""
-    import subprocess
-    import sys
 
     code = (
         "import jax, numpy as np\n"
@@ -199,9 +198,7 @@ def test_float64_is_scoped_not_global() -> None:
         "assert not jax.config.jax_enable_x64\n"
         "print('ok')\n"
     )
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
-    assert out.returncode == 0, out.stderr
-    assert out.stdout.strip() == "ok"
+    assert run_python(code).stdout.strip() == "ok"
 
 
 def test_fitting_lambda_recovers_it() -> None:

@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from cli_helpers import PNG_MAGIC, assert_user_error, run
+from cli_helpers import PNG_MAGIC, assert_user_error, run, run_python
 
 from lrlaw.errors import DataError, FitError, LrlawError
 from lrlaw.plan import (
@@ -434,5 +434,4 @@ def test_the_hyperparameter_laws_do_not_import_jax() -> None:
         "import lrlaw.plan.hparams, lrlaw.io.table\n"
         "assert 'jax' not in sys.modules, sorted(m for m in sys.modules if 'lrlaw' in m)\n"
     )
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
-    assert out.returncode == 0, out.stderr
+    run_python(code)
