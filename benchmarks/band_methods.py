@@ -13,6 +13,10 @@ over the mean absolute error).  Targets: coverage 80-95 %, width/MAE <= 6.
 
 Prints one Markdown table: a line per (dataset, row, method) with coverage,
 width/MAE, the band's Monte-Carlo error (split halves) and the fit + band time.
+
+``--cv``: the cross-validation folds instead (``crossval_laws.py``'s ``loco``
+scheme): every shipped run of each dataset in turn is predicted by a fit of all
+the others; coverage and width/MAE per fold, then their means per dataset.
 """
 
 from __future__ import annotations
@@ -60,6 +64,38 @@ def score(result, tests) -> dict[str, float]:
     return bl.mean_scores(per)
 
 
+def cv_folds(methods, datasets, law, n_boot) -> None:
+    """Leave-one-run-out folds over every shipped run of each dataset."""
+    original = fitting._uncertainty
+    warmups = bl.spec_warmups()
+    print(f"# {law.name}, {n_boot} replicates; leave-one-run-out folds")
+    print("| dataset | method | folds | cover % (mean) | folds on 80-95 % | width/MAE (mean) |")
+    print("|---|---|---|---|---|---|")
+    for ds in datasets:
+        src, train, held = bl.DATASETS[ds]
+        runs = [*train, *held]
+        curves = load_curves([src / f"{r}.csv" for r in runs], schedules_file=bl.SCHEDULES)
+        for method in methods:
+            covers, ratios = [], []
+            for i, run in enumerate(runs):
+                fitting._uncertainty = functools.partial(original, resampling=method)
+                try:
+                    result = fitting.fit(curves[:i] + curves[i + 1 :], law, bootstrap=n_boot)
+                finally:
+                    fitting._uncertainty = original
+                steps, loss, _, _ = bl.read_shipped(src / f"{run}.csv")
+                m = steps >= bl.score_start(run, int(steps[-1]), warmups)
+                s = score(result, [(curves[i], steps[m], loss[m])])
+                covers.append(s["cover"])
+                ratios.append(s["width_mae"])
+            ok = sum(0.8 <= c <= 0.95 for c in covers)
+            print(
+                f"| {ds} | {method} | {len(runs)} | {100 * np.mean(covers):.1f} | {ok} "
+                f"| {np.mean(ratios):.2f} |",
+                flush=True,
+            )
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--methods", nargs="+", default=list(METHODS), choices=list(METHODS))
@@ -69,11 +105,15 @@ def main() -> None:
     )
     ap.add_argument("--law", default="momentum")
     ap.add_argument("--bootstrap", type=int, default=None)
+    ap.add_argument("--cv", action="store_true", help="leave-one-run-out folds instead")
     args = ap.parse_args()
     from lrlaw.laws import get_law
 
     law = get_law(args.law)
     n_boot = law.default_bootstrap if args.bootstrap is None else args.bootstrap
+    if args.cv:
+        cv_folds(args.methods, args.datasets, law, n_boot)
+        return
     original = fitting._uncertainty
     print(f"# {args.law}, {n_boot} replicates; held-out scores as bench_logging.py")
     print("| dataset | row | method | cover % | width % | width/MAE | MC err/width | s |")

@@ -222,7 +222,9 @@ def jackknife_deviations(curve_preds: np.ndarray, n: int) -> np.ndarray:
     """
     cp = np.asarray(curve_preds, dtype=np.float64)
     k = cp.shape[0]
-    dev = np.sqrt(k - 1.0) * (cp - np.mean(cp, axis=0))
+    with np.errstate(invalid="ignore"):
+        dev = np.sqrt(k - 1.0) * (cp - np.mean(cp, axis=0))
+    dev = np.where(np.isfinite(dev), dev, 0.0)  # e.g. step 0, where every prediction is inf
     both = np.concatenate([dev, -dev])
     return both[np.arange(n) % both.shape[0]]
 
