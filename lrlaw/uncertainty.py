@@ -41,8 +41,7 @@ over-confident.  lrlaw combines three sources of uncertainty:
    held-out error).  With one curve: the forward split.  The relative errors
    ``e = (L_obs - L_pred) / L_pred`` measure how far the law misses on points
    it has not seen.  On a noisy log the errors are smoothed along each curve
-   until the noise left is below 0.1 %, and the variance of the noise that
-   is still left is taken out of them (the band is about the predicted
+   until the noise left is below 0.1 % (the band is about the predicted
    curve, not single logged losses).
 
 A prediction band at level ``q`` for a new schedule takes, for every
