@@ -851,9 +851,10 @@ def _refit(
 ) -> tuple[np.ndarray, np.ndarray]:
     """Refit from ``theta`` once per row of point ``weights``; (parameters, converged).
 
-    Laws that solve in parallel, and every refit with ``exact``, get full
-    Levenberg-Marquardt refits (vmap, or one at a time for memory-hungry laws).
-    Otherwise memory-hungry laws get the one-step (linearised) refit of the bootstrap
+    Laws that solve in parallel (unless ``linear``), and every refit with ``exact``, get
+    full Levenberg-Marquardt refits (vmap, or one at a time for memory-hungry laws).
+    Otherwise (memory-hungry laws, and every law with ``linear``: the default band's
+    within-curve block replicates) they get the one-step (linearised) refit of the bootstrap
     literature (Davison & Hinkley 1997, §7.2): ``theta_b = theta - (J^T W_b J +
     mu D)^-1 J^T W_b r`` with the residuals ``r`` and Jacobian ``J`` at the best
     fit and Marquardt damping ``mu = 1e-3`` on the diagonal ``D`` of ``J^T W_b J``.
