@@ -29,6 +29,8 @@ over-confident.  lrlaw combines three sources of uncertainty:
    ``+-sqrt(k - 1) (p_(i) - p_bar)`` (:func:`jackknife_deviations`), added to the
    block replicates in balanced turn, carry how much the prediction depends on
    which schedules were fitted.  Each left-out fit keeps at least two curves.
+   The standard errors and correlations (:meth:`Uncertainty.stderr`) include the
+   same term in parameter space (:meth:`Uncertainty.replicates`).
 
 3. **Out-of-sample law error.**  From three curves on: leave-one-curve-out
    (the refits above predict the curve they left out), pooled with a forward
@@ -292,14 +294,25 @@ class Uncertainty:
         """Number of bootstrap replicates."""
         return int(self.params.shape[0])
 
+    def replicates(self) -> np.ndarray:
+        """The parameter replicates with the curve-level term: each block replicate plus
+        its jackknife deviation of the leave-one-curve-out parameters (as the band adds
+        it to the predictions; :func:`jackknife_deviations`), or the block replicates
+        alone without that term."""
+        if self.curve_params is None or len(self.curve_params) < 2 or self.n_boot == 0:
+            return self.params
+        return self.params + jackknife_deviations(self.curve_params, self.n_boot)
+
     def stderr(self) -> np.ndarray:
-        """Bootstrap standard error of each parameter."""
-        return np.std(self.params, axis=0, ddof=1)
+        """Bootstrap standard error of each parameter, the curve-level (jackknife) term
+        included: the block bootstrap alone shows only the noise within the curves."""
+        return np.std(self.replicates(), axis=0, ddof=1)
 
     def correlations(self) -> np.ndarray:
-        """Bootstrap correlation matrix of the parameters (NaN where a parameter is fixed)."""
+        """Bootstrap correlation matrix of the parameters (NaN where a parameter is fixed),
+        the curve-level term included (:meth:`replicates`)."""
         with np.errstate(invalid="ignore", divide="ignore"):
-            return np.corrcoef(self.params, rowvar=False)
+            return np.corrcoef(self.replicates(), rowvar=False)
 
     def band(
         self,
