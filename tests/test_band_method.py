@@ -182,3 +182,14 @@ def test_unknown_resampling_is_refused() -> None:
     result = fit(curves)
     with pytest.raises(ValueError, match="resampling"):
         fitting._uncertainty(curves, None, result.law_object, None, None, 1e-3, 4, 0, 10, "x")
+
+
+def test_standard_errors_include_the_curve_level_term() -> None:
+    """The report's errors must not show the within-curve noise alone: with three curves
+    they add the jackknife variance of the leave-one-curve-out parameters."""
+    u = fit(mpl_curves("25m", MPL_TRAIN), bootstrap=40, seed=0).uncertainty
+    k = len(u.curve_params)
+    jack = (k - 1) / k * np.sum((u.curve_params - u.curve_params.mean(axis=0)) ** 2, axis=0)
+    block = np.var(u.params, axis=0, ddof=1)
+    assert np.all(u.stderr() > np.sqrt(block))
+    np.testing.assert_allclose(u.stderr() ** 2, block + jack, rtol=0.25)
