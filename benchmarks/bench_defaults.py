@@ -5,6 +5,8 @@ options (bands included), in a fresh Python process each time:
 
 * ``momentum``: the quick start's three MPL 100M curves (``--law`` default);
 * ``efflr``: three 50k-step 124M runs (stable, cosine, wsd-0.2-linear), ``--law efflr``;
+* ``auto``: the same three runs, ``--law auto`` (cross-validates the laws, then fits the
+  chosen or combined ones with their default bands);
 
 each with an empty persistent XLA cache (``XDG_CACHE_HOME`` pointed at a new
 temporary directory: "cold") and again with the cache that run wrote ("warm"),
@@ -12,7 +14,7 @@ plus ``lrlaw --help``.  Prints wall and CPU time (user + sys of the child) per
 row, the median of ``--repeats`` runs, and the load average (2 shared cores:
 compare rows of one run only)::
 
-    PYTHONPATH=. python benchmarks/bench_defaults.py [--repeats 3] [--laws momentum efflr]
+    PYTHONPATH=. python benchmarks/bench_defaults.py [--repeats 3] [--laws momentum efflr auto]
 """
 
 from __future__ import annotations
@@ -44,6 +46,13 @@ CASES = {
         ],
         ["--law", "efflr"],
     ),
+    "auto": (
+        [
+            ROOT / "data" / "schaipp-124m" / "canonical" / f"{n}.csv"
+            for n in ("stable", "cosine", "wsd-0.2-linear")
+        ],
+        ["--law", "auto"],
+    ),
 }
 
 
@@ -68,7 +77,7 @@ def timed(args: list[str], env: dict[str, str]) -> tuple[float, float]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=3)
-    parser.add_argument("--laws", nargs="+", default=list(CASES), choices=list(CASES))
+    parser.add_argument("--laws", nargs="+", default=["momentum", "efflr"], choices=list(CASES))
     opts = parser.parse_args()
     load0 = " ".join(f"{x:.2f}" for x in os.getloadavg())
     rows = []

@@ -230,4 +230,4 @@ def test_docs_name_only_real_lrlaw_objects():
 
 def test_the_name_check_can_fail():
     assert _resolves("lrlaw.plan.compare_schedules") and _resolves("lrlaw.fitting.core.fit")
-    assert not _resolves("lrlaw.planning.compare_schedules") and not _resolves("lrlaw.fitting.nope")
+    assert not _resolves("lrlaw.nosuchmodule.fit") and not _resolves("lrlaw.fitting.nope")

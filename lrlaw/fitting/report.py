@@ -78,6 +78,11 @@ def report_dict(result: FitResult) -> dict[str, Any]:
             "error_source": u.error_source,
             "median_abs_error": float(np.median(np.abs(u.errors))) if u.errors.size else None,
             "band_mc_error": u.mc_error,
+            "curve_term": (
+                None
+                if u.curve_params is None
+                else f"jackknife of {len(u.curve_params)} leave-one-curve-out refits"
+            ),
         }
     return out
 
@@ -113,10 +118,16 @@ def report_text(result: FitResult) -> str:
         if not strong:
             lines.append("  none")
         b = d["bootstrap"]
+        how = {
+            "block": " (moving blocks within every curve, one linearised refit step each; "
+            "no curve is dropped, so every replicate fits every schedule)",
+            "curve+block": " (curves and moving blocks within them)",
+        }.get(b["scheme"], "")
         lines.append(
-            f"uncertainty  {b['replicates']} {b['scheme']} bootstrap replicates "
-            f"({100 * b['converged']:.0f} % converged; blocks {b['blocks']}); "
-            f"out-of-sample errors from {b['error_source']}"
+            f"uncertainty  {b['replicates']} {b['scheme']} bootstrap replicates{how} "
+            f"({100 * b['converged']:.0f} % converged; blocks {b['blocks']})"
+            + (f"; curve-level term: {b['curve_term']}" if b.get("curve_term") else "")
+            + f"; out-of-sample errors from {b['error_source']}"
             + (
                 f", median |error| {100 * b['median_abs_error']:.3f} %"
                 if b["median_abs_error"] is not None

@@ -2,30 +2,49 @@ r"""Parameter uncertainty and prediction bands.
 
 Residuals along a loss curve are strongly autocorrelated (a law misses
 *trends*, not independent noise), so an i.i.d. bootstrap of points is
-over-confident.  lrlaw combines two sources of uncertainty:
+over-confident.  lrlaw combines three sources of uncertainty:
 
-1. **Parameter uncertainty: a two-level bootstrap** (Davison & Hinkley 1997,
-   §3.8 for hierarchical data; Künsch 1989 for the moving-block bootstrap).
-   Each replicate draws the training curves with replacement (from three
-   curves on: with two, a replicate that draws one twice may lack the only
-   decaying schedule and not identify the annealing term), and inside
-   each drawn curve draws moving blocks of consecutive points (block length
-   from the residuals' integrated autocorrelation time, Sokal 1997), so a
-   replicate keeps the correlation structure and reflects which schedules
-   the law was fitted on.  Every replicate is a weighted refit (weights =
-   how often each point was drawn), started from the best fit; all
-   replicates are solved in parallel with ``jax.vmap``.  Replicates whose
-   refit does not converge are left out (more than 10 % failing is a warning:
-   the errors and the band may then be too narrow).
+1. **Parameter uncertainty: a moving-block bootstrap within every curve**
+   (Künsch 1989): each replicate keeps every training curve and draws moving
+   blocks of consecutive points inside each one (block length from the
+   residuals' integrated autocorrelation time, Sokal 1997), so a replicate
+   keeps the correlation structure and fits the same schedules as the fit.
+   Every replicate is a weighted refit (weights = how often each point was
+   drawn) by one linearised Levenberg-Marquardt step from the best fit
+   (Davison & Hinkley 1997, §7.2): with every curve kept, a replicate stays
+   close to the best fit, and the step gave the same bands as exact refits
+   (``benchmarks/band_methods.py``) at a fraction of their cost.
 
-2. **Out-of-sample law error: leave-one-curve-out** (from three curves on).
-   The law is refitted without each training curve in turn and predicts it;
-   the relative errors ``e = (L_obs - L_pred) / L_pred`` measure how far the
-   law misses on a schedule it has not seen.  With one or two training curves
-   (leaving one out would leave a single schedule, which cannot identify the
-   law): fit the first 60 % of every curve, predict the rest.  On a noisy log
-   the errors are smoothed along each curve until the noise left is below
-   0.1 % (the band is about the predicted curve, not single logged losses).
+   Whole curves are *not* resampled.  Until issue 16.4 they were (from three
+   curves on), but a draw of three curves can hold no decaying schedule (1 in
+   27 on the MPL split), which does not identify the annealing term; the
+   band's width then hinged on those few draws (its Monte-Carlo error reached
+   50 % of its width on noisy logs, ``benchmarks/band_methods.py``).
+   ``resampling="curve+block"`` of :func:`lrlaw.fitting._uncertainty` keeps that
+   former scheme for comparison.
+
+2. **Curve-level term: a jackknife over the training curves** (from three
+   curves on; Efron & Stein 1981).  The ``k`` refits that each leave one curve
+   out predict the new schedule too; their jackknife deviations
+   ``+-sqrt(k - 1) (p_(i) - p_bar)`` (:func:`jackknife_deviations`), added to the
+   block replicates in balanced turn, carry how much the prediction depends on
+   which schedules were fitted.  Each left-out fit keeps at least two curves.
+   The standard errors and correlations (:meth:`Uncertainty.stderr`) include the
+   same term in parameter space (:meth:`Uncertainty.replicates`).
+
+3. **Out-of-sample law error.**  From three curves on: leave-one-curve-out
+   (the refits above predict the curve they left out), pooled with a forward
+   split of every curve (fit the first 60 % of each, predict the rest: the only
+   check of how the law extrapolates in time when the training curves share
+   their length).  With two curves: blocked cross-validation (Roberts et al.
+   2017): each tenth of each curve is left out in turn, the other curve kept,
+   so no fold asks one schedule alone to identify the law (the forward split
+   of a constant + cosine pair hid the cosine's decay and gave a band 15x the
+   held-out error).  With one curve: the forward split.  The relative errors
+   ``e = (L_obs - L_pred) / L_pred`` measure how far the law misses on points
+   it has not seen.  On a noisy log the errors are smoothed along each curve
+   until the noise left is below 0.1 % (the band is about the predicted
+   curve, not single logged losses).
 
 A prediction band at level ``q`` for a new schedule takes, for every
 bootstrap replicate ``b``, the replicate's predicted curve times
@@ -72,6 +91,7 @@ __all__ = [
     "Uncertainty",
     "block_length",
     "bootstrap_weights",
+    "jackknife_deviations",
 ]
 
 #: Quantiles of the out-of-sample error sizes combined with every replicate (per sign).
@@ -190,13 +210,34 @@ def bootstrap_weights(
     return counts
 
 
+def jackknife_deviations(curve_preds: np.ndarray, n: int) -> np.ndarray:
+    r"""The curve-level term of a band: ``n`` rows of jackknife deviations.
+
+    ``curve_preds`` ``(k, n_steps)`` are the predictions of the ``k`` refits that each
+    leave one training curve out.  Their jackknife deviations
+    ``d_i = +-sqrt(k - 1) (p_(i) - mean_j p_(j))`` (both signs) have the jackknife
+    variance ``(k - 1)/k sum_i (p_(i) - p_bar)^2`` of the prediction (Efron & Stein
+    1981; Efron & Tibshirani 1993, ch. 11).  Row ``b`` of the result is deviation
+    ``b mod 2k``: added to the ``b``-th within-curve bootstrap replicate, the pairs
+    sample the sum of the two terms in balanced proportions.
+    """
+    cp = np.asarray(curve_preds, dtype=np.float64)
+    k = cp.shape[0]
+    with np.errstate(invalid="ignore"):
+        dev = np.sqrt(k - 1.0) * (cp - np.mean(cp, axis=0))
+    dev = np.where(np.isfinite(dev), dev, 0.0)  # e.g. step 0, where every prediction is inf
+    both = np.concatenate([dev, -dev])
+    return both[np.arange(n) % both.shape[0]]
+
+
 @dataclass(frozen=True)
 class Uncertainty:
     """Bootstrap replicates and out-of-sample errors of a fit (see module docstring).
 
     Attributes:
-        scheme: ``"curve+block"`` (several curves) or ``"block"`` (one curve).
-        params: parameter vectors of the replicates whose refit converged, shape
+        scheme: ``"block"`` (moving blocks within every curve, the default) or
+            ``"curve+block"`` (whole curves resampled too: fits before issue 16.4).
+        params: parameter vectors of the bootstrap replicates with finite refits, shape
             ``(n_boot, n_params)``.
         converged: fraction of replicates whose refit converged.
         blocks: moving-block length per training curve.
@@ -210,6 +251,9 @@ class Uncertainty:
         mc_error: Monte-Carlo error of the 90 % band on the training curves
             (:meth:`mc_error_of`): ``{"level", "edge", "edge_max", "width_share"}``;
             ``None`` when not computed (fewer than 4 replicates, or older fits).
+        curve_params: parameters of the leave-one-curve-out refits, ``(k, n_params)``,
+            the curve-level (jackknife) term of the band; ``None`` with fewer than
+            three curves, and in older fits.
     """
 
     scheme: str
@@ -221,6 +265,7 @@ class Uncertainty:
     seed: int
     error_weights: np.ndarray | None = None
     mc_error: dict[str, float] | None = None
+    curve_params: np.ndarray | None = None
 
     def __repr__(self) -> str:
         """One line: the scheme and the sizes of the arrays (not their values)."""
@@ -249,17 +294,32 @@ class Uncertainty:
         """Number of bootstrap replicates."""
         return int(self.params.shape[0])
 
+    def replicates(self) -> np.ndarray:
+        """The parameter replicates with the curve-level term: each block replicate plus
+        its jackknife deviation of the leave-one-curve-out parameters (as the band adds
+        it to the predictions; :func:`jackknife_deviations`), or the block replicates
+        alone without that term."""
+        if self.curve_params is None or len(self.curve_params) < 2 or self.n_boot == 0:
+            return self.params
+        return self.params + jackknife_deviations(self.curve_params, self.n_boot)
+
     def stderr(self) -> np.ndarray:
-        """Bootstrap standard error of each parameter."""
-        return np.std(self.params, axis=0, ddof=1)
+        """Bootstrap standard error of each parameter, the curve-level (jackknife) term
+        included: the block bootstrap alone shows only the noise within the curves."""
+        return np.std(self.replicates(), axis=0, ddof=1)
 
     def correlations(self) -> np.ndarray:
-        """Bootstrap correlation matrix of the parameters (NaN where a parameter is fixed)."""
+        """Bootstrap correlation matrix of the parameters (NaN where a parameter is fixed),
+        the curve-level term included (:meth:`replicates`)."""
         with np.errstate(invalid="ignore", divide="ignore"):
-            return np.corrcoef(self.params, rowvar=False)
+            return np.corrcoef(self.replicates(), rowvar=False)
 
     def band(
-        self, replicate_preds: np.ndarray, level: float, center: np.ndarray | None = None
+        self,
+        replicate_preds: np.ndarray,
+        level: float,
+        center: np.ndarray | None = None,
+        curve_preds: np.ndarray | None = None,
     ) -> tuple[np.ndarray, np.ndarray]:
         """Lower/upper band from replicate predictions ``(n_boot, n_steps)``.
 
@@ -267,7 +327,9 @@ class Uncertainty:
         evenly spaced quantiles of ``|e|`` over the out-of-sample errors (weighted by
         the steps each error stands for, ``error_weights``) and both signs ``s`` (see
         the module docstring), and the central ``level`` quantiles
-        of all ``n_boot x 2 x ERROR_QUANTILES`` scaled curves are taken.  Using the
+        of all ``n_boot x 2 x ERROR_QUANTILES`` scaled curves are taken.  With
+        ``curve_preds`` (the leave-one-curve-out refits' predictions ``(k, n_steps)``)
+        each replicate first gets its jackknife deviation (:func:`jackknife_deviations`).  Using the
         quantiles of the errors instead of one random draw per replicate makes the
         band deterministic given the replicates: with one draw each, which of the
         few large errors (after an LR drop) land on which replicates moved the 90 %
@@ -278,6 +340,8 @@ class Uncertainty:
         if not 0 < level < 1:
             raise ValueError(f"level={level} must be in (0, 1)")
         preds = np.asarray(replicate_preds, dtype=np.float64)
+        if curve_preds is not None and len(curve_preds) >= 2 and preds.shape[0] > 0:
+            preds = preds + jackknife_deviations(curve_preds, preds.shape[0])
         if self.errors.size:
             k = ERROR_QUANTILES
             probs = (np.arange(k) + 0.5) / k
@@ -298,7 +362,10 @@ class Uncertainty:
         return lo, hi
 
     def mc_error_of(
-        self, replicate_preds: Sequence[np.ndarray], level: float = 0.9
+        self,
+        replicate_preds: Sequence[np.ndarray],
+        level: float = 0.9,
+        curve_preds: Sequence[np.ndarray | None] | None = None,
     ) -> dict[str, float] | None:
         r"""Monte-Carlo error of the band edges from a finite number of replicates.
 
@@ -319,9 +386,12 @@ class Uncertainty:
             return None
         half = preds[0].shape[0] // 2
         edges, shares = [], []
-        for p in preds:
+        cps = list(curve_preds) if curve_preds is not None else [None] * len(preds)
+        for p, cp in zip(preds, cps):
             if p.shape[1] == 0:
                 continue
+            if cp is not None and len(cp) >= 2:
+                p = p + jackknife_deviations(cp, p.shape[0])
             lo, hi = self.band(p, level)
             lo_a, hi_a = self.band(p[:half], level)
             lo_b, hi_b = self.band(p[half : 2 * half], level)
@@ -353,6 +423,7 @@ class Uncertainty:
             "seed": self.seed,
             "error_weights": None if self.error_weights is None else self.error_weights.tolist(),
             "mc_error": self.mc_error,
+            "curve_params": None if self.curve_params is None else self.curve_params.tolist(),
         }
 
     @classmethod
@@ -375,5 +446,10 @@ class Uncertainty:
                 None
                 if data.get("mc_error") is None
                 else {str(k): float(v) for k, v in data["mc_error"].items()}
+            ),
+            curve_params=(
+                None
+                if data.get("curve_params") is None
+                else np.asarray(data["curve_params"], dtype=np.float64)
             ),
         )

@@ -142,7 +142,14 @@ def test_many_failed_bootstrap_refits_warn() -> None:
     iteration cap (dropping them made the quick start's coverage swing 93 % -> 76 % on 2 of
     199 replicates).
     (Two curves are no longer resampled as whole curves, which was what failed there; two
-    constant runs and a cosine still give replicates without the only decaying schedule.)"""
+    constant runs and a cosine still give replicates without the only decaying schedule.)
+    Since issue 16.4 the default band resamples blocks within every curve, so no replicate
+    lacks the decaying schedule and none fails; the warning is checked on the former
+    curve+block scheme, which still makes such draws."""
+    import functools
+
+    from lrlaw import fitting
+
     curves = load_curves(
         [
             DATA / "mpl" / "25m" / f"{n}.csv"
@@ -150,7 +157,13 @@ def test_many_failed_bootstrap_refits_warn() -> None:
         ],
         schedules_file=SCHEDULES,
     )
-    result = fit(curves, bootstrap=25, seed=0)
+    assert fit(curves, bootstrap=25, seed=0).uncertainty.converged == 1.0
+    original = fitting._uncertainty
+    fitting._uncertainty = functools.partial(original, resampling="curve+block")
+    try:
+        result = fit(curves, bootstrap=25, seed=0)
+    finally:
+        fitting._uncertainty = original
     u = result.uncertainty
     assert u.converged < 0.9
     (msg,) = [w for w in result.warnings if "bootstrap refits did not converge" in w]
