@@ -18,11 +18,11 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from cli_helpers import assert_user_error, run
 
 from lrlaw.errors import DataError, LrlawError
 from lrlaw.io import load_curves, read_schedules_file
 from lrlaw.io.readers import ReadOptions, is_remote, prepare_run, read_runs
-from tests.cli_helpers import assert_user_error, run
 
 ROOT = Path(__file__).resolve().parents[2]
 SCHEDULES = ROOT / "data" / "schedules.txt"

@@ -15,11 +15,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 from matplotlib.colors import to_hex
+from mpl import mpl_curves
 
 from lrlaw.fitting import FitResult
 from lrlaw.fitting.evaluate import compare_laws
 from lrlaw.plot import plot_fit, plot_law_comparison, run_colors
-from tests.mpl import mpl_curves
 
 TRAIN = ("constant_24000", "cosine_24000")
 HELD_OUT = ("constant_72000", "wsd_20000_24000")

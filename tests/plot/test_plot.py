@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.colors import to_hex
+from mpl import MPL_TEST, MPL_TRAIN, mpl_curves
 
 from lrlaw import schedules
 from lrlaw.fitting import fit
@@ -24,7 +25,6 @@ from lrlaw.plot import (
     run_colors,
     suptitle,
 )
-from tests.mpl import MPL_TEST, MPL_TRAIN, mpl_curves
 
 NAMES = [*MPL_TRAIN, *MPL_TEST]
 

@@ -24,6 +24,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from cli_helpers import assert_user_error, run
 
 from lrlaw.errors import ScheduleError
 from lrlaw.schedules import parse_schedule
@@ -34,7 +35,6 @@ from lrlaw.schedules.export import (
     to_hf,
     to_torchtitan,
 )
-from tests.cli_helpers import assert_user_error, run
 
 
 def hf_lambda(t, *, num_warmup_steps, num_stable_steps, num_decay_steps, decay_type,

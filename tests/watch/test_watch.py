@@ -8,10 +8,10 @@ import time
 from pathlib import Path
 
 import pytest
+from cli_helpers import assert_user_error, run
 
 from lrlaw.io import load_curves, read_schedules_file
 from lrlaw.watch import Watcher
-from tests.cli_helpers import assert_user_error, run
 
 ROOT = Path(__file__).resolve().parents[2]
 SCHEDULES = ROOT / "data" / "schedules.txt"
