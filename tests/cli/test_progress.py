@@ -49,10 +49,10 @@ def test_fit_and_bootstrap_report_every_refit(train) -> None:
         result = fit(train, bootstrap=30, seed=1)
     solve = rec.named("fitting the momentum law")
     assert solve["total"] == 1 and solve["steps"] == [1]
-    boot = rec.named("bootstrap: 30 refits + 3 held-out")
-    # The 30 refits and the three leave-one-curve-out refits in calls of as many rows as
-    # the main fit had starts (10: one compiled solver for the whole fit).
-    assert boot["total"] == 33 and boot["steps"] == [10, 10, 10, 3]
+    boot = rec.named("bootstrap: 30 refits + 4 held-out")
+    # The 30 replicates are one linearised step each, reported together; then the four
+    # held-out refits (three leave-one-curve-out, one forward split) in one solver call.
+    assert boot["total"] == 34 and boot["steps"] == [30, 4]
     assert not any(t["open"] for t in rec.tasks)
     assert not progress.active()
     # The reporter only watches: the same fit without one gives the same numbers.

@@ -176,7 +176,7 @@ def test_curve_term_survives_a_json_round_trip(tmp_path) -> None:
 
 
 def test_unknown_resampling_is_refused() -> None:
-    from lrlaw import fitting
+    from lrlaw.fitting import core as fitting
 
     curves = mpl_curves("25m", MPL_TRAIN)
     result = fit(curves)

@@ -148,7 +148,7 @@ def test_many_failed_bootstrap_refits_warn() -> None:
     curve+block scheme, which still makes such draws."""
     import functools
 
-    from lrlaw import fitting
+    from lrlaw.fitting import core as fitting
 
     curves = load_curves(
         [
