@@ -302,7 +302,7 @@ def test_watch_follows_a_tensorboard_folder_and_writes_a_png(tmp_path):
     thread.start()
     out = tmp_path / "out"
     result = run(
-        "watch", folder, "--schedule", SPECS[c.name], "--idle", "1.5", "--interval", "0.1",
+        "watch", folder, "--schedule", SPECS[c.name], "--idle", "5", "--interval", "0.1",
         "--out", out,
     )  # fmt: skip
     thread.join()
