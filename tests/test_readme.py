@@ -218,10 +218,11 @@ def test_docs_name_only_real_lrlaw_objects():
     for page in pages:
         if "snippets" in page.parts:
             continue
-        for m in _NAME.finditer(page.read_text()):
+        text = page.read_text()
+        for m in _NAME.finditer(text):
             name = m.group(0).rstrip(".")
-            text = page.read_text()[m.start() : m.end() + 1]
-            if name.endswith((".py", ".json", ".png", ".csv")) or text.startswith(_NOT_NAMES):
+            found = text[m.start() : m.end() + 1]
+            if name.endswith((".py", ".json", ".png", ".csv")) or found.startswith(_NOT_NAMES):
                 continue
             if not _resolves(name):
                 missing.add(f"{page.relative_to(ROOT)}: {name}")

@@ -141,10 +141,10 @@ def plot_schedule_comparison(comparison: ScheduleComparison, fit: FitResult) -> 
     ax_lr, ax_loss = fig.subplots(2, 1, sharex=True, gridspec_kw={"height_ratios": [1, 2]})
     lo, hi = np.inf, -np.inf
     colors = run_colors(row.name for row in comparison.rows)
-    segments = band_segments([s.values() for s in comparison.schedules])
-    for row, s, segment in zip(comparison.rows, comparison.schedules, segments):
+    lrs = [s.values() for s in comparison.schedules]
+    segments = band_segments(lrs)
+    for row, s, lr, segment in zip(comparison.rows, comparison.schedules, lrs, segments):
         color = colors[row.name]
-        lr = s.values()
         ax_lr.plot(np.arange(lr.size), lr, color=color, lw=1.3)
         grid = np.unique(np.linspace(1, s.total, 600).astype(np.int64))
         pred = fit.predict(lr, grid)

@@ -223,18 +223,6 @@ SCALED_STEP_KEYS: frozenset[str] = frozenset(
 )
 
 
-def _spec_of(schedule: Schedule | str) -> str:
-    return schedule.spec if isinstance(schedule, Schedule) else schedule
-
-
-def _parse_items(spec: str) -> tuple[str, dict[str, Any]]:
-    """``family`` and the typed keyword values of a spec, for :func:`rescale`."""
-    schedule = parse_schedule(spec)  # errors quote the spec
-    if schedule.family == "phases":
-        raise ScheduleError(f"cannot rescale {spec!r}: phases schedules are not supported")
-    return schedule.family, dict(schedule.kwargs)
-
-
 def rescale(schedule_spec: Schedule | str, total: int) -> Schedule:
     """The schedule ``schedule_spec`` stretched (or shrunk) to ``total`` steps.
 
@@ -253,9 +241,11 @@ def rescale(schedule_spec: Schedule | str, total: int) -> Schedule:
             spec, or the rescaled schedule is invalid (e.g. ``total`` no
             longer exceeds ``warmup``).
     """
-    spec = _spec_of(schedule_spec)
-    parse_schedule(spec)  # validate first: errors quote the spec
-    family, kwargs = _parse_items(spec)
+    spec = schedule_spec.spec if isinstance(schedule_spec, Schedule) else schedule_spec
+    parsed = parse_schedule(spec)  # validate first (array specs too): errors quote the spec
+    if parsed.family == "phases":
+        raise ScheduleError(f"cannot rescale {spec!r}: phases schedules are not supported")
+    family, kwargs = parsed.family, parsed.kwargs
     old = kwargs.get("total")
     if old is None:
         raise ScheduleError(f"cannot rescale {spec!r}: it has no total")
