@@ -70,8 +70,8 @@ def fit_cmd(
             "--bootstrap",
             min=0,
             help="Bootstrap replicates for parameter errors and prediction bands "
-            "(default: 200 for momentum, 50 for efflr, 0 for multipower, whose replicates "
-            "take seconds each).",
+            "(default: 200; 50 for efflr, whose every predicted curve runs a recurrence over "
+            "all steps; 0: no bands, fastest).",
             show_default=False,
         ),
     ] = None,

@@ -131,13 +131,14 @@ def test_bad_options() -> None:
 
 
 def test_default_bootstrap_per_law() -> None:
-    """``lrlaw fit`` without --bootstrap: 200 exact refits for the momentum law, 50 for
-    this law (each refit runs its recurrence over every step), 0 for the multi-power law."""
+    """``lrlaw fit`` without --bootstrap: 200 (linearised) replicates for every law, 50
+    for this law (each replicate's curve runs its recurrence over every step); the
+    multi-power law has a band by default too (it had none before issue 16.5)."""
     from lrlaw.laws import MultiPowerLaw
 
     assert MomentumLaw().default_bootstrap == 200
     assert EffectiveLRLaw().default_bootstrap == 50
-    assert MultiPowerLaw().default_bootstrap == 0
+    assert MultiPowerLaw().default_bootstrap == 200
 
 
 TRUE = np.array([2.8, 40.0, 0.5, 0.25, 2e-3, 0.7])

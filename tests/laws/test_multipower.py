@@ -238,3 +238,51 @@ def test_merged_changes_do_not_depend_on_the_order_of_steps() -> None:
     np.testing.assert_allclose(shuffled[order], ordered, rtol=1e-13)
     exact = predict_curve(MultiPowerLaw(merge_tol=0.0), params, lr, steps)
     np.testing.assert_allclose(shuffled, exact, rtol=1e-5)
+
+
+def test_default_fit_has_a_band_and_caps_its_held_out_refits(monkeypatch) -> None:
+    """Issue 16.5: ``lrlaw fit --law multipower`` draws a band by default (it had none: its
+    replicates were exact refits).  The replicates are linearised; the held-out refits,
+    solved one at a time, stop at ``_HELD_OUT_STEPS`` iterations; the band covers the
+    truth of noisy synthetic curves and holds the prediction.  These curves leave the
+    fit at the degenerate limit gamma -> 0 (a zero Jacobian column): the linearised
+    replicates must all stay finite (before the minimum-norm step, 106 of 200 were
+    inf or NaN and were dropped from the band)."""
+    from lrlaw.fitting import core
+
+    true = np.array(PUBLISHED["25m"])
+    rng = np.random.default_rng(3)
+    specs = [
+        schedules.cosine(3e-4, 6000, final=3e-5, warmup=500),
+        schedules.constant(3e-4, total=6000, warmup=500),
+        schedules.wsd(3e-4, 6000, decay_frac=0.3, final=1e-5, shape="linear", warmup=500),
+    ]
+    curves = []
+    for i, s in enumerate(specs):
+        lr, steps = s.values(), np.arange(500, 6001, 50)
+        clean = predict_curve(MultiPowerLaw(), true, lr, steps)
+        curves.append(
+            Curve(f"c{i}", steps, clean * (1 + 1e-3 * rng.standard_normal(steps.size)), lr, 500)
+        )
+    caps = []
+    solve = core._Problem.solve
+
+    def recording(self, theta0, delta, max_steps, *args, **kwargs):
+        caps.append((np.atleast_2d(theta0).shape[0], max_steps))
+        return solve(self, theta0, delta, max_steps, *args, **kwargs)
+
+    monkeypatch.setattr(core._Problem, "solve", recording)
+    law = MultiPowerLaw()
+    result = fit(curves, law, bootstrap=law.default_bootstrap)
+    u = result.uncertainty
+    assert u is not None and u.n_boot == 200 and u.curve_params is not None
+    # the last solver call: the 3 leave-one-curve-out refits and the forward split
+    assert caps[-1] == (4, core._HELD_OUT_STEPS) and core._HELD_OUT_STEPS < 1000
+    held_out = schedules.wsd(3e-4, 6000, decay_frac=0.15, final=3e-5, shape="exp", warmup=500)
+    lr, steps = held_out.values(), np.arange(500, 6001, 50)
+    lo, hi = result.predict_band(lr, steps)
+    pred = result.predict(lr, steps)
+    truth = predict_curve(MultiPowerLaw(), true, lr, steps)
+    assert np.all(lo <= pred) and np.all(pred <= hi)
+    assert np.mean((lo <= truth) & (truth <= hi)) > 0.8
+    assert np.mean((hi - lo) / pred) < 0.02  # a band, not a blanket
