@@ -37,9 +37,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import bench_logging as bl
 
 from lrlaw import fitting
+from lrlaw.fitting import core
 from lrlaw.io import load_curves
 
-METHODS = fitting.RESAMPLING_METHODS
+METHODS = core.RESAMPLING_METHODS
 
 
 def held_out(dataset: str) -> list[tuple[object, np.ndarray, np.ndarray]]:
@@ -66,7 +67,7 @@ def score(result, tests) -> dict[str, float]:
 
 def cv_folds(methods, datasets, law, n_boot) -> None:
     """Leave-one-run-out folds over every shipped run of each dataset."""
-    original = fitting._uncertainty
+    original = core._uncertainty
     warmups = bl.spec_warmups()
     print(f"# {law.name}, {n_boot} replicates; leave-one-run-out folds")
     print(
@@ -81,11 +82,11 @@ def cv_folds(methods, datasets, law, n_boot) -> None:
         for method in methods:
             covers, ratios, widths, maes = [], [], [], []
             for i, run in enumerate(runs):
-                fitting._uncertainty = functools.partial(original, resampling=method)
+                core._uncertainty = functools.partial(original, resampling=method)
                 try:
                     result = fitting.fit(curves[:i] + curves[i + 1 :], law, bootstrap=n_boot)
                 finally:
-                    fitting._uncertainty = original
+                    core._uncertainty = original
                 steps, loss, _, _ = bl.read_shipped(src / f"{run}.csv")
                 m = steps >= bl.score_start(run, int(steps[-1]), warmups)
                 s = score(result, [(curves[i], steps[m], loss[m])])
@@ -119,7 +120,7 @@ def main() -> None:
     if args.cv:
         cv_folds(args.methods, args.datasets, law, n_boot)
         return
-    original = fitting._uncertainty
+    original = core._uncertainty
     print(f"# {args.law}, {n_boot} replicates; held-out scores as bench_logging.py")
     print("| dataset | row | method | cover % | width % | width/MAE | MC err/width | s |")
     print("|---|---|---|---|---|---|---|---|")
@@ -131,13 +132,13 @@ def main() -> None:
                 paths = bl.make_logs(ds, bl.ROWS[row], Path(tmp) / ds / row.replace("%", "pct"))
                 curves = load_curves(paths, schedules_file=bl.SCHEDULES)
                 for method in args.methods:
-                    fitting._uncertainty = functools.partial(original, resampling=method)
+                    core._uncertainty = functools.partial(original, resampling=method)
                     try:
                         t0 = time.perf_counter()
                         result = fitting.fit(curves, law, bootstrap=n_boot, seed=0)
                         sec = time.perf_counter() - t0
                     finally:
-                        fitting._uncertainty = original
+                        core._uncertainty = original
                     s = score(result, tests)
                     mc = (result.uncertainty.mc_error or {}).get("width_share", float("nan"))
                     summary[method].append((s["cover"], s["width_mae"]))
