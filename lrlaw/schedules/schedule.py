@@ -73,6 +73,7 @@ _KEY_TYPES: dict[str, str] = {
     "start_lr": "float",
 }
 
+
 def _bucket(n: int) -> int:
     """``n`` rounded up to a grid of 8 sizes per power of two (at least 64), as
     :func:`lrlaw.laws.base.bucket`: schedules of similar lengths share compiled code."""
