@@ -86,7 +86,8 @@ class MomentumLaw(Law):
         if self.fit_lam:
             s1, _ = _areas_at(jnp.asarray(lr), jnp.asarray(steps), self.lam, self.warmup)
             return s1, jnp.asarray(lr), jnp.asarray(steps)
-        return _areas_at(jnp.asarray(lr), jnp.asarray(steps), self.lam, self.warmup)
+        # numpy straight into the jitted kernel (jnp.asarray would compile a copy op)
+        return _areas_at(lr, steps, self.lam, self.warmup)
 
     def predict(self, params: jax.Array, prepared: tuple[jax.Array, ...]) -> jax.Array:
         l0, a, alpha, c = params[0], params[1], params[2], params[3]
