@@ -159,7 +159,7 @@ class Schedule:
             # costs 0.3 s for a new length), on a bucketed length so that other
             # lengths reuse it; the steps go in as numpy (jnp.arange compiles too).
             steps = np.arange(_bucket(num), dtype=np.int64)
-            return np.array(self._compiled(steps)[:num], dtype=np.float64)
+            return np.array(np.asarray(self._compiled(steps))[:num], dtype=np.float64)
 
     @functools.cached_property
     def _compiled(self) -> Callable[[np.ndarray], jax.Array]:
