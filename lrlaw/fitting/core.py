@@ -57,6 +57,7 @@ from lrlaw.fitting.uncertainty import Uncertainty, block_length, bootstrap_weigh
 from lrlaw.fitting.weighting import (
     despiked,
     huber_thresholds,
+    moving_mean,
     noise_level,
     outliers,
     span_weights,
@@ -931,13 +932,11 @@ def _systematic(errors: np.ndarray, noise: float, delta: float = HUBER_DELTA) ->
     dropped: on the noisy rows of ``benchmarks/band_methods.py`` it covered 7 of 12
     cells, against 8 without, and it left a 90 % band covering well under half of a
     correctly specified law's noisy held-out points.)"""
-    from scipy.ndimage import uniform_filter1d
-
     e = np.asarray(errors, dtype=np.float64)
     if not np.isfinite(noise) or noise <= delta:
         return e
     size = min(int(np.ceil((noise / delta) ** 2)), max(1, e.size // 5)) | 1
-    return e if size < 3 else uniform_filter1d(e, size, mode="nearest")
+    return e if size < 3 else moving_mean(e, size)  # scipy's uniform_filter1d, in numpy
 
 
 def _uncertainty(
