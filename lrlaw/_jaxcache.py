@@ -26,9 +26,11 @@ import os
 import tempfile
 from pathlib import Path
 
-#: Kernels that compile faster than this are not written to the cache
-#: (JAX's default, 1 s, would skip nearly all of lrlaw's kernels).
-MIN_COMPILE_SECS = 0.05
+#: Kernels that compile faster than this are not written to the cache (JAX's default,
+#: 1 s, would skip nearly all of lrlaw's kernels; at 0.05 s a warm default fit still
+#: compiled its predictors, 20-50 ms each on 2 idle cores, every time).  Below 10 ms
+#: reading an entry saves little.
+MIN_COMPILE_SECS = 0.01
 
 _done = False
 #: The directory in use, or ``None`` (off, unwritable or configured by the user).

@@ -24,6 +24,7 @@ LAYERS = {
     "lrlaw._x64": 0,
     "lrlaw._jaxcache": 0,
     "lrlaw._native": 0,
+    "lrlaw._jaxexport": 0,
     "lrlaw.schedules": 1,
     "lrlaw.io": 2,
     "lrlaw.laws": 3,

@@ -39,7 +39,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from lrlaw import progress
+from lrlaw import _jaxexport, progress
 from lrlaw._x64 import with_x64
 from lrlaw.curves import Curve
 from lrlaw.errors import FitError, LrlawError
@@ -57,6 +57,7 @@ from lrlaw.fitting.uncertainty import Uncertainty, block_length, bootstrap_weigh
 from lrlaw.fitting.weighting import (
     despiked,
     huber_thresholds,
+    moving_mean,
     noise_level,
     outliers,
     span_weights,
@@ -211,10 +212,10 @@ class _Problem:
     prepared: tuple[Any, ...]  # law.prepare output per curve with points in the window
     losses: list[np.ndarray]  # observed losses in the window, per such curve
     masks: list[np.ndarray]  # window mask per input curve (all curves)
-    log_obs: jax.Array  # padded log losses, all curves concatenated
+    log_obs: np.ndarray  # padded log losses, all curves concatenated
     mask: np.ndarray  # 1 for real points, 0 for padding
     weight: np.ndarray  # span weight of each padded point (0 for padding; lrlaw.fitting.weighting)
-    thresholds: jax.Array  # Huber threshold of each padded point (lrlaw.fitting.weighting)
+    thresholds: np.ndarray  # Huber threshold of each padded point (lrlaw.fitting.weighting)
     noise: list[float]  # noise of one logged value (log units), per input curve (NaN: unknown)
     point_noise: list[np.ndarray]  # noise of each point in the window, per input curve
     curve_of: np.ndarray  # index (into ``losses``) of each padded point, -1 for padding
@@ -289,10 +290,10 @@ class _Problem:
             prepared=tuple(prepared),
             losses=losses,
             masks=masks,
-            log_obs=jnp.asarray(np.concatenate(log_obs)),
+            log_obs=np.concatenate(log_obs),
             mask=np.concatenate(mask).astype(np.float64),
             weight=weight,
-            thresholds=jnp.asarray(np.concatenate(thresholds)),
+            thresholds=np.concatenate(thresholds),
             noise=noise,
             point_noise=point_noise,
             curve_of=np.concatenate(curve_of),
@@ -307,9 +308,9 @@ class _Problem:
             self.law,
             self.prepared,
             self.log_obs,
-            jnp.asarray(self.weight),
+            self.weight,
             self.thresholds,
-            jnp.asarray(theta),
+            np.asarray(theta, dtype=np.float64),
             delta,
         )
         return np.asarray(r), np.asarray(jac)
@@ -351,15 +352,20 @@ class _Problem:
             weights = np.concatenate([weights, np.repeat(weights[-1:], pad, axis=0)])
         parts = []
         for lo in range(0, n, rows):
-            out = _solve(
-                self.law,
-                self.prepared,
-                self.log_obs,
-                jnp.asarray(weights[lo : lo + rows]),
-                self.thresholds,
-                jnp.asarray(theta0[lo : lo + rows]),
-                float(delta),
-                int(steps),
+            # Through jax.export: a later process calls the traced solver from disk
+            # (lrlaw._jaxexport), without tracing optimistix again.
+            out = _jaxexport.call(
+                "solve",
+                _solve,
+                (
+                    self.prepared,
+                    self.log_obs,
+                    weights[lo : lo + rows],
+                    self.thresholds,
+                    theta0[lo : lo + rows],
+                ),
+                static_args=(self.law,),
+                static_kwargs={"delta": float(delta), "max_steps": int(steps)},
             )
             parts.append([np.array(x) for x in jax.device_get(out)])
             if bar is not None:
@@ -581,7 +587,7 @@ def predict_curve(law: Law, params: np.ndarray, lr: np.ndarray, steps: np.ndarra
     if steps.size == 0:
         return np.zeros(0)
     prepared = _prepare(law, lr, steps)
-    pred = _predict_one(law, jnp.asarray(params, dtype=jnp.float64), prepared)
+    pred = _predict_one(law, np.asarray(params, dtype=np.float64), prepared)
     return np.asarray(pred)[: steps.size]
 
 
@@ -599,7 +605,7 @@ def predict_many(law: Law, params: np.ndarray, lr: np.ndarray, steps: np.ndarray
     if steps.size == 0:
         return np.zeros((params.shape[0], 0))
     prepared = _prepare(law, np.asarray(lr, dtype=np.float64), steps)
-    return np.asarray(_predict_many(law, jnp.asarray(params), prepared))[:, : steps.size]
+    return np.asarray(_predict_many(law, params, prepared))[:, : steps.size]
 
 
 @jax.jit(static_argnames=("law",))
@@ -662,7 +668,7 @@ def fit(
         guesses = np.array([[init[k] for k in law.param_names]])
     else:
         guesses = law.initial_guesses(problem.prepared, [despiked(y) for y in problem.losses])
-    starts = law.to_unconstrained(jnp.asarray(guesses))
+    starts = law.to_unconstrained(np.asarray(guesses, dtype=np.float64))
     # Every later solver call (transient refit, bootstrap, held-out refits) uses as many
     # rows as the starts: one compiled solver per fit.
     problem = replace(problem, rows=max(len(starts), _MIN_ROWS))
@@ -692,7 +698,7 @@ def fit(
         # best fit; twice at most (a cut can reveal the rest of a transient).
         window_starts: list[int | None] = [None] * len(curves)
         for _ in range(2):
-            params = np.asarray(law.from_unconstrained(jnp.asarray(theta)))
+            params = law.from_unconstrained(np.asarray(theta))
             cuts = _find_transients(curves, problem, law, params, transients)
             if not cuts:
                 break
@@ -704,7 +710,7 @@ def fit(
             v, o, k, n = problem.solve(theta[None], delta, max_steps, screen=False)
             if np.isfinite(o[0]):
                 theta, objective, converged, num_steps = v[0], o[0], k[0], n[0]
-    params = np.asarray(law.from_unconstrained(jnp.asarray(theta)))
+    params = law.from_unconstrained(np.asarray(theta))
     if not np.all(np.isfinite(params)):
         raise FitError(f"the best fit has non-finite parameters {params.tolist()}")
     per_curve, log_residuals, flagged = [], {}, []
@@ -893,7 +899,7 @@ def _refit(
         values, _, ok, nsteps = problem.solve(
             np.tile(theta, (n, 1)), delta, cap, weights=weights, screen=False, bar=bar
         )
-        params = np.asarray(law.from_unconstrained(jnp.asarray(values)))
+        params = law.from_unconstrained(np.asarray(values))
         return params, ok.astype(bool) & (nsteps <= _REFIT_STEPS)
     r, jac = problem.jacobian(theta, delta)
     w = weights * problem.mask  # the span weights are already in r and jac
@@ -908,7 +914,7 @@ def _refit(
     with np.errstate(all="ignore"):
         step = -np.einsum("bij,bj->bi", np.linalg.pinv(damped, rcond=1e-12, hermitian=True), g)
     values = theta[None, :] + step
-    params = np.asarray(law.from_unconstrained(jnp.asarray(values)))
+    params = law.from_unconstrained(np.asarray(values))
     if bar is not None:
         bar.advance(len(weights))
     return params, np.all(np.isfinite(params), axis=1)
@@ -940,13 +946,11 @@ def _systematic(errors: np.ndarray, noise: float, delta: float = HUBER_DELTA) ->
     dropped: on the noisy rows of ``benchmarks/band_methods.py`` it covered 7 of 12
     cells, against 8 without, and it left a 90 % band covering well under half of a
     correctly specified law's noisy held-out points.)"""
-    from scipy.ndimage import uniform_filter1d
-
     e = np.asarray(errors, dtype=np.float64)
     if not np.isfinite(noise) or noise <= delta:
         return e
     size = min(int(np.ceil((noise / delta) ** 2)), max(1, e.size // 5)) | 1
-    return e if size < 3 else uniform_filter1d(e, size, mode="nearest")
+    return e if size < 3 else moving_mean(e, size)  # scipy's uniform_filter1d, in numpy
 
 
 def _uncertainty(

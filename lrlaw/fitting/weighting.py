@@ -137,10 +137,42 @@ def _robust_scale(r: np.ndarray) -> float:
 
 
 def _running_median(x: np.ndarray, size: int = 5) -> np.ndarray:
-    """Running median over ``size`` points (the end values repeated at the edges)."""
-    from scipy.ndimage import median_filter
+    """Running median over ``size`` points (the end values repeated at the edges).
 
-    return median_filter(np.asarray(x, dtype=np.float64), size=size, mode="nearest")
+    ``scipy.ndimage.median_filter(x, size, mode="nearest")``, bit for bit for an odd
+    ``size`` (the middle value of each window), in numpy: importing scipy.ndimage cost
+    a fit 0.15-0.3 s.
+    """
+    x = np.asarray(x, dtype=np.float64)
+    if size % 2 == 0:
+        from scipy.ndimage import median_filter
+
+        return median_filter(x, size=size, mode="nearest")
+    if x.size == 0:
+        return x.copy()
+    h = size // 2
+    windows = np.lib.stride_tricks.sliding_window_view(np.pad(x, h, mode="edge"), size)
+    return np.median(windows, axis=1)
+
+
+def moving_mean(x: np.ndarray, size: int) -> np.ndarray:
+    """Centred moving mean over ``size`` points (the end values repeated at the edges).
+
+    ``scipy.ndimage.uniform_filter1d(x, size, mode="nearest")``, bit for bit, in numpy
+    (the same running sum: the first window summed in order, then each step's
+    difference added, every sum divided by ``size``).
+    """
+    x = np.asarray(x, dtype=np.float64)
+    size = int(size)
+    if x.size == 0 or size <= 1:
+        return x.copy()
+    h = size // 2
+    line = np.pad(x, (h, size - 1 - h), mode="edge")
+    first = 0.0
+    for v in line[:size].tolist():
+        first += v
+    steps = line[size:] - line[: line.size - size]
+    return np.cumsum(np.concatenate([[first], steps])) / size
 
 
 def start_transient(

@@ -140,7 +140,16 @@ class Law(abc.ABC):
 
     def to_unconstrained(self, params: jax.Array) -> jax.Array:
         """Map natural parameters to the solver's space: ``log`` for positive ones,
-        ``logit`` for those in (0, 1) (``unit``), unchanged otherwise."""
+        ``logit`` for those in (0, 1) (``unit``), unchanged otherwise.  JAX arrays and
+        tracers give a JAX array; anything else (numpy, lists) is mapped with numpy."""
+        if not isinstance(params, jax.Array):  # host values: numpy, no JAX op to compile
+            p = np.asarray(params, dtype=np.float64)
+            unit = np.asarray(self.unit or (False,) * len(self.param_names))
+            with np.errstate(all="ignore"):
+                clipped = np.clip(p, 1e-15, 1 - 1e-15)
+                logit = np.log(clipped) - np.log1p(-clipped)
+                log = np.log(np.abs(p))
+            return np.where(unit, logit, np.where(np.asarray(self.positive), log, p))
         params = jnp.asarray(params)
         unit = jnp.asarray(self.unit or (False,) * len(self.param_names))
         clipped = jnp.clip(params, 1e-15, 1 - 1e-15)
@@ -149,7 +158,14 @@ class Law(abc.ABC):
         return jnp.where(unit, logit, jnp.where(jnp.asarray(self.positive), log, params))
 
     def from_unconstrained(self, theta: jax.Array) -> jax.Array:
-        """Inverse of :meth:`to_unconstrained`."""
+        """Inverse of :meth:`to_unconstrained` (numpy in, numpy out, as there)."""
+        if not isinstance(theta, jax.Array):  # host values: numpy, no JAX op to compile
+            t = np.asarray(theta, dtype=np.float64)
+            unit = np.asarray(self.unit or (False,) * len(self.param_names))
+            with np.errstate(all="ignore"):
+                sigmoid = 1.0 / (1.0 + np.exp(-t))
+                exp = np.exp(t)
+            return np.where(unit, sigmoid, np.where(np.asarray(self.positive), exp, t))
         theta = jnp.asarray(theta)
         unit = jnp.asarray(self.unit or (False,) * len(self.param_names))
         return jnp.where(

@@ -86,7 +86,13 @@ class MomentumLaw(Law):
         if self.fit_lam:
             s1, _ = _areas_at(jnp.asarray(lr), jnp.asarray(steps), self.lam, self.warmup)
             return s1, jnp.asarray(lr), jnp.asarray(steps)
-        return _areas_at(jnp.asarray(lr), jnp.asarray(steps), self.lam, self.warmup)
+        if isinstance(lr, np.ndarray) and isinstance(steps, np.ndarray):
+            # Concrete schedules: areas() runs the native C loop on the numpy array
+            # (else a compiled kernel cached per length bucket) and numpy picks the
+            # steps: the values of _areas_at, with nothing to compile per curve shape.
+            s1, s2 = areas(lr, self.lam, self.warmup)
+            return np.asarray(s1)[steps], np.asarray(s2)[steps]
+        return _areas_at(lr, steps, self.lam, self.warmup)
 
     def predict(self, params: jax.Array, prepared: tuple[jax.Array, ...]) -> jax.Array:
         l0, a, alpha, c = params[0], params[1], params[2], params[3]

@@ -12,6 +12,7 @@ Imports: the base modules only (:mod:`lrlaw.errors`, :mod:`lrlaw._x64`).
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -71,6 +72,15 @@ _KEY_TYPES: dict[str, str] = {
     "anneal_shape": "str",
     "start_lr": "float",
 }
+
+
+def _bucket(n: int) -> int:
+    """``n`` rounded up to a grid of 8 sizes per power of two (at least 64), as
+    :func:`lrlaw.laws.base.bucket`: schedules of similar lengths share compiled code."""
+    n = max(n, 64)
+    step = 1 << max(n.bit_length() - 4, 0)
+    return -(-n // step) * step
+
 
 # Step counts beyond 2**53 cannot be represented exactly as float64 steps.
 _MAX_STEPS = 2**53
@@ -141,8 +151,19 @@ class Schedule:
             num = self.total + 1
         if isinstance(num, bool) or not isinstance(num, (int, np.integer)) or num < 0:
             raise ScheduleError(f"num={num!r} must be a non-negative integer")
+        num = int(num)
         with x64():  # float64 regardless of the caller's jax_enable_x64 setting
-            return np.asarray(self.fn(jnp.arange(int(num))), dtype=np.float64)
+            if "array:" in self.spec:  # a gather from the array itself: eager is cheap
+                return np.asarray(self.fn(jnp.arange(num)), dtype=np.float64)
+            # One compiled call (eager, each jnp op of the family compiled on its own
+            # costs 0.3 s for a new length), on a bucketed length so that other
+            # lengths reuse it; the steps go in as numpy (jnp.arange compiles too).
+            steps = np.arange(_bucket(num), dtype=np.int64)
+            return np.array(np.asarray(self._compiled(steps))[:num], dtype=np.float64)
+
+    @functools.cached_property
+    def _compiled(self) -> Callable[[np.ndarray], jax.Array]:
+        return jax.jit(self.fn)
 
     def _key(self) -> tuple[Any, ...]:
         if "array:" in self.spec:  # array schedules, also as phases of join()

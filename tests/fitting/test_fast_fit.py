@@ -10,7 +10,8 @@ import jax.numpy as jnp
 import numpy as np
 from mpl import MPL_TRAIN, mpl_curves
 
-from lrlaw.fitting import FitResult, core as fitting, fit
+from lrlaw import _jaxexport
+from lrlaw.fitting import FitResult, fit
 from lrlaw.fitting.report import report_dict
 from lrlaw.fitting.uncertainty import Uncertainty
 from lrlaw.laws import efflr
@@ -19,10 +20,12 @@ from lrlaw.laws import efflr
 def test_one_fit_traces_the_solver_once(tmp_path) -> None:
     """The main fit, the bootstrap refits and the held-out refits used to call the solver
     with three different shapes (10, 25 and 3 rows), so a cold fit traced and compiled
-    it three times.  Every call now has the same shape: one entry in jit's cache."""
-    fitting._solve.clear_cache()
+    it three times.  Every call now has the same shape: one exported solver (traced here
+    or read from the export cache, lrlaw._jaxexport), reused by every later call."""
+    _jaxexport.clear()
     result = fit(mpl_curves("25m", MPL_TRAIN), bootstrap=30, seed=0)
-    assert fitting._solve._cache_size() == 1
+    assert _jaxexport.stats.get("export", 0) + _jaxexport.stats.get("load", 0) == 1
+    assert _jaxexport.stats.get("memo", 0) >= 1 and "fallback" not in _jaxexport.stats
     assert result.uncertainty.n_boot >= 27 and result.uncertainty.errors.size > 0
     # The band's Monte-Carlo error is reported, in the JSON and in the text report.
     mc = result.uncertainty.mc_error

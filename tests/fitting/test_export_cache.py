@@ -1,0 +1,164 @@
+"""Issue 18.2: the fit's solver through jax.export (lrlaw._jaxexport): the same bits as a
+plain jit call, no compilation for a second fit in a process, read from disk by a later
+process, and file keys that change with whatever the traced module depends on."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import jax
+import numpy as np
+import pytest
+from mpl import MPL_TRAIN, mpl_curves
+
+from lrlaw import _jaxexport
+from lrlaw.fitting import core, fit
+from lrlaw.laws import get_law
+from lrlaw.laws.momentum import MomentumLaw
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _solver_args(law):
+    curves = mpl_curves("25m", MPL_TRAIN)
+    problem = core._Problem.build(curves, law, None)
+    starts = law.to_unconstrained(
+        law.initial_guesses(problem.prepared, [np.asarray(y) for y in problem.losses])
+    )
+    weights = np.broadcast_to(problem.mask * problem.weight, (len(starts), problem.mask.size))
+    return (problem.prepared, problem.log_obs, np.array(weights), problem.thresholds, starts)
+
+
+def test_exported_solver_gives_the_bits_of_the_jitted_one(monkeypatch, tmp_path) -> None:
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    monkeypatch.delenv("LRLAW_NO_XLA_CACHE", raising=False)
+    _jaxexport.export_dir.cache_clear()
+    _jaxexport.clear()
+    law = get_law("momentum")
+    args = _solver_args(law)
+    statics = {"delta": 1e-3, "max_steps": 1000}
+    try:
+        via = _jaxexport.call("solve", core._solve, args, static_args=(law,), static_kwargs=statics)
+        assert _jaxexport.stats == {"export": 1, "write": 1}
+        written = list((tmp_path / "lrlaw").glob("export-*/solve-*.jaxexport"))
+        assert len(written) == 1
+        _jaxexport.clear()  # as a new process: read the file, do not trace
+        again = _jaxexport.call(
+            "solve", core._solve, args, static_args=(law,), static_kwargs=statics
+        )
+        assert _jaxexport.stats == {"load": 1}
+    finally:
+        _jaxexport.export_dir.cache_clear()
+    direct = core._solve(law, *args, **statics)
+    for a, b, c in zip(via, again, direct):
+        np.testing.assert_array_equal(np.asarray(a), np.asarray(c))
+        np.testing.assert_array_equal(np.asarray(b), np.asarray(c))
+
+
+def test_a_second_fit_in_a_process_traces_and_compiles_nothing() -> None:
+    curves = mpl_curves("25m", MPL_TRAIN)
+    first = fit(curves, bootstrap=20, seed=0)
+    events: list[str] = []
+
+    def listen(event: str, duration: float, **_: object) -> None:
+        if event.startswith("/jax/core/compile/"):
+            events.append(event)
+
+    jax.monitoring.register_event_duration_secs_listener(listen)
+    try:
+        second = fit(curves, bootstrap=20, seed=0)
+    finally:
+        jax.monitoring.unregister_event_duration_listener(listen)
+    assert events == []
+    assert second == first
+
+
+def test_file_keys_follow_versions_source_shapes_and_options(monkeypatch) -> None:
+    law = MomentumLaw()
+    leaves, tree = jax.tree_util.tree_flatten((np.zeros(3), np.zeros((2, 3))))
+    avals = _jaxexport._avals(leaves)
+
+    def key(statics=(law, ("delta", 1e-3)), avals=avals, x64=True):
+        return _jaxexport._file_key("solve", statics, tree, avals, x64)
+
+    base = key()
+    assert base is not None and key() == base
+    assert key(statics=(MomentumLaw(lam=0.99), ("delta", 1e-3))) != base
+    assert key(statics=(law, ("delta", 1e-4))) != base
+    assert key(avals=_jaxexport._avals([np.zeros(4), np.zeros((2, 3))])) != base
+    assert key(x64=False) != base
+    monkeypatch.setattr(jax, "__version__", "0.0.0-test")
+    _jaxexport._environment.cache_clear()
+    try:
+        assert key() != base
+    finally:
+        monkeypatch.undo()
+        _jaxexport._environment.cache_clear()
+    monkeypatch.setattr(_jaxexport, "source_digest", lambda: "edited")
+    _jaxexport._environment.cache_clear()
+    try:
+        assert key() != base
+    finally:
+        monkeypatch.undo()
+        _jaxexport._environment.cache_clear()
+    assert key() == base
+
+    class Mine(MomentumLaw):  # not lrlaw's source: memory only, never a file
+        pass
+
+    assert key(statics=(Mine(), ("delta", 1e-3))) is None
+
+
+def test_off_switch_keeps_exports_in_memory(monkeypatch, tmp_path) -> None:
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    monkeypatch.setenv("LRLAW_NO_XLA_CACHE", "1")
+    _jaxexport.clear()
+    law = get_law("momentum")
+    out = _jaxexport.call(
+        "solve",
+        core._solve,
+        _solver_args(law),
+        static_args=(law,),
+        static_kwargs={"delta": 1e-3, "max_steps": 20},
+    )
+    assert _jaxexport.stats == {"export": 1} and np.all(np.isfinite(np.asarray(out[1])))
+    assert not (tmp_path / "lrlaw").exists()
+
+
+_FIT = (
+    "import json, sys; from lrlaw import _jaxexport; from lrlaw.cli import main\n"
+    "sys.argv = ['lrlaw', 'fit', *sys.argv[1:]]\n"
+    "try:\n    main()\nexcept SystemExit:\n    pass\n"
+    "print(json.dumps(_jaxexport.stats))\n"
+)
+
+
+@pytest.mark.slow
+def test_a_later_process_reads_the_solver_from_disk(tmp_path) -> None:
+    """``lrlaw fit`` twice in fresh processes with one cache: the second exports nothing
+    and writes the same fit."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("LRLAW_", "JAX_COMP"))}
+    env |= {"XDG_CACHE_HOME": str(tmp_path / "cache"), "PYTHONPATH": str(ROOT)}
+    files = [str(ROOT / "data" / "mpl" / "25m" / f"{n}.csv") for n in MPL_TRAIN]
+    outs, stats = [], []
+    for i in range(2):
+        out = tmp_path / f"fit{i}.json"
+        args = [*files, "--schedules", str(ROOT / "data" / "schedules.txt"), "--out", str(out)]
+        proc = subprocess.run(
+            [sys.executable, "-c", _FIT, *args, "--bootstrap", "20", "-q"],
+            env=env,
+            cwd=tmp_path,
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+        stats.append(json.loads(proc.stdout.strip().splitlines()[-1]))
+        data = json.loads(out.read_text())
+        outs.append((data["params"], data["objective"], data["uncertainty"]))
+    assert stats[0].get("export") == 1 and stats[0].get("write") == 1
+    assert stats[1].get("load") == 1 and "export" not in stats[1]
+    assert outs[0] == outs[1]
