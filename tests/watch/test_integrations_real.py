@@ -353,3 +353,45 @@ def test_hf_resumed_run_replays_its_log_history(tmp_path):
     assert steps.tolist() == list(range(2, TOTAL + 1, 2))  # 60 replayed + 60 new
     p = second.prediction
     assert p.fitted and p.error is None and p.final_step == TOTAL
+
+
+def test_hf_reduce_lr_on_plateau_learns_its_lr_from_the_log(tmp_path):
+    """A schedule no one can read ahead (``reduce_lr_on_plateau`` changes the LR on
+    evaluations): the callback learns the LR from step 0 (the optimizer's) and from each
+    logged ``learning_rate``, and fits.  (Session 8 noted that it never fitted and only
+    warned; on transformers 5.25 it fits.)"""
+    tf = hf()
+    from lrlaw.integrations.hf import LrlawCallback
+
+    x, y = data()
+    ds = [{"x": x[i], "labels": y[i]} for i in range(len(x))]
+    args = tf.TrainingArguments(
+        output_dir=str(tmp_path / "out"),
+        max_steps=TOTAL,
+        per_device_train_batch_size=8,
+        learning_rate=PEAK,
+        lr_scheduler_type="reduce_lr_on_plateau",
+        lr_scheduler_kwargs={"patience": 0, "factor": 0.5},
+        optim="sgd",
+        logging_steps=2,
+        eval_strategy="steps",
+        eval_steps=20,
+        report_to="none",
+        save_strategy="no",
+        use_cpu=True,
+        disable_tqdm=True,
+    )
+    t = tf.Trainer(model=HFRegression(), args=args, train_dataset=ds, eval_dataset=ds[:32])
+    callback = LrlawCallback.install(t, min_points=10)
+    t.train()
+    w = callback.feed.watcher
+    assert w.lr is None and w.total == TOTAL  # learned, with the run's length from the state
+    logged = {r["step"]: r["learning_rate"] for r in t.state.log_history if "learning_rate" in r}
+    assert min(logged.values()) < PEAK / 2  # the plateaus did cut the LR
+    learned = w._schedule_now()
+    assert learned[0] == pytest.approx(PEAK)
+    for step, lr in logged.items():
+        assert learned[step] == pytest.approx(lr, rel=1e-12)
+    p = callback.prediction
+    assert p.fitted and p.error is None and p.final_step == TOTAL and p.refits > 5
+    assert callback.history[-1][1]["pred/final_loss"] == pytest.approx(p.final_loss)
