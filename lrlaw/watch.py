@@ -326,9 +326,9 @@ def _prepared(law, lr: np.ndarray, steps: np.ndarray, size: int):
 
 
 def _transient_cut(result: Any) -> int | None:
-    """The first step of a fit's window when the fit left a start transient out."""
+    """How many leading points a fit left out as a start transient (None: none)."""
     (entry,) = result.curves
-    return int(entry["window"][0]) if "transient" in entry else None
+    return int(entry["transient"]["points"]) if "transient" in entry else None
 
 
 @jax.jit(static_argnames=("law",))
@@ -438,7 +438,7 @@ class Watcher:
         self.dropped = 0
         # Fit state.
         self._theta_data: dict[str, float] | None = None
-        self._cut: int | None = None  # first step of the last fit's window after a transient
+        self._cut: int | None = None  # leading binned losses the last fit left out (transient)
         self._drops: np.ndarray | None = None
         self._grids: list[tuple[int, tuple[np.ndarray, ...], float]] = []
         self._s_obs = 0.0
@@ -917,22 +917,22 @@ class Watcher:
     def _warm_fit(self, curve: Any) -> Any:
         """The refit warm-started from the previous fit (one start, at most 200 iterations).
 
-        When the previous fit left a start transient out, the refit fits the same window
-        (``min_step`` at its first step) from the previous optimum: one solve, where the
-        fit's own transient search (:func:`lrlaw.fitting.core.fit` with ``auto_window``)
-        first refits the whole window, moving away from that optimum, and then refits
-        the window it cuts, once per cut (three solves for the two leading bins of the
-        124M runs; with the efflr law at 50k steps each solve took 0.2-2 s).  The cut is
-        kept only while the transient detector still finds exactly the points before it
-        at the new fit (:meth:`_cut_holds`); otherwise, and when no transient was cut,
-        the refit searches for one as before.
+        When the previous fit left a start transient out (its first :attr:`_cut` binned
+        losses), the refit leaves out as many (``min_step`` at the next binned loss) and
+        starts from the previous optimum: one solve, where the fit's own transient search
+        (:func:`lrlaw.fitting.core.fit` with ``auto_window``) first refits the whole
+        window, moving away from that optimum, and then refits the window it cuts, once
+        per cut (three solves for the two leading bins of the 124M runs; with the efflr
+        law at 50k steps each solve took 0.2-2 s).  The cut is kept only while the
+        transient detector still finds exactly those points at the new fit
+        (:meth:`_cut_holds`); otherwise, and when no transient was cut, the refit
+        searches for one as before.
         """
         from lrlaw.fitting import fit
 
-        if self._cut is not None:
-            result = fit(
-                [curve], self.law, init=self._theta_data, max_steps=200, min_step=self._cut
-            )
+        if self._cut is not None and self._cut < curve.steps.size:
+            first = int(curve.steps[self._cut])
+            result = fit([curve], self.law, init=self._theta_data, max_steps=200, min_step=first)
             if self._cut_holds(curve, result):
                 return result
         result = fit([curve], self.law, init=self._theta_data, max_steps=200)
@@ -941,8 +941,8 @@ class Watcher:
 
     def _cut_holds(self, curve: Any, result: Any) -> bool:
         """Whether the start transient of ``result``'s residuals over the whole window
-        is the points before the cut :attr:`_cut` (:func:`~lrlaw.fitting.weighting.start_transient`,
-        with the noise of the binned losses as the fit estimates it)."""
+        (:func:`~lrlaw.fitting.weighting.start_transient`, with the noise of the binned
+        losses as the fit estimates it) is still the first :attr:`_cut` points."""
         from lrlaw.fitting.weighting import noise_level, start_transient
 
         steps = curve.steps[curve.window()]
@@ -950,7 +950,7 @@ class Watcher:
         r = log_loss - np.log(result.predict(curve, steps))
         sigma = float(np.nan_to_num(noise_level(steps, log_loss)))
         k = start_transient(steps, r, np.full(steps.size, sigma))
-        return k > 0 and k == int(np.count_nonzero(steps < self._cut))
+        return k > 0 and k == self._cut
 
     def _anneal(
         self,
