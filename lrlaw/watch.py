@@ -8,11 +8,16 @@ r"""Predict while a run trains: :class:`Watcher` refits a law as losses arrive.
 **Refits.**  The first fit (once ``min_points`` losses lie after the warmup)
 uses :func:`lrlaw.fitting.core.fit` with its normal start grid; every later refit
 starts from the previous fit's parameters (``fit(..., init=...)``), a single
-Levenberg--Marquardt solve.  A refit happens when the last step has grown by
-``refit_growth`` (default 2 %) since the last refit, or after ``refit_every``
-new losses (off by default).  The losses given to the fit are averaged into
-at most ``fit_points`` (64) step bins (:func:`lrlaw.io.cleaning.resample`), so
-the fit always has the same padded size and JAX compiles it once.
+Levenberg--Marquardt solve of one row, on the window the previous fit kept
+when it left a start transient out (:meth:`Watcher._warm_fit`).  A refit happens
+when the last step has grown by ``refit_growth`` (default 2 %) since the last
+refit, or after ``refit_every`` new losses (off by default).  The losses given
+to the fit are averaged into at most ``fit_points`` (64) step bins
+(:func:`lrlaw.io.cleaning.resample`), so the fit always has the same padded
+size and JAX compiles it once; the predictions at other steps are computed in
+a few fixed padded sizes (:meth:`Watcher._lp_jac`), so a growing log compiles
+nothing new.  With the efflr law on a per-step log of 50k steps a refit takes
+about 0.2 s (``benchmarks/bench_watch.py``).
 
 **The annealing coefficient before the cooldown (momentum law).**  While the
 LR has not decayed, ``S2 = 0`` and the data say nothing about ``C``, the
@@ -116,6 +121,7 @@ _Z90 = 1.6448536269514722
 ANNEAL_PRIOR = (0.045, 0.5)
 _STATE_FORMAT = "lrlaw.watch.state/1"
 _GRID = 512  # steps on which the prediction and its sd are tabulated
+_CHUNK = 512  # most steps per call of the compiled prediction (see Watcher._lp_jac)
 
 
 @dataclass(frozen=True)
@@ -319,6 +325,12 @@ def _prepared(law, lr: np.ndarray, steps: np.ndarray, size: int):
     return law.prepare(lr, steps)
 
 
+def _transient_cut(result: Any) -> int | None:
+    """How many leading points a fit left out as a start transient (None: none)."""
+    (entry,) = result.curves
+    return int(entry["transient"]["points"]) if "transient" in entry else None
+
+
 @jax.jit(static_argnames=("law",))
 def _logpred_jac(law, theta: jax.Array, prepared: Any) -> tuple[jax.Array, jax.Array]:
     def f(t: jax.Array) -> jax.Array:
@@ -426,6 +438,7 @@ class Watcher:
         self.dropped = 0
         # Fit state.
         self._theta_data: dict[str, float] | None = None
+        self._cut: int | None = None  # leading binned losses the last fit left out (transient)
         self._drops: np.ndarray | None = None
         self._grids: list[tuple[int, tuple[np.ndarray, ...], float]] = []
         self._s_obs = 0.0
@@ -802,11 +815,12 @@ class Watcher:
         result = None
         if self._theta_data is not None:
             try:
-                result = fit([curve], law, init=self._theta_data, max_steps=200)
+                result = self._warm_fit(curve)
             except LrlawError:
                 result = None
         if result is None:
             result = fit([curve], law)
+            self._cut = _transient_cut(result)
         self._theta_data = dict(result.params)
         # MAP with the prior, and the Laplace covariance, at the binned points.
         size = max(self.fit_points, 64)
@@ -900,6 +914,44 @@ class Watcher:
             anneal_identified=identified,
         )
 
+    def _warm_fit(self, curve: Any) -> Any:
+        """The refit warm-started from the previous fit (one start, at most 200 iterations).
+
+        When the previous fit left a start transient out (its first :attr:`_cut` binned
+        losses), the refit leaves out as many (``min_step`` at the next binned loss) and
+        starts from the previous optimum: one solve, where the fit's own transient search
+        (:func:`lrlaw.fitting.core.fit` with ``auto_window``) first refits the whole
+        window, moving away from that optimum, and then refits the window it cuts, once
+        per cut (three solves for the two leading bins of the 124M runs; with the efflr
+        law at 50k steps each solve took 0.2-2 s).  The cut is kept only while the
+        transient detector still finds exactly those points at the new fit
+        (:meth:`_cut_holds`); otherwise, and when no transient was cut, the refit
+        searches for one as before.
+        """
+        from lrlaw.fitting import fit
+
+        if self._cut is not None and self._cut < curve.steps.size:
+            first = int(curve.steps[self._cut])
+            result = fit([curve], self.law, init=self._theta_data, max_steps=200, min_step=first)
+            if self._cut_holds(curve, result):
+                return result
+        result = fit([curve], self.law, init=self._theta_data, max_steps=200)
+        self._cut = _transient_cut(result)
+        return result
+
+    def _cut_holds(self, curve: Any, result: Any) -> bool:
+        """Whether the start transient of ``result``'s residuals over the whole window
+        (:func:`~lrlaw.fitting.weighting.start_transient`, with the noise of the binned
+        losses as the fit estimates it) is still the first :attr:`_cut` points."""
+        from lrlaw.fitting.weighting import noise_level, start_transient
+
+        steps = curve.steps[curve.window()]
+        log_loss = np.log(curve.loss[curve.window()])
+        r = log_loss - np.log(result.predict(curve, steps))
+        sigma = float(np.nan_to_num(noise_level(steps, log_loss)))
+        k = start_transient(steps, r, np.full(steps.size, sigma))
+        return k > 0 and k == self._cut
+
     def _anneal(
         self,
         theta: np.ndarray,
@@ -933,12 +985,19 @@ class Watcher:
         return -math.expm1(-g), sd, bool(identified), held
 
     def _lp_jac(
-        self, theta: np.ndarray, lr: np.ndarray, steps: np.ndarray
+        self, theta: np.ndarray, lr: np.ndarray, steps: np.ndarray, size: int | None = None
     ) -> tuple[np.ndarray, np.ndarray]:
-        from lrlaw.laws.base import bucket
-
+        """Log prediction and its Jacobian at ``steps``, padded to a power of two from 64
+        to :data:`_CHUNK` points (``size`` when given), longer lists in pieces of
+        :data:`_CHUNK`: the few padded sizes are compiled once, however long the log."""
         steps = np.asarray(steps, dtype=np.int64)
-        size = bucket(steps.size, 64)
+        if steps.size > _CHUNK:  # in pieces of one size (the recent raw losses of a long log)
+            pieces = [
+                self._lp_jac(theta, lr, steps[i : i + _CHUNK], _CHUNK)
+                for i in range(0, steps.size, _CHUNK)
+            ]
+            return np.concatenate([x[0] for x in pieces]), np.concatenate([x[1] for x in pieces])
+        size = size or max(64, 1 << max(steps.size - 1, 1).bit_length())
         lp, jac = _logpred_jac(self.law, jnp.asarray(theta), _prepared(self.law, lr, steps, size))
         return np.asarray(lp)[: steps.size], np.asarray(jac)[: steps.size]
 
