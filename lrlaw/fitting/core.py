@@ -91,15 +91,16 @@ _MIN_ROWS = 8
 #: A bootstrap refit counts as converged only within this many iterations (warm-started
 #: from the best fit, a replicate that needs more is one the curves do not determine).
 _REFIT_STEPS = 200
-#: Iteration cap of the held-out (exact) refits of laws solved one row at a time
-#: (multi-power).  Their rows already get a solver compiled for their own number of rows,
-#: so a cap of their own costs no extra compilation.  Measured on the MPL 100M split
+#: Iteration cap of the held-out (exact) refits of laws that do not share one solver
+#: across a fit (multi-power, solved one row at a time; efflr, ``Law.share_solver``).
+#: Their rows already get a solver compiled for their own number of rows, so a cap of
+#: their own costs no extra compilation.  Measured on the MPL 100M split
 #: (issue 16.5): leaving out a curve takes multi-power 263 and 471 iterations from the
 #: best fit, but after 200 the predictions of the left-out curves had moved by at most
 #: 2e-5 (7e-6 relative) and the band's width by under 1 % (a flat valley: the parameters
 #: creep, the curve does not); at 100 they moved by 9e-4 and the band shrank by a quarter.
-#: The band costs 0.6x the time with the cap.  Laws solved in parallel keep
-#: ``max_steps``: their refits share the main fit's compiled solver.
+#: The band costs 0.6x the time with the cap.  Laws that share the main fit's compiled
+#: solver keep ``max_steps``.
 _HELD_OUT_STEPS = 200
 
 
@@ -345,7 +346,7 @@ class _Problem:
         steps = max_steps
         if screen and not self.law.parallel_starts and n > 1:
             steps = min(max_steps, _SCREEN_STEPS)
-        rows = self.rows if self.law.parallel_starts else n
+        rows = self.rows if self.law.parallel_starts and self.law.share_solver else n
         pad = -n % rows
         if pad:
             theta0 = np.concatenate([theta0, np.repeat(theta0[-1:], pad, axis=0)])
@@ -898,7 +899,8 @@ def _refit(
     """
     if (law.parallel_starts and not linear) or exact:
         n = len(weights)
-        cap = max_steps if law.parallel_starts else min(max_steps, _HELD_OUT_STEPS)
+        shared = law.parallel_starts and law.share_solver
+        cap = max_steps if shared else min(max_steps, _HELD_OUT_STEPS)
         values, _, ok, nsteps = problem.solve(
             np.tile(theta, (n, 1)), delta, cap, weights=weights, screen=False, bar=bar
         )

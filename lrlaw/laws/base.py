@@ -86,6 +86,12 @@ class Law(abc.ABC):
     #: Solve the starts in parallel with vmap (True) or one at a time (False,
     #: for laws whose prediction is memory-hungry).
     parallel_starts: ClassVar[bool] = True
+    #: Laws solved in parallel: pad every solver call of a fit (starts, transient refit,
+    #: held-out refits) to one number of rows, so that they share one compiled solver
+    #: (True: laws whose iterations are cheap next to compiling the solver).  False: each
+    #: call solves its own rows (a solver per row count, compiled once per machine with
+    #: the persistent caches), for laws whose padding rows cost more than a compile.
+    share_solver: ClassVar[bool] = True
     #: Parameters confined to (0, 1), fitted through ``logit`` (empty: none).
     unit: tuple[bool, ...] = ()
     #: Plausible range per parameter; a fit outside it gets a warning.

@@ -238,6 +238,10 @@ class EffectiveLRLaw(Law):
     name = "efflr"
     param_names = ("L0", "A", "alpha", "B", "kappa", "r")
     positive = (True,) * 6
+    #: Each iteration runs the noise-floor recurrence over every step of every schedule,
+    #: so the padding rows of a shared solver cost more than compiling one of its own
+    #: (``Law.share_solver``; measured in the commit that set this).
+    share_solver: ClassVar[bool] = False
     typical: ClassVar[dict[str, tuple[float, float]]] = {
         "alpha": (0.01, 5.0),
         "r": (0.2, 1.5),

@@ -214,3 +214,37 @@ def test_optimize_uses_the_law_final_loss() -> None:
     )
     best = optimize(law, T, 1e-3, W, params=TRUE, family="wsd")
     assert best.loss <= min(best.wsd_loss, best.cosine_loss) + 1e-12
+
+
+def test_refits_solve_their_own_rows_and_reach_the_shared_solvers_optimum(monkeypatch) -> None:
+    """Issue 16.5: this law does not pad its refits to the starts' number of rows
+    (``share_solver = False``): each iteration runs the recurrence over every step, so
+    the padding cost 5x a held-out refit's own work (default fit of three 124M runs:
+    9.7-11 s -> 6.1-6.3 s, warm).  The held-out refits then solve 4 rows (3 left-out
+    curves + the forward split), capped at ``_HELD_OUT_STEPS``; the fit and its
+    held-out refits reach the padded solver's optimum."""
+    from lrlaw import _jaxexport
+    from lrlaw.fitting import core
+
+    assert EffectiveLRLaw.share_solver is False and MomentumLaw.share_solver is True
+    curves = synthetic(EffectiveLRLaw(), noise=5e-4, seed=2)
+    train = [curves[n] for n in ("const", "cos", "step")]
+    calls = []
+    call = _jaxexport.call
+
+    def recording(name, fn, args, **kwargs):
+        if name == "solve":
+            calls.append((args[4].shape[0], kwargs["static_kwargs"]["max_steps"]))
+        return call(name, fn, args, **kwargs)
+
+    monkeypatch.setattr(_jaxexport, "call", recording)
+    own = fit(train, EffectiveLRLaw(), bootstrap=20)
+    assert calls[-1] == (4, core._HELD_OUT_STEPS)
+    monkeypatch.setattr(EffectiveLRLaw, "share_solver", True)
+    calls.clear()
+    shared = fit(train, EffectiveLRLaw(), bootstrap=20)
+    assert {rows for rows, _ in calls} == {max(calls[0][0], core._MIN_ROWS)}
+    np.testing.assert_allclose(own.param_vector, shared.param_vector, rtol=1e-6)
+    np.testing.assert_allclose(
+        own.uncertainty.curve_params, shared.uncertainty.curve_params, rtol=1e-5
+    )
