@@ -80,7 +80,7 @@ t2, c2 = time.perf_counter(), time.process_time()
 r2 = fit(curves, "multipower")
 t3, c3 = time.perf_counter(), time.process_time()
 from lrlaw._x64 import x64
-from lrlaw.fitting import _Problem
+from lrlaw.fitting.core import _Problem
 from lrlaw.laws import get_law
 law = get_law("multipower")
 with x64():
