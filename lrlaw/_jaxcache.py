@@ -37,15 +37,23 @@ _done = False
 cache_dir: Path | None = None
 
 
-def default_dir() -> Path:
+def versioned_dir(kind: str) -> Path:
+    """``$XDG_CACHE_HOME/lrlaw/<kind>-<jax>-<jaxlib>`` (default ``~/.cache``): a new jax
+    or jaxlib gets a new directory, so stale entries are never read."""
     import jax
     import jaxlib
 
     base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-    return Path(base) / "lrlaw" / f"xla-{jax.__version__}-{jaxlib.__version__}"
+    return Path(base) / "lrlaw" / f"{kind}-{jax.__version__}-{jaxlib.__version__}"
 
 
-def _writable(path: Path) -> bool:
+def default_dir() -> Path:
+    """The persistent XLA cache's directory, ``.../lrlaw/xla-<jax>-<jaxlib>``."""
+    return versioned_dir("xla")
+
+
+def writable(path: Path) -> bool:
+    """Create ``path`` if needed; True when a file can be written in it."""
     try:
         path.mkdir(parents=True, exist_ok=True)
         with tempfile.NamedTemporaryFile(dir=path, prefix=".probe-"):
@@ -69,7 +77,7 @@ def enable() -> Path | None:
         if jax.config.jax_compilation_cache_dir:
             return None  # the user's own setting wins
         path = default_dir()
-        if not _writable(path):
+        if not writable(path):
             return None
         jax.config.update("jax_compilation_cache_dir", str(path))
         jax.config.update("jax_persistent_cache_min_compile_time_secs", MIN_COMPILE_SECS)

@@ -39,7 +39,6 @@ from __future__ import annotations
 import functools
 import hashlib
 import os
-import tempfile
 from collections.abc import Callable, Hashable
 from pathlib import Path
 from typing import Any
@@ -77,17 +76,10 @@ def enabled() -> bool:
 @functools.cache
 def export_dir() -> Path | None:
     """``$XDG_CACHE_HOME/lrlaw/export-<jax>-<jaxlib>`` (created), or None if unwritable."""
-    import jaxlib
+    from lrlaw import _jaxcache
 
-    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-    path = Path(base) / "lrlaw" / f"export-{jax.__version__}-{jaxlib.__version__}"
-    try:
-        path.mkdir(parents=True, exist_ok=True)
-        with tempfile.NamedTemporaryFile(dir=path, prefix=".probe-"):
-            pass
-    except OSError:
-        return None
-    return path
+    path = _jaxcache.versioned_dir("export")
+    return path if _jaxcache.writable(path) else None
 
 
 @functools.cache
