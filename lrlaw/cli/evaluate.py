@@ -125,14 +125,14 @@ def evaluate_cmd(
             f"--cv fits laws on curves, so it cannot be combined with a saved fit ({files[0]})"
         )
     if cv:
-        from lrlaw.fitting import AUTO_LAWS
+        from lrlaw.fitting import CV_LAWS
 
         if plot is not None:
             raise LrlawError("--plot is not available with --cv; use --train without --cv")
         _cross_validate(
             files,
             train,
-            law or list(AUTO_LAWS),
+            law or list(CV_LAWS),
             (schedule, schedules, warmup, reading),
             min_step,
             bootstrap,

@@ -23,6 +23,7 @@ from lrlaw.fitting.core import (
 )
 from lrlaw.fitting.crossval import (
     AUTO_LAWS as AUTO_LAWS,
+    CV_LAWS as CV_LAWS,
     SELECTION_METRICS as SELECTION_METRICS,
     CrossValidation as CrossValidation,
     Fold as Fold,
