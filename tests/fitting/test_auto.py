@@ -250,3 +250,13 @@ def test_compare_laws_scores_auto_like_any_law(monkeypatch) -> None:
     assert "auto" in comparison.table()
     with pytest.raises(LrlawError, match="more than once"):
         compare_laws(runs, [held], ["auto", "auto"])
+
+
+def test_auto_candidates_leave_out_multipower_and_cv_keeps_it() -> None:
+    """Issue 16.3/16.5: auto's candidates are momentum and efflr (multi-power was picked
+    where it extrapolated worst, and was most of auto's time); ``lrlaw evaluate --cv``
+    still compares all three by default."""
+    from lrlaw.fitting import AUTO_LAWS, CV_LAWS
+
+    assert AUTO_LAWS == ("momentum", "efflr")
+    assert CV_LAWS == ("momentum", "multipower", "efflr")
