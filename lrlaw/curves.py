@@ -20,7 +20,7 @@ that per-step array:
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
@@ -113,6 +113,14 @@ class Curve:
         """
         start = self.warmup if min_step is None else min_step
         return self.steps >= max(start, 1)
+
+    def subset(self, keep: np.ndarray) -> Curve:
+        """The same run with only the observed points where ``keep`` (a boolean mask over
+        ``steps``) is True: steps, losses and their ``counts`` together; the schedule and
+        everything else unchanged."""
+        keep = np.asarray(keep, dtype=bool)
+        counts = None if self.counts is None else self.counts[keep]
+        return replace(self, steps=self.steps[keep], loss=self.loss[keep], counts=counts)
 
 
 def detect_warmup(lr: np.ndarray) -> int:

@@ -177,3 +177,38 @@ def test_cli_fit_law_auto(tmp_path, monkeypatch) -> None:
     assert r.exit_code == 0, r.output
     assert "law chosen by --law auto: momentum" in r.stdout and "forward split" in r.stdout
     assert json.loads(out.read_text())["selection"]["chosen"] == "momentum"
+
+
+def test_forward_split_of_a_binned_log_keeps_its_counts(tmp_path) -> None:
+    """A run logged densely is binned when read (``Curve.counts``: losses per bin).  The
+    joint forward split of one or two runs (``cross_validate``, ``--law auto``) cut the
+    steps and losses but not the counts, and failed with "counts must be >= 1, one per
+    observed loss" (found by bench_logging.py: auto on the 124M pair logged every 10
+    steps with 1 % noise).  Built from the shipped 124M pair, densified the same way."""
+    import pandas as pd
+    from conftest import DATA
+
+    from lrlaw.io import load_curves
+
+    rng = np.random.default_rng(0)
+    paths = []
+    for name in ("stable", "cosine"):
+        shipped = pd.read_csv(DATA / "schaipp-124m" / "canonical" / f"{name}.csv")
+        logged = shipped[shipped.loss.notna() & (shipped.step > 0)]
+        steps = np.arange(0, int(logged.step.iloc[-1]) + 1, 10)
+        with np.errstate(divide="ignore"):
+            log_loss = np.interp(np.log(steps), np.log(logged.step), np.log(logged.loss))
+        loss = np.exp(log_loss) * (1 + 0.01 * rng.standard_normal(steps.size))
+        loss[steps < logged.step.iloc[0]] = np.nan  # the LR from step 0, losses as shipped
+        lr = np.interp(steps, shipped.step, shipped.lr)
+        path = tmp_path / f"{name}.csv"
+        pd.DataFrame({"step": steps, "loss": loss, "lr": lr}).to_csv(path, index=False)
+        paths.append(path)
+    curves = load_curves(paths)
+    assert all(c.counts is not None and c.counts.max() > 1 for c in curves)
+    cv = cross_validate(curves, ["momentum"], bootstrap=0)
+    assert cv.scheme == "forward split"
+    (fold,) = cv.folds
+    assert fold.error is None, fold.error
+    head = curves[0].subset(curves[0].steps < 20_000)
+    assert head.counts.shape == head.steps.shape == head.loss.shape
