@@ -30,8 +30,9 @@ LawOpt = Annotated[
     str,
     typer.Option(
         "--law",
-        help="Law to fit: momentum | multipower | efflr | convex | auto (the law with the lowest "
-        "cross-validated PredE on these runs; the report says which and why).",
+        help="Law to fit: momentum | multipower | efflr | convex | auto (cross-validates "
+        "momentum and efflr on these runs: the one a paired test separates, else both "
+        "combined by stacking weights; the report says which and why).",
     ),
 ]
 
