@@ -687,7 +687,7 @@ def fit_auto(
     curves: Sequence[Curve],
     laws: Sequence[str | Law] = AUTO_LAWS,
     *,
-    metric: str = "mse",
+    metric: str = "final",
     train: Sequence[str] | None = None,
     min_step: int | None = None,
     bootstrap: int | None = 0,
@@ -711,7 +711,14 @@ def fit_auto(
 
     ``bootstrap`` applies to the final fits (``None``: each law's
     ``default_bootstrap``, as ``lrlaw fit`` does).  ``metric`` is the score of the
-    paired test (``"mse"``, the default, or ``"prede"``, ``"worste"``, ``"final"``).
+    paired test: ``"final"`` (the default: each held-out run's final-loss error, what
+    a fit is used for when planning a run), or ``"mse"``, ``"prede"``, ``"worste"``.
+    The stacking weights always come from the held-out points' squared errors.
+    ``"final"`` replaced ``"mse"`` as the default in issue 16: on 19 cells of
+    ``benchmarks/bench_logging.py`` (three datasets, seven logging rows) it changed the
+    choice in four, each time to the single law with the lowest final-loss error
+    (MPL 100M clean 0.204 -> 0.195 %, every step 0.205 -> 0.194 %; MPL 25M clean
+    0.220 -> 0.195 %, every step 0.219 -> 0.192 %), and left the other 15 unchanged.
 
     Cost: one fit per law and fold (``len(laws) * len(curves)`` fits), then one fit
     per law with weight.

@@ -260,3 +260,25 @@ def test_auto_candidates_leave_out_multipower_and_cv_keeps_it() -> None:
 
     assert AUTO_LAWS == ("momentum", "efflr")
     assert CV_LAWS == ("momentum", "multipower", "efflr")
+
+
+def test_auto_separates_by_the_final_loss_error_by_default() -> None:
+    """Issue 16.3: auto's paired test scores each held-out run by its final-loss error
+    (what planning uses).  Law "a" fits the held-out points better on the whole but
+    misses every run's end by 1 %; "b" is a little worse everywhere but ends right:
+    scored by final-loss error "b" is separated and picked alone, by MSE "a" would be."""
+    import inspect
+
+    from lrlaw.fitting.crossval import fit_auto
+
+    assert inspect.signature(fit_auto).parameters["metric"].default == "final"
+    rng = np.random.default_rng(4)
+    a, b = [], []
+    for _ in range(4):
+        e = 1e-4 * rng.standard_normal(200)
+        a.append(np.concatenate([e[:-1], [0.01]]))
+        b.append(e + 2e-3 * (1 + 0.1 * rng.standard_normal(200)) * np.r_[np.ones(199), 0.0])
+    cv = _cv({"a": a, "b": b})
+    by_final = select_laws(cv, "final")
+    assert by_final["separated"] and by_final["weights"] == {"b": 1.0}
+    assert select_laws(cv, "mse")["best"] == "a"
