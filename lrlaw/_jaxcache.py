@@ -88,3 +88,15 @@ def enable() -> Path | None:
 
 
 enable()
+
+
+def bucket(n: int, minimum: int = 1) -> int:
+    """A padded size >= max(n, minimum) from a coarse grid of sizes.
+
+    The grid has 8 sizes per power of two (``j * 2**e`` with ``8 <= j < 16``),
+    so padding wastes at most 12.5 % while arrays of similar lengths share
+    compiled code (in memory, and in the persistent cache above).
+    """
+    n = max(int(n), int(minimum), 1)
+    step = 1 << max(n.bit_length() - 4, 0)
+    return -(-n // step) * step

@@ -115,10 +115,7 @@ WARMUP_MODES: tuple[str, ...] = ("signed", "ignore")
 
 def _bucket(n: int) -> int:
     """Padded length for an eager call on ``n`` steps: >= 512, at most 12.5 % above ``n``."""
-    if n <= 512:
-        return 512
-    q = 1 << (n.bit_length() - 4)
-    return -(-n // q) * q
+    return _jaxcache.bucket(n, 512)
 
 
 #: ``"auto"`` compiles the native kernel (a one-off ~3 s of CPU per machine, see

@@ -7,7 +7,8 @@ argument checks (one :class:`~lrlaw.errors.ScheduleError` naming the argument),
 the canonical spec formatting and the warmup/progress helpers the families
 build on (:mod:`lrlaw.schedules.families`).
 
-Imports: the base modules only (:mod:`lrlaw.errors`, :mod:`lrlaw._x64`).
+Imports: the base modules only (:mod:`lrlaw.errors`, :mod:`lrlaw._x64`,
+:mod:`lrlaw._jaxcache`).
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ import jax.numpy as jnp
 import numpy as np
 from jax.typing import ArrayLike
 
+from lrlaw._jaxcache import bucket
 from lrlaw._x64 import x64
 from lrlaw.errors import ScheduleError
 
@@ -72,14 +74,6 @@ _KEY_TYPES: dict[str, str] = {
     "anneal_shape": "str",
     "start_lr": "float",
 }
-
-
-def _bucket(n: int) -> int:
-    """``n`` rounded up to a grid of 8 sizes per power of two (at least 64), as
-    :func:`lrlaw.laws.base.bucket`: schedules of similar lengths share compiled code."""
-    n = max(n, 64)
-    step = 1 << max(n.bit_length() - 4, 0)
-    return -(-n // step) * step
 
 
 # Step counts beyond 2**53 cannot be represented exactly as float64 steps.
@@ -158,7 +152,7 @@ class Schedule:
             # One compiled call (eager, each jnp op of the family compiled on its own
             # costs 0.3 s for a new length), on a bucketed length so that other
             # lengths reuse it; the steps go in as numpy (jnp.arange compiles too).
-            steps = np.arange(_bucket(num), dtype=np.int64)
+            steps = np.arange(bucket(num, 64), dtype=np.int64)
             return np.array(np.asarray(self._compiled(steps))[:num], dtype=np.float64)
 
     @functools.cached_property
