@@ -106,8 +106,9 @@ def evaluate_cmd(
     held-out metrics) and the PredE / final-loss error of each held-out run per law.
 
     With --cv: cross-validate every --law (default: the --law auto candidates momentum,
-    multipower and efflr): leave-one-run-out over all the runs (with one or two runs,
-    a joint forward split: fit the first 60 % of each, predict the rest), or with
+    multipower and efflr): leave-one-run-out over all the runs (with two runs, each
+    run's last 40 % predicted from the other run and its first 60 %; with one, a forward
+    split: fit its first 60 %, predict the rest), or with
     --train one fold that fits those runs; prints per-run and mean PredE, WorstE, final-loss error
     and the share of held-out points inside each fold's prediction band.
 

@@ -68,12 +68,16 @@ def test_split_and_forward_split_and_failed_folds() -> None:
     assert one.scheme == "forward split"
     (held,) = one.folds[0].runs
     assert held["metrics"]["n"] == runs[1].steps.size - int(0.6 * runs[1].steps.size)
-    # Two runs: leaving one out would fit a single schedule; one joint forward split.
+    # Two runs: leaving one out would fit a single schedule.  Each run's last 40 % is
+    # held out in turn, fitted with the other run whole and its own first 60 %.
     two = cross_validate(runs[:2], ["momentum"], bootstrap=0)
-    assert two.scheme == "forward split" and len(two.folds) == 1
-    assert [r["name"] for r in two.folds[0].runs] == [runs[0].name, runs[1].name]
-    for r, c in zip(two.folds[0].runs, runs[:2]):
+    assert two.scheme == "leave-one-tail-out" and len(two.folds) == 2
+    for fold, c, other in zip(two.folds, runs[:2], runs[1::-1]):
+        (r,) = fold.runs
+        assert r["name"] == c.name and fold.train == (other.name, c.name)
         assert r["metrics"]["n"] == c.steps.size - int(0.6 * c.steps.size)
+        (pts,) = fold.points
+        assert pts["steps"][0] == c.steps[int(0.6 * c.steps.size)]
     # A fold that cannot be fitted (2 points per run, 7 parameters) is recorded, not raised.
     tiny = [Curve(c.name, c.steps[:2], c.loss[:2], c.lr, warmup=W) for c in runs[:3]]
     bad = cross_validate(tiny, ["multipower"], bootstrap=0)
@@ -181,7 +185,7 @@ def test_cli_fit_law_auto(tmp_path, monkeypatch) -> None:
 
 def test_forward_split_of_a_binned_log_keeps_its_counts(tmp_path) -> None:
     """A run logged densely is binned when read (``Curve.counts``: losses per bin).  The
-    joint forward split of one or two runs (``cross_validate``, ``--law auto``) cut the
+    forward split of one or two runs (``cross_validate``, ``--law auto``) cut the
     steps and losses but not the counts, and failed with "counts must be >= 1, one per
     observed loss" (found by bench_logging.py: auto on the 124M pair logged every 10
     steps with 1 % noise).  Built from the shipped 124M pair, densified the same way."""
@@ -207,8 +211,47 @@ def test_forward_split_of_a_binned_log_keeps_its_counts(tmp_path) -> None:
     curves = load_curves(paths)
     assert all(c.counts is not None and c.counts.max() > 1 for c in curves)
     cv = cross_validate(curves, ["momentum"], bootstrap=0)
-    assert cv.scheme == "forward split"
-    (fold,) = cv.folds
-    assert fold.error is None, fold.error
+    assert cv.scheme == "leave-one-tail-out"
+    assert all(fold.error is None for fold in cv.folds), [f.error for f in cv.folds]
     head = curves[0].subset(curves[0].steps < 20_000)
     assert head.counts.shape == head.steps.shape == head.loss.shape
+
+
+def test_end_error_reads_the_final_loss_error_off_the_last_tenth() -> None:
+    """``end`` (auto's default score, issue 16): the span-weighted mean signed error over
+    the last tenth of the held-out steps.  It ignores the rest of the run, and under
+    per-step noise of 1 % it stays near the law's 0.2 % error at the end, where the last
+    point alone (``final``) is mostly noise."""
+    from lrlaw.fitting.crossval import _end_error
+
+    steps = np.arange(1000, 11_001)
+    true = 3.0 + 2.0 * (steps / 1000.0) ** -0.5
+    pred = true * np.where(steps < 10_000, 1.05, 1.002)  # 5 % off before the last tenth
+    exact = _end_error({"steps": steps, "observed": true, "pred": pred})
+    np.testing.assert_allclose(exact, 0.002 / 1.0, rtol=1e-9, atol=1e-12)
+    rng = np.random.default_rng(0)
+    finals, ends = [], []
+    for _ in range(50):
+        noisy = true * (1 + 0.01 * rng.standard_normal(steps.size))
+        e = (noisy - pred) / noisy
+        finals.append(abs(e[-1]))
+        ends.append(_end_error({"steps": steps, "observed": noisy, "pred": pred}))
+    # 1000 points of 1 % noise: the tail mean's standard error is 0.03 %.
+    assert abs(np.mean(ends) - 0.002) < 3e-4 and np.std(ends) < 6e-4
+    assert np.std(finals) > 5e-3  # the last point carries the whole noise
+    assert np.isnan(_end_error({"steps": steps[:0], "observed": true[:0], "pred": pred[:0]}))
+
+
+def test_two_runs_score_each_tail_with_the_other_run_whole() -> None:
+    """Leave-one-tail-out (issue 16): a fold of two runs fits the other run whole, so a
+    law that needs the whole of the other schedule is judged as the final fit will use
+    it.  Here the held-out tail of each run is predicted from the true law's fit as
+    well as a full-data fit predicts it, and ``end`` is scored for every fold."""
+    runs = _runs()[1:3]  # cos, wsd
+    cv = cross_validate(runs, ["momentum"], bootstrap=0)
+    assert cv.scheme == "leave-one-tail-out"
+    for fold in cv.folds:
+        np.testing.assert_allclose(list(fold.params.values()), TRUE, rtol=1e-4)
+        (r,) = fold.runs
+        assert r["metrics"]["end"] < 1e-6 and r["metrics"]["final"] < 1e-6
+    assert cv.summary()["momentum"]["end"] < 1e-6
