@@ -161,6 +161,7 @@ def _solve(
     weights: jax.Array,
     thresholds: jax.Array,
     theta0: jax.Array,
+    n_rows: jax.Array,
     delta: float,
     max_steps: int,
 ):
@@ -168,7 +169,9 @@ def _solve(
 
     ``weights[i]`` are per-point weights (span weights times bootstrap counts; 0
     for padding), ``thresholds`` the per-point Huber thresholds.  Rows run in
-    parallel (vmap) or, for memory-hungry laws, in turn.
+    parallel (vmap), in turn (``Law.solve_in_turn``: only the first ``n_rows`` rows
+    are solved, the rest are padding and come back as given, with an infinite
+    objective) or, for memory-hungry laws, in turn with ``lax.map``.
     """
     import optimistix as optx
 
@@ -184,6 +187,22 @@ def _solve(
         ok = sol.result == optx.RESULTS.successful
         return sol.value, objective, ok, sol.stats["num_steps"]
 
+    if law.parallel_starts and law.solve_in_turn:
+        # A loop over the real rows: each row stops at its own iteration count, where
+        # under vmap every row iterates until the slowest one has converged.
+        rows = theta0.shape[0]
+        init = (
+            theta0,
+            jnp.full(rows, jnp.inf, theta0.dtype),
+            jnp.zeros(rows, bool),
+            jnp.zeros(rows, jnp.int32),
+        )
+
+        def row(i: jax.Array, out: tuple[jax.Array, ...]) -> tuple[jax.Array, ...]:
+            res = one((theta0[i], weights[i]))
+            return tuple(o.at[i].set(jnp.asarray(x, o.dtype)) for o, x in zip(out, res))
+
+        return jax.lax.fori_loop(0, n_rows, row, init)
     if law.parallel_starts:
         return jax.vmap(one)((theta0, weights))
     return jax.lax.map(one, (theta0, weights))  # one at a time: bounded memory
@@ -364,6 +383,7 @@ class _Problem:
                     weights[lo : lo + rows],
                     self.thresholds,
                     theta0[lo : lo + rows],
+                    np.int32(min(rows, n - lo)),
                 ),
                 static_args=(self.law,),
                 static_kwargs={"delta": float(delta), "max_steps": int(steps)},

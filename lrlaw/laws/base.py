@@ -83,6 +83,12 @@ class Law(abc.ABC):
     #: call solves its own rows (a solver per row count, compiled once per machine with
     #: the persistent caches), for laws whose padding rows cost more than a compile.
     share_solver: ClassVar[bool] = True
+    #: Laws solved in parallel: run the rows of a solver call in turn, in one compiled
+    #: loop, instead of under vmap (True: laws whose iterations cost little per row).
+    #: Under vmap every row iterates until the slowest row has converged, and a
+    #: batched iteration costs about as much as the same iterations in turn; in turn
+    #: each row stops at its own count and the padding rows are skipped.
+    solve_in_turn: ClassVar[bool] = False
     #: Parameters confined to (0, 1), fitted through ``logit`` (empty: none).
     unit: tuple[bool, ...] = ()
     #: Plausible range per parameter; a fit outside it gets a warning.

@@ -61,6 +61,11 @@ class MomentumLaw(Law):
     positive: tuple[bool, ...] = (True, True, True, True)
     typical: ClassVar[dict[str, tuple[float, float]]] = {"alpha": (0.01, 5.0)}
     reference = "Tissue et al. 2024, Scaling Law with Learning Rate Annealing, arXiv 2408.11029"
+    #: Rows of a solver call in turn, not under vmap (``Law.solve_in_turn``): on the MPL
+    #: 100M quick start the 10 starts take 24-260 iterations, so under vmap 10 x 260
+    #: row-iterations ran where 605 do; warm solve 84 ms -> 22 ms, parameters within
+    #: 1.3e-11 relative of the vmapped solve.
+    solve_in_turn: ClassVar[bool] = True
 
     def __init__(
         self, lam: float = 0.999, warmup: WarmupMode = "signed", fit_lam: bool = False
