@@ -608,7 +608,10 @@ def predict_curve(law: Law, params: np.ndarray, lr: np.ndarray, steps: np.ndarra
     if steps.size == 0:
         return np.zeros(0)
     prepared = _prepare(law, lr, steps)
-    pred = _predict_one(law, np.asarray(params, dtype=np.float64), prepared)
+    params = np.asarray(params, dtype=np.float64)
+    pred = law.predict_host(params, prepared)
+    if pred is None:
+        pred = _predict_one(law, params, prepared)
     return np.asarray(pred)[: steps.size]
 
 
@@ -626,7 +629,10 @@ def predict_many(law: Law, params: np.ndarray, lr: np.ndarray, steps: np.ndarray
     if steps.size == 0:
         return np.zeros((params.shape[0], 0))
     prepared = _prepare(law, np.asarray(lr, dtype=np.float64), steps)
-    return np.asarray(_predict_many(law, params, prepared))[:, : steps.size]
+    pred = law.predict_host(params, prepared)
+    if pred is None:
+        pred = _predict_many(law, params, prepared)
+    return np.asarray(pred)[:, : steps.size]
 
 
 @jax.jit(static_argnames=("law",))

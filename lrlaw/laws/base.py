@@ -119,6 +119,17 @@ class Law(abc.ABC):
     def predict(self, params: jax.Array, prepared: Any) -> jax.Array:
         """Predicted loss at the prepared steps for the parameter vector ``params``."""
 
+    def predict_host(self, params: np.ndarray, prepared: Any) -> np.ndarray | None:
+        """``predict`` for one parameter vector ``(n_params,)`` or a stack ``(n, n_params)``
+        in numpy on the host (rows of the result per row of ``params``), or ``None``: the
+        law has no host form, and :func:`lrlaw.fitting.predict_curve` compiles ``predict``.
+
+        A host form skips a compiled kernel per curve length for laws whose prediction is
+        a few array operations on ``prepared`` (the momentum law): in a fresh process
+        each kernel costs a compilation, or a read from the persistent cache.
+        """
+        return None
+
     @abc.abstractmethod
     def initial_guesses(self, prepared: Sequence[Any], losses: Sequence[np.ndarray]) -> np.ndarray:
         """Starting points, shape ``(n_starts, n_params)``, in natural units.

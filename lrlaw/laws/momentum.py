@@ -108,6 +108,17 @@ class MomentumLaw(Law):
             s1, s2 = prepared
         return l0 + a * s1 ** (-alpha) - c * s2
 
+    def predict_host(self, params: np.ndarray, prepared: tuple[Any, ...]) -> np.ndarray | None:
+        """``L0 + A S1^-alpha - C S2`` (Tissue et al. 2024, eq. 1) in numpy, for one
+        parameter vector or a stack of them; ``None`` with ``fit_lam`` (the areas then
+        depend on a parameter) or areas that are not numpy arrays."""
+        if self.fit_lam or not all(isinstance(x, np.ndarray) for x in prepared):
+            return None
+        s1, s2 = prepared
+        p = np.asarray(params, dtype=np.float64)
+        l0, a, alpha, c = (p[..., k, None] for k in range(4))
+        return l0 + a * s1 ** (-alpha) - c * s2
+
     def final_loss(self, params: jax.Array, lr: jax.Array) -> jax.Array:
         r"""``L(T) = L0 + A S1(T)^-alpha - C S2(T)`` at ``T = len(lr) - 1``.
 
