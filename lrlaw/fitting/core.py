@@ -324,6 +324,9 @@ class _Problem:
 
     def jacobian(self, theta: np.ndarray, delta: float) -> tuple[np.ndarray, np.ndarray]:
         """Residuals and Jacobian at ``theta`` (solver parameters), with the fit's weights."""
+        host = self._jacobian_host(np.asarray(theta, dtype=np.float64), delta)
+        if host is not None:
+            return host
         r, jac = _jacobian(
             self.law,
             self.prepared,
@@ -334,6 +337,40 @@ class _Problem:
             delta,
         )
         return np.asarray(r), np.asarray(jac)
+
+    def _jacobian_host(
+        self, theta: np.ndarray, delta: float
+    ) -> tuple[np.ndarray, np.ndarray] | None:
+        """:meth:`jacobian` in numpy, for laws with :meth:`Law.predict_jac_host` (else
+        ``None``): the chain rule through :func:`_residual_fn`'s residuals
+        ``sqrt(w) rho(log y - safe_log(L)) / delta`` and the parameter transforms."""
+        law = self.law
+        params = law.from_unconstrained(theta)
+        parts = [law.predict_jac_host(params, p) for p in self.prepared]
+        if any(x is None for x in parts):
+            return None
+        pred = np.concatenate([x[0] for x in parts])  # type: ignore[index]
+        d_pred = np.concatenate([x[1] for x in parts])  # type: ignore[index]
+        eps = 1e-6  # _safe_log's
+        inside = pred > eps
+        log_pred = np.where(inside, np.log(np.maximum(pred, eps)), np.log(eps) + (pred - eps) / eps)
+        d_log = np.where(inside, 1.0 / np.maximum(pred, eps), 1.0 / eps)
+        r = self.log_obs - log_pred
+        thr = self.thresholds
+        a = np.abs(r)
+        outer = np.sqrt(np.maximum(2.0 * thr * a - thr * thr, thr * thr))
+        small = a <= thr
+        rho = np.where(small, r, np.sign(r) * outer)
+        d_rho = np.where(
+            small, 1.0, np.where(2.0 * thr * a - thr * thr > thr * thr, thr / outer, 0.0)
+        )
+        scale = np.sqrt(self.weight) / delta
+        unit = np.asarray(law.unit or (False,) * len(law.param_names))
+        d_theta = np.where(
+            unit, params * (1.0 - params), np.where(np.asarray(law.positive), params, 1.0)
+        )
+        jac = (-(scale * d_rho * d_log))[:, None] * d_pred * d_theta[None, :]
+        return scale * rho, jac
 
     def solve(
         self,

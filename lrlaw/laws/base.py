@@ -130,6 +130,14 @@ class Law(abc.ABC):
         """
         return None
 
+    def predict_jac_host(
+        self, params: np.ndarray, prepared: Any
+    ) -> tuple[np.ndarray, np.ndarray] | None:
+        """The prediction ``(n_steps,)`` and its derivatives in the natural parameters
+        ``(n_steps, n_params)``, in numpy on the host, or ``None`` (no host form: the fit's
+        Jacobian is then ``jax.jacfwd`` of the residuals, compiled)."""
+        return None
+
     @abc.abstractmethod
     def initial_guesses(self, prepared: Sequence[Any], losses: Sequence[np.ndarray]) -> np.ndarray:
         """Starting points, shape ``(n_starts, n_params)``, in natural units.

@@ -119,6 +119,20 @@ class MomentumLaw(Law):
         l0, a, alpha, c = (p[..., k, None] for k in range(4))
         return l0 + a * s1 ** (-alpha) - c * s2
 
+    def predict_jac_host(
+        self, params: np.ndarray, prepared: tuple[Any, ...]
+    ) -> tuple[np.ndarray, np.ndarray] | None:
+        """``L = L0 + A S1^-alpha - C S2`` and ``dL/d(L0, A, alpha, C) = (1, S1^-alpha,
+        -A S1^-alpha log S1, -S2)`` in numpy (Tissue et al. 2024, eq. 1); ``None`` where
+        :meth:`predict_host` is."""
+        if self.fit_lam or not all(isinstance(x, np.ndarray) for x in prepared):
+            return None
+        s1, s2 = prepared
+        l0, a, alpha, c = np.asarray(params, dtype=np.float64)
+        p = s1 ** (-alpha)
+        jac = np.stack([np.ones_like(s1), p, -a * p * np.log(s1), -s2], axis=1)
+        return l0 + a * p - c * s2, jac
+
     def final_loss(self, params: jax.Array, lr: jax.Array) -> jax.Array:
         r"""``L(T) = L0 + A S1(T)^-alpha - C S2(T)`` at ``T = len(lr) - 1``.
 

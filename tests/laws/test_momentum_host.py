@@ -44,3 +44,22 @@ def test_rows_in_turn_match_vmap_with_padding_rows() -> None:
     vb, ob, _, _ = batched.solve(starts, core.HUBER_DELTA, 1000)
     np.testing.assert_allclose(law.from_unconstrained(v), law.from_unconstrained(vb), rtol=1e-9)
     np.testing.assert_allclose(o, ob, rtol=1e-12)
+
+
+def test_host_jacobian_is_jacfwd_of_the_residuals() -> None:
+    law = get_law("momentum")
+    problem = core._Problem.build(mpl_curves("100m", MPL_TRAIN), law, None)
+    points = (
+        [2.93, 0.45, 0.52, 0.43],  # near the optimum: residuals within the thresholds
+        [3.5, 0.2, 0.3, 2.0],  # beyond them
+        [0.5, 0.1, 0.3, 30.0],  # predictions below 1e-6: the log's linear part
+    )
+    for p in points:
+        theta = law.to_unconstrained(np.array(p))
+        r, jac = core._jacobian(
+            law, problem.prepared, problem.log_obs, problem.weight, problem.thresholds, theta, 1e-3
+        )
+        r_host, jac_host = problem.jacobian(theta, 1e-3)  # the host form
+        np.testing.assert_allclose(r_host, np.asarray(r), rtol=1e-12, atol=1e-14 * np.abs(r).max())
+        scale = np.abs(np.asarray(jac)).max()
+        np.testing.assert_allclose(jac_host, np.asarray(jac), rtol=1e-12, atol=1e-14 * scale)
