@@ -12,7 +12,10 @@ fit).  Positive parameters are fitted through ``log`` so they stay positive.
 Solver: Levenberg--Marquardt (optimistix) on the "square-root Huber"
 residuals ``rho(r) = sign(r) sqrt(2 Huber_delta(r))`` (so that
 ``sum rho^2 / 2 = J``; rho is C^1), from a grid of data-driven starts solved
-in parallel with ``jax.vmap``; the start with the lowest objective is kept.
+in one compiled call, in parallel with ``jax.vmap`` or, for laws whose iterations
+are cheap (``Law.solve_in_turn``: the momentum law), in turn in one loop, so that
+each start stops at its own iteration count; the start with the lowest objective
+is kept.
 LM rather than BFGS because the problem is a (robust) least-squares problem:
 on the Multi-Power-Law curves every start converges in < 100 iterations,
 while BFGS stalls on the badly scaled log-parameters.  Laws whose prediction
