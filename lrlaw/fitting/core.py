@@ -12,7 +12,10 @@ fit).  Positive parameters are fitted through ``log`` so they stay positive.
 Solver: Levenberg--Marquardt (optimistix) on the "square-root Huber"
 residuals ``rho(r) = sign(r) sqrt(2 Huber_delta(r))`` (so that
 ``sum rho^2 / 2 = J``; rho is C^1), from a grid of data-driven starts solved
-in parallel with ``jax.vmap``; the start with the lowest objective is kept.
+in one compiled call, in parallel with ``jax.vmap`` or, for laws whose iterations
+are cheap (``Law.solve_in_turn``: the momentum law), in turn in one loop, so that
+each start stops at its own iteration count; the start with the lowest objective
+is kept.
 LM rather than BFGS because the problem is a (robust) least-squares problem:
 on the Multi-Power-Law curves every start converges in < 100 iterations,
 while BFGS stalls on the badly scaled log-parameters.  Laws whose prediction
@@ -161,6 +164,7 @@ def _solve(
     weights: jax.Array,
     thresholds: jax.Array,
     theta0: jax.Array,
+    n_rows: jax.Array,
     delta: float,
     max_steps: int,
 ):
@@ -168,7 +172,9 @@ def _solve(
 
     ``weights[i]`` are per-point weights (span weights times bootstrap counts; 0
     for padding), ``thresholds`` the per-point Huber thresholds.  Rows run in
-    parallel (vmap) or, for memory-hungry laws, in turn.
+    parallel (vmap), in turn (``Law.solve_in_turn``: only the first ``n_rows`` rows
+    are solved, the rest are padding and come back as given, with an infinite
+    objective) or, for memory-hungry laws, in turn with ``lax.map``.
     """
     import optimistix as optx
 
@@ -184,6 +190,22 @@ def _solve(
         ok = sol.result == optx.RESULTS.successful
         return sol.value, objective, ok, sol.stats["num_steps"]
 
+    if law.parallel_starts and law.solve_in_turn:
+        # A loop over the real rows: each row stops at its own iteration count, where
+        # under vmap every row iterates until the slowest one has converged.
+        rows = theta0.shape[0]
+        init = (
+            theta0,
+            jnp.full(rows, jnp.inf, theta0.dtype),
+            jnp.zeros(rows, bool),
+            jnp.zeros(rows, jnp.int32),
+        )
+
+        def row(i: jax.Array, out: tuple[jax.Array, ...]) -> tuple[jax.Array, ...]:
+            res = one((theta0[i], weights[i]))
+            return tuple(o.at[i].set(jnp.asarray(x, o.dtype)) for o, x in zip(out, res))
+
+        return jax.lax.fori_loop(0, n_rows, row, init)
     if law.parallel_starts:
         return jax.vmap(one)((theta0, weights))
     return jax.lax.map(one, (theta0, weights))  # one at a time: bounded memory
@@ -305,6 +327,9 @@ class _Problem:
 
     def jacobian(self, theta: np.ndarray, delta: float) -> tuple[np.ndarray, np.ndarray]:
         """Residuals and Jacobian at ``theta`` (solver parameters), with the fit's weights."""
+        host = self._jacobian_host(np.asarray(theta, dtype=np.float64), delta)
+        if host is not None:
+            return host
         r, jac = _jacobian(
             self.law,
             self.prepared,
@@ -315,6 +340,40 @@ class _Problem:
             delta,
         )
         return np.asarray(r), np.asarray(jac)
+
+    def _jacobian_host(
+        self, theta: np.ndarray, delta: float
+    ) -> tuple[np.ndarray, np.ndarray] | None:
+        """:meth:`jacobian` in numpy, for laws with :meth:`Law.predict_jac_host` (else
+        ``None``): the chain rule through :func:`_residual_fn`'s residuals
+        ``sqrt(w) rho(log y - safe_log(L)) / delta`` and the parameter transforms."""
+        law = self.law
+        params = law.from_unconstrained(theta)
+        parts = [law.predict_jac_host(params, p) for p in self.prepared]
+        if any(x is None for x in parts):
+            return None
+        pred = np.concatenate([x[0] for x in parts])  # type: ignore[index]
+        d_pred = np.concatenate([x[1] for x in parts])  # type: ignore[index]
+        eps = 1e-6  # _safe_log's
+        inside = pred > eps
+        log_pred = np.where(inside, np.log(np.maximum(pred, eps)), np.log(eps) + (pred - eps) / eps)
+        d_log = np.where(inside, 1.0 / np.maximum(pred, eps), 1.0 / eps)
+        r = self.log_obs - log_pred
+        thr = self.thresholds
+        a = np.abs(r)
+        outer = np.sqrt(np.maximum(2.0 * thr * a - thr * thr, thr * thr))
+        small = a <= thr
+        rho = np.where(small, r, np.sign(r) * outer)
+        d_rho = np.where(
+            small, 1.0, np.where(2.0 * thr * a - thr * thr > thr * thr, thr / outer, 0.0)
+        )
+        scale = np.sqrt(self.weight) / delta
+        unit = np.asarray(law.unit or (False,) * len(law.param_names))
+        d_theta = np.where(
+            unit, params * (1.0 - params), np.where(np.asarray(law.positive), params, 1.0)
+        )
+        jac = (-(scale * d_rho * d_log))[:, None] * d_pred * d_theta[None, :]
+        return scale * rho, jac
 
     def solve(
         self,
@@ -364,6 +423,7 @@ class _Problem:
                     weights[lo : lo + rows],
                     self.thresholds,
                     theta0[lo : lo + rows],
+                    np.int32(min(rows, n - lo)),
                 ),
                 static_args=(self.law,),
                 static_kwargs={"delta": float(delta), "max_steps": int(steps)},
@@ -588,7 +648,10 @@ def predict_curve(law: Law, params: np.ndarray, lr: np.ndarray, steps: np.ndarra
     if steps.size == 0:
         return np.zeros(0)
     prepared = _prepare(law, lr, steps)
-    pred = _predict_one(law, np.asarray(params, dtype=np.float64), prepared)
+    params = np.asarray(params, dtype=np.float64)
+    pred = law.predict_host(params, prepared)
+    if pred is None:
+        pred = _predict_one(law, params, prepared)
     return np.asarray(pred)[: steps.size]
 
 
@@ -606,7 +669,10 @@ def predict_many(law: Law, params: np.ndarray, lr: np.ndarray, steps: np.ndarray
     if steps.size == 0:
         return np.zeros((params.shape[0], 0))
     prepared = _prepare(law, np.asarray(lr, dtype=np.float64), steps)
-    return np.asarray(_predict_many(law, params, prepared))[:, : steps.size]
+    pred = law.predict_host(params, prepared)
+    if pred is None:
+        pred = _predict_many(law, params, prepared)
+    return np.asarray(pred)[:, : steps.size]
 
 
 @jax.jit(static_argnames=("law",))

@@ -83,6 +83,12 @@ class Law(abc.ABC):
     #: call solves its own rows (a solver per row count, compiled once per machine with
     #: the persistent caches), for laws whose padding rows cost more than a compile.
     share_solver: ClassVar[bool] = True
+    #: Laws solved in parallel: run the rows of a solver call in turn, in one compiled
+    #: loop, instead of under vmap (True: laws whose iterations cost little per row).
+    #: Under vmap every row iterates until the slowest row has converged, and a
+    #: batched iteration costs about as much as the same iterations in turn; in turn
+    #: each row stops at its own count and the padding rows are skipped.
+    solve_in_turn: ClassVar[bool] = False
     #: Parameters confined to (0, 1), fitted through ``logit`` (empty: none).
     unit: tuple[bool, ...] = ()
     #: Plausible range per parameter; a fit outside it gets a warning.
@@ -112,6 +118,25 @@ class Law(abc.ABC):
     @abc.abstractmethod
     def predict(self, params: jax.Array, prepared: Any) -> jax.Array:
         """Predicted loss at the prepared steps for the parameter vector ``params``."""
+
+    def predict_host(self, params: np.ndarray, prepared: Any) -> np.ndarray | None:
+        """``predict`` for one parameter vector ``(n_params,)`` or a stack ``(n, n_params)``
+        in numpy on the host (rows of the result per row of ``params``), or ``None``: the
+        law has no host form, and :func:`lrlaw.fitting.predict_curve` compiles ``predict``.
+
+        A host form skips a compiled kernel per curve length for laws whose prediction is
+        a few array operations on ``prepared`` (the momentum law): in a fresh process
+        each kernel costs a compilation, or a read from the persistent cache.
+        """
+        return None
+
+    def predict_jac_host(
+        self, params: np.ndarray, prepared: Any
+    ) -> tuple[np.ndarray, np.ndarray] | None:
+        """The prediction ``(n_steps,)`` and its derivatives in the natural parameters
+        ``(n_steps, n_params)``, in numpy on the host, or ``None`` (no host form: the fit's
+        Jacobian is then ``jax.jacfwd`` of the residuals, compiled)."""
+        return None
 
     @abc.abstractmethod
     def initial_guesses(self, prepared: Sequence[Any], losses: Sequence[np.ndarray]) -> np.ndarray:

@@ -61,6 +61,11 @@ class MomentumLaw(Law):
     positive: tuple[bool, ...] = (True, True, True, True)
     typical: ClassVar[dict[str, tuple[float, float]]] = {"alpha": (0.01, 5.0)}
     reference = "Tissue et al. 2024, Scaling Law with Learning Rate Annealing, arXiv 2408.11029"
+    #: Rows of a solver call in turn, not under vmap (``Law.solve_in_turn``): on the MPL
+    #: 100M quick start the 10 starts take 24-260 iterations, so under vmap 10 x 260
+    #: row-iterations ran where 605 do; warm solve 84 ms -> 22 ms, parameters within
+    #: 1.3e-11 relative of the vmapped solve.
+    solve_in_turn: ClassVar[bool] = True
 
     def __init__(
         self, lam: float = 0.999, warmup: WarmupMode = "signed", fit_lam: bool = False
@@ -102,6 +107,31 @@ class MomentumLaw(Law):
         else:
             s1, s2 = prepared
         return l0 + a * s1 ** (-alpha) - c * s2
+
+    def predict_host(self, params: np.ndarray, prepared: tuple[Any, ...]) -> np.ndarray | None:
+        """``L0 + A S1^-alpha - C S2`` (Tissue et al. 2024, eq. 1) in numpy, for one
+        parameter vector or a stack of them; ``None`` with ``fit_lam`` (the areas then
+        depend on a parameter) or areas that are not numpy arrays."""
+        if self.fit_lam or not all(isinstance(x, np.ndarray) for x in prepared):
+            return None
+        s1, s2 = prepared
+        p = np.asarray(params, dtype=np.float64)
+        l0, a, alpha, c = (p[..., k, None] for k in range(4))
+        return l0 + a * s1 ** (-alpha) - c * s2
+
+    def predict_jac_host(
+        self, params: np.ndarray, prepared: tuple[Any, ...]
+    ) -> tuple[np.ndarray, np.ndarray] | None:
+        """``L = L0 + A S1^-alpha - C S2`` and ``dL/d(L0, A, alpha, C) = (1, S1^-alpha,
+        -A S1^-alpha log S1, -S2)`` in numpy (Tissue et al. 2024, eq. 1); ``None`` where
+        :meth:`predict_host` is."""
+        if self.fit_lam or not all(isinstance(x, np.ndarray) for x in prepared):
+            return None
+        s1, s2 = prepared
+        l0, a, alpha, c = np.asarray(params, dtype=np.float64)
+        p = s1 ** (-alpha)
+        jac = np.stack([np.ones_like(s1), p, -a * p * np.log(s1), -s2], axis=1)
+        return l0 + a * p - c * s2, jac
 
     def final_loss(self, params: jax.Array, lr: jax.Array) -> jax.Array:
         r"""``L(T) = L0 + A S1(T)^-alpha - C S2(T)`` at ``T = len(lr) - 1``.

@@ -30,7 +30,8 @@ def _solver_args(law):
         law.initial_guesses(problem.prepared, [np.asarray(y) for y in problem.losses])
     )
     weights = np.broadcast_to(problem.mask * problem.weight, (len(starts), problem.mask.size))
-    return (problem.prepared, problem.log_obs, np.array(weights), problem.thresholds, starts)
+    n = np.int32(len(starts))
+    return (problem.prepared, problem.log_obs, np.array(weights), problem.thresholds, starts, n)
 
 
 def test_exported_solver_gives_the_bits_of_the_jitted_one(monkeypatch, tmp_path) -> None:
