@@ -9,14 +9,18 @@ over the mean absolute error).  Targets: coverage 80-95 %, width/MAE <= 6.
 
     PYTHONPATH=. python benchmarks/band_methods.py [--methods block curve+block]
         [--datasets mpl-25m mpl-100m 124m] [--rows clean every10 g1%-every10]
-        [--law momentum] [--bootstrap 200]
+        [--law momentum] [--bootstrap 200] [--by-horizon]
 
 Prints one Markdown table: a line per (dataset, row, method) with coverage,
 width/MAE, the band's Monte-Carlo error (split halves) and the fit + band time.
+``--by-horizon`` adds, per cell, each held-out run's coverage, error and width in
+bins of the step over the last fitted step (within the fitted horizon, up to 2x,
+beyond).
 
 ``--cv``: the cross-validation folds instead (``crossval_laws.py``'s ``loco``
 scheme): every shipped run of each dataset in turn is predicted by a fit of all
-the others; coverage and width/MAE per fold, then their means per dataset.
+the others; their means per dataset, the folds on target, then coverage and
+width/MAE per fold.
 """
 
 from __future__ import annotations
@@ -65,16 +69,45 @@ def score(result, tests) -> dict[str, float]:
     return bl.mean_scores(per)
 
 
+#: Bins of ``--by-horizon``: the step over the last fitted step (``t / T``).
+HORIZON_BINS = ((0.0, 1.0), (1.0, 2.0), (2.0, np.inf))
+
+
+def by_horizon(result, tests, horizon: int) -> list[str]:
+    """``--by-horizon``: per held-out run and bin of ``t / T`` (``T`` the last fitted
+    step; :data:`HORIZON_BINS`), the points, coverage, mean |error| and mean band width
+    (both % of the loss) and the forward area ``S1 = sum of the LRs`` over the training
+    runs' largest, as table rows."""
+    rows = []
+    for curve, steps, y in tests:
+        lo, hi = result.predict_band(curve.lr, steps, 0.9)
+        pred = result.predict(curve.lr, steps)
+        ratio = steps / horizon
+        s1 = np.cumsum(curve.lr)[steps]
+        inside = (lo <= y) & (y <= hi)
+        for a, b in HORIZON_BINS:
+            m = (ratio > a) & (ratio <= b)
+            if not m.any():
+                continue
+            rows.append(
+                f"| {curve.name} | ({a:g}, {b:g}] | {int(m.sum())} | {100 * inside[m].mean():.1f} "
+                f"| {100 * np.mean(np.abs(pred[m] - y[m]) / y[m]):.3f} "
+                f"| {100 * np.mean((hi[m] - lo[m]) / y[m]):.3f} "
+                f"| {s1[m].min():.3g}-{s1[m].max():.3g} |"
+            )
+    return rows
+
+
 def cv_folds(methods, datasets, law, n_boot) -> None:
     """Leave-one-run-out folds over every shipped run of each dataset."""
     original = core._uncertainty
     warmups = bl.spec_warmups()
     print(f"# {law.name}, {n_boot} replicates; leave-one-run-out folds")
     print(
-        "| dataset | method | folds | cover % (mean) | folds on 80-95 % | width/MAE "
-        "(mean width / mean MAE) | width/MAE (median of folds) |"
+        "| dataset | method | folds | cover % (mean) | folds on 80-95 % | folds on both "
+        "targets | width/MAE (mean width / mean MAE) | width/MAE (median of folds) |"
     )
-    print("|---|---|---|---|---|---|---|")
+    print("|---|---|---|---|---|---|---|---|")
     for ds in datasets:
         src, train, held = bl.DATASETS[ds]
         runs = [*train, *held]
@@ -95,9 +128,16 @@ def cv_folds(methods, datasets, law, n_boot) -> None:
                 widths.append(s["width_abs"])
                 maes.append(s["mae"])
             ok = sum(0.8 <= c <= 0.95 for c in covers)
+            both = sum(0.8 <= c <= 0.95 and r <= 6 for c, r in zip(covers, ratios))
             print(
-                f"| {ds} | {method} | {len(runs)} | {100 * np.mean(covers):.1f} | {ok} "
+                f"| {ds} | {method} | {len(runs)} | {100 * np.mean(covers):.1f} | {ok} | {both} "
                 f"| {np.mean(widths) / np.mean(maes):.2f} | {np.median(ratios):.2f} |",
+                flush=True,
+            )
+            print(
+                "|  | per fold |  | "
+                + " ".join(f"{r}:{100 * c:.0f}%/{w:.1f}x" for r, c, w in zip(runs, covers, ratios))
+                + " |  |  |  |  |",
                 flush=True,
             )
 
@@ -112,6 +152,11 @@ def main() -> None:
     ap.add_argument("--law", default="momentum")
     ap.add_argument("--bootstrap", type=int, default=None)
     ap.add_argument("--cv", action="store_true", help="leave-one-run-out folds instead")
+    ap.add_argument(
+        "--by-horizon",
+        action="store_true",
+        help="also coverage per held-out run and bin of step / last fitted step",
+    )
     args = ap.parse_args()
     from lrlaw.laws import get_law
 
@@ -125,6 +170,7 @@ def main() -> None:
     print("| dataset | row | method | cover % | width % | width/MAE | MC err/width | s |")
     print("|---|---|---|---|---|---|---|---|")
     summary: dict[str, list[tuple[float, float]]] = {m: [] for m in args.methods}
+    detail: list[str] = []
     with tempfile.TemporaryDirectory() as tmp:
         for ds in args.datasets:
             tests = held_out(ds)
@@ -142,6 +188,16 @@ def main() -> None:
                     s = score(result, tests)
                     mc = (result.uncertainty.mc_error or {}).get("width_share", float("nan"))
                     summary[method].append((s["cover"], s["width_mae"]))
+                    if args.by_horizon:
+                        horizon = max(int(c.steps[-1]) for c in curves)
+                        s1 = max(float(np.sum(c.lr[: int(c.steps[-1]) + 1])) for c in curves)
+                        detail.append(
+                            f"\n{ds}, {row}, {method}: last fitted step T = {horizon}, "
+                            f"largest training S1 = {s1:.3g}\n\n| run | t / T | points "
+                            "| cover % | mean abs error % | width % | S1 |\n"
+                            "|---|---|---|---|---|---|---|"
+                        )
+                        detail += by_horizon(result, tests, horizon)
                     ok = 0.8 <= s["cover"] <= 0.95 and s["width_mae"] <= 6
                     print(
                         f"| {ds} | {row} | {method} | {100 * s['cover']:.1f} | "
@@ -149,6 +205,7 @@ def main() -> None:
                         + ("" if ok else " miss"),
                         flush=True,
                     )
+    print("\n".join(detail))
     print()
     for m, v in summary.items():
         hits = sum(0.8 <= c <= 0.95 and w <= 6 for c, w in v)

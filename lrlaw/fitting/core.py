@@ -56,7 +56,12 @@ from lrlaw.fitting.diagnostics import (
     unidentified_params,
 )
 from lrlaw.fitting.metrics import curve_metrics, mean_metrics
-from lrlaw.fitting.uncertainty import Uncertainty, block_length, bootstrap_weights
+from lrlaw.fitting.uncertainty import (
+    Uncertainty,
+    block_length,
+    bootstrap_weights,
+    horizon_growth,
+)
 from lrlaw.fitting.weighting import (
     despiked,
     huber_thresholds,
@@ -529,7 +534,7 @@ class FitResult:
         curve = None
         if u.curve_params is not None:
             curve = predict_many(self.law_object, u.curve_params, lr, steps)
-        return u.band(preds, level, center, curve)
+        return u.band(preds, level, center, curve, steps=steps)
 
     def to_dict(self) -> dict[str, Any]:
         """Plain-JSON dictionary (see :meth:`from_dict`)."""
@@ -993,10 +998,14 @@ def _refit(
 
 #: How ``fit(..., bootstrap=N)`` resamples (``_uncertainty``'s ``resampling``):
 #: ``"block"`` (the default since issue 16.4: moving blocks within every curve, a
-#: jackknife curve-level term, pooled held-out errors; :mod:`lrlaw.uncertainty`) or
-#: ``"curve+block"`` (the former scheme: whole curves resampled as well, exact refits,
-#: kept for ``benchmarks/band_methods.py``'s before/after table).
-RESAMPLING_METHODS = ("block", "curve+block")
+#: jackknife curve-level term, pooled held-out errors; :mod:`lrlaw.uncertainty`),
+#: ``"block+horizon"`` (``"block"`` with an error term that grows past the fitted
+#: horizon as the forward split measured, :func:`lrlaw.fitting.uncertainty.horizon_growth`;
+#: issue 16 item 4, not the default: on ``benchmarks/band_methods.py``'s rows and folds it
+#: moved no cell into the target) or ``"curve+block"`` (the former scheme: whole curves
+#: resampled as well, exact refits); the last two are kept for
+#: ``benchmarks/band_methods.py``'s before/after tables.
+RESAMPLING_METHODS = ("block", "block+horizon", "curve+block")
 #: Resample whole curves in the bootstrap only from this many curves on.
 MIN_CURVES_TO_RESAMPLE = 3
 #: Leave one curve out for the out-of-sample errors only from this many curves on.
@@ -1046,7 +1055,11 @@ def _uncertainty(
     of every curve; with two curves, blocked cross-validation (each tenth of each curve
     left out in turn); with one, the forward split.  ``"curve+block"``: the former
     scheme (whole curves resampled too from :data:`MIN_CURVES_TO_RESAMPLE` curves on,
-    exact refits, leave-one-curve-out errors alone, no curve-level term).  The errors
+    exact refits, leave-one-curve-out errors alone, no curve-level term).
+    ``"block+horizon"``: ``"block"``, and the forward split's errors also give how the
+    error term grows with the distance past the fitted horizon
+    (:func:`lrlaw.fitting.uncertainty.horizon_growth`; the band adds it at the steps of a
+    new schedule past the last fitted step).  The errors
     of a noisy log are smoothed along each curve (:func:`_systematic`), so that the
     band is about the law's curve, not about the noise of single logged values.
     """
@@ -1074,7 +1087,7 @@ def _uncertainty(
     weights = np.zeros((n_boot, problem.mask.size))
     for idx, cnt in zip(points, counts):
         weights[:, idx] = cnt
-    held_out, source, n_loco = _held_out_sets(problem, points, legacy)
+    held_out, source, n_loco, split = _held_out_sets(problem, points, legacy)
     with progress.task(
         f"bootstrap: {n_boot} refits + {len(held_out)} held-out", total=n_boot + len(held_out)
     ) as bar:
@@ -1113,10 +1126,20 @@ def _uncertainty(
         loco = loco[np.all(np.isfinite(loco), axis=1)]
         curve_params = loco if len(loco) >= 2 else None
     errors, spans = [], []
-    for (_, parts), p in zip(held_out, sub_params):
+    split_e, split_x, split_w = [], [], []
+    for j, ((w_set, parts), p) in enumerate(zip(held_out, sub_params)):
         # A refit stopped by the iteration cap still predicts usefully: keep it.
         if not np.all(np.isfinite(p)):
             continue
+        # The last step this refit saw (the distance of its errors past the fit).
+        seen = max(
+            (
+                int(c.steps[m][w_set[idx] > 0].max())
+                for (c, m, _), idx in zip(fitted, points)
+                if (w_set[idx] > 0).any()
+            ),
+            default=0,
+        )
         for i, part in parts:
             c, m, pn = fitted[i]
             steps, loss = c.steps[m][part], problem.losses[i][part]
@@ -1125,6 +1148,16 @@ def _uncertainty(
                 noise = float(np.median(pn[part]))
                 errors.append(_systematic((loss - pred) / pred, noise))
                 spans.append(problem.weight[points[i][part]])
+                if j == split and seen > 0:
+                    split_e.append(errors[-1])
+                    split_x.append(np.log(np.maximum(1.0, steps / seen)))
+                    split_w.append(spans[-1])
+    growth = None
+    if resampling == "block+horizon" and split_e:
+        last = max(int(c.steps[m].max()) for c, m, _ in fitted)
+        growth = horizon_growth(
+            np.concatenate(split_e), np.concatenate(split_x), np.concatenate(split_w), last
+        )
     result = Uncertainty(
         scheme=resampling,
         params=boot[keep],
@@ -1135,6 +1168,7 @@ def _uncertainty(
         seed=seed,
         error_weights=np.concatenate(spans) if spans else None,
         curve_params=curve_params,
+        growth=growth,
     )
     # The band's Monte-Carlo error on the training curves (split-half estimate).
     preds = [predict_many(law, result.params, c.lr, c.steps[m]) for c, m, _ in fitted]
@@ -1153,9 +1187,10 @@ BLOCKED_FOLDS = 10
 
 def _held_out_sets(
     problem: _Problem, points: Sequence[np.ndarray], legacy: bool
-) -> tuple[list[tuple[np.ndarray, list[tuple[int, slice]]]], str, int]:
+) -> tuple[list[tuple[np.ndarray, list[tuple[int, slice]]]], str, int, int | None]:
     """The held-out refits of the band: (point weights, [(curve, held-out part)]) each,
-    a description, and how many of them (first) leave one whole curve out.
+    a description, how many of them (first) leave one whole curve out, and the index
+    of the forward split among them (``None`` without one).
 
     From :data:`MIN_CURVES_TO_LEAVE_OUT` curves on: leave each curve out, and (default
     scheme) one forward split of every curve besides (fit the first 60 % of each
@@ -1180,6 +1215,7 @@ def _held_out_sets(
             sets.append((w, [(i, slice(None))]))
         described.append("leave-one-curve-out")
     n_loco = len(sets)
+    split = None
     if n == 2 and not legacy:
         for i, y in enumerate(problem.losses):
             edges = np.linspace(0, len(y), BLOCKED_FOLDS + 1).astype(int)
@@ -1190,6 +1226,7 @@ def _held_out_sets(
                     sets.append((w, [(i, slice(a, b))]))
         described.append("blocked cross-validation (each tenth of each curve left out in turn)")
     elif not n_loco or not legacy:
+        split = len(sets)
         w, parts = problem.mask.copy(), []
         for i, y in enumerate(problem.losses):
             cut = int(0.6 * len(y))
@@ -1197,4 +1234,4 @@ def _held_out_sets(
             parts.append((i, slice(cut, None)))
         sets.append((w, parts))
         described.append("forward split (fit the first 60 % of each curve, predict the rest)")
-    return sets, " and ".join(described), n_loco
+    return sets, " and ".join(described), n_loco, split

@@ -121,6 +121,8 @@ def report_text(result: FitResult) -> str:
         how = {
             "block": " (moving blocks within every curve, one linearised refit step each; "
             "no curve is dropped, so every replicate fits every schedule)",
+            "block+horizon": " (moving blocks within every curve, one linearised refit step "
+            "each; the error term grows past the fitted horizon as the forward split measured)",
             "curve+block": " (curves and moving blocks within them)",
         }.get(b["scheme"], "")
         lines.append(

@@ -91,6 +91,7 @@ __all__ = [
     "Uncertainty",
     "block_length",
     "bootstrap_weights",
+    "horizon_growth",
     "jackknife_deviations",
 ]
 
@@ -230,6 +231,54 @@ def jackknife_deviations(curve_preds: np.ndarray, n: int) -> np.ndarray:
     return both[np.arange(n) % both.shape[0]]
 
 
+def horizon_growth(
+    errors: np.ndarray,
+    log_ratios: np.ndarray,
+    weights: np.ndarray | None = None,
+    horizon: float = float("nan"),
+) -> dict[str, float] | None:
+    r"""How the out-of-sample error grows with the extrapolation distance.
+
+    ``errors`` are the forward split's relative errors and ``log_ratios`` their
+    distances ``x = ln max(1, t / T_fit)`` past the last step ``T_fit`` that the
+    split's refit saw.  The size of the error is regressed on ``x`` by weighted least
+    squares (``weights``: the steps each error stands for), ``|e| ~ a + b x`` (the
+    absolute-residual regression of a variance function: Glejser 1969, JASA 64:316;
+    Davidian & Carroll 1987, JASA 82:1079); ``b`` is clipped at 0, so the term never
+    shrinks.  :meth:`Uncertainty.band` adds ``b max(0, x(t) - x_bar)`` to every error
+    size at a step ``t`` of a new schedule, ``x(t) = ln max(1, t / horizon)``
+    (``horizon``: the last step of the full fit, ``x_bar``: the split's mean
+    distance, at which its errors already are in the pooled sizes): a linear-in-
+    log-horizon extrapolation of the growth the split measured.  For a correctly
+    specified power law an error ``dp`` in an exponent ``p`` of ``t^-p`` gives a
+    relative error ``dp ln(t / T)`` at ``t`` beyond the error at ``T``, linear in ``x``.
+    The growth is added, not multiplied: the pooled sizes also hold the
+    leave-one-curve-out errors (another schedule, not a longer one).
+
+    Returns ``{"horizon", "slope" (b), "ref" (x_bar), "span" (the largest x of the
+    split)}``, or ``None`` with fewer than 3 errors or distances that do not vary.
+    """
+    e = np.abs(np.asarray(errors, dtype=np.float64))
+    x = np.asarray(log_ratios, dtype=np.float64)
+    w = np.ones_like(e) if weights is None else np.asarray(weights, dtype=np.float64)
+    ok = np.isfinite(e) & np.isfinite(x) & np.isfinite(w) & (w > 0)
+    e, x, w = e[ok], x[ok], w[ok]
+    if e.size < 3:
+        return None
+    w = w / w.sum()
+    x_bar, e_bar = float(np.dot(w, x)), float(np.dot(w, e))
+    var = float(np.dot(w, (x - x_bar) ** 2))
+    if not var > 1e-12:
+        return None
+    slope = float(np.dot(w, (x - x_bar) * (e - e_bar))) / var
+    return {
+        "horizon": float(horizon),
+        "slope": max(0.0, slope),
+        "ref": x_bar,
+        "span": float(x.max()),
+    }
+
+
 @dataclass(frozen=True)
 class Uncertainty:
     """Bootstrap replicates and out-of-sample errors of a fit (see module docstring).
@@ -254,6 +303,10 @@ class Uncertainty:
         curve_params: parameters of the leave-one-curve-out refits, ``(k, n_params)``,
             the curve-level (jackknife) term of the band; ``None`` with fewer than
             three curves, and in older fits.
+        growth: how the error term grows past the fitted horizon
+            (:func:`horizon_growth`: ``{"horizon", "rate", "ref", "span"}``); ``None``
+            (scheme ``"block"``, the forward split's distances do not vary, or older
+            fits): the same error term at every step.
     """
 
     scheme: str
@@ -266,6 +319,7 @@ class Uncertainty:
     error_weights: np.ndarray | None = None
     mc_error: dict[str, float] | None = None
     curve_params: np.ndarray | None = None
+    growth: dict[str, float] | None = None
 
     def __repr__(self) -> str:
         """One line: the scheme and the sizes of the arrays (not their values)."""
@@ -303,6 +357,18 @@ class Uncertainty:
             return self.params
         return self.params + jackknife_deviations(self.curve_params, self.n_boot)
 
+    def horizon_growth_at(self, steps: np.ndarray | None) -> np.ndarray | None:
+        r"""What the error sizes grow by at each of ``steps``:
+        ``slope max(0, ln max(1, t / horizon) - ref)`` from :attr:`growth`
+        (:func:`horizon_growth`), or ``None`` (no growth) without a growth estimate or
+        without ``steps``."""
+        g = self.growth
+        if g is None or steps is None or not g["horizon"] > 0:
+            return None
+        t = np.asarray(steps, dtype=np.float64)
+        x = np.log(np.maximum(1.0, t / g["horizon"]))
+        return g["slope"] * np.maximum(0.0, x - g["ref"])
+
     def stderr(self) -> np.ndarray:
         """Bootstrap standard error of each parameter, the curve-level (jackknife) term
         included: the block bootstrap alone shows only the noise within the curves."""
@@ -320,6 +386,7 @@ class Uncertainty:
         level: float,
         center: np.ndarray | None = None,
         curve_preds: np.ndarray | None = None,
+        steps: np.ndarray | None = None,
     ) -> tuple[np.ndarray, np.ndarray]:
         """Lower/upper band from replicate predictions ``(n_boot, n_steps)``.
 
@@ -335,7 +402,10 @@ class Uncertainty:
         few large errors (after an LR drop) land on which replicates moved the 90 %
         band of the MPL 100M fit between 73 % and 93 % coverage.  With ``center``
         (the fit's own prediction at the same steps) the band is widened where
-        needed so that ``lo <= center <= hi``.
+        needed so that ``lo <= center <= hi``.  With ``steps`` (the steps of the
+        columns) and a growth estimate (:attr:`growth`), the error sizes at step ``t``
+        are ``|e|_k + g(t)`` (:meth:`horizon_growth_at`): past the fitted horizon the
+        error term grows as the forward split measured.
         """
         if not 0 < level < 1:
             raise ValueError(f"level={level} must be in (0, 1)")
@@ -346,9 +416,14 @@ class Uncertainty:
             k = ERROR_QUANTILES
             probs = (np.arange(k) + 0.5) / k
             q = _weighted_quantiles(np.abs(self.errors), self.error_weights, probs)
-            factors = 1.0 + np.concatenate([-q[::-1], q])
+            sizes = np.concatenate([-q[::-1], q])
+            signs = np.concatenate([-np.ones(k), np.ones(k)])
         else:
-            factors = np.ones(1)
+            sizes = signs = np.zeros(1)
+        grow = self.horizon_growth_at(steps) if self.errors.size else None
+        if grow is not None and grow.shape != (preds.shape[1],):
+            raise ValueError(f"steps: {grow.shape[0]} values for {preds.shape[1]} columns")
+        factors = 1.0 + sizes
         probs = [(1 - level) / 2, (1 + level) / 2]
         lo, hi = np.empty(preds.shape[1]), np.empty(preds.shape[1])
         chunk = max(1, 2_000_000 // max(1, preds.shape[0] * factors.size))
@@ -356,7 +431,11 @@ class Uncertainty:
             # One row per step (the scaled curves contiguous): the same values and so
             # the same quantiles as along the columns, ~25 % faster; nanquantile only
             # when there is a NaN (without one it gives np.quantile's values).
-            part = preds.T[a : a + chunk, :, None] * factors[None, None, :]
+            if grow is None:
+                part = preds.T[a : a + chunk, :, None] * factors[None, None, :]
+            else:
+                fac = 1.0 + sizes[None, :] + signs[None, :] * grow[a : a + chunk, None]
+                part = preds.T[a : a + chunk, :, None] * fac[:, None, :]
             part = part.reshape(part.shape[0], -1)
             quantile = np.nanquantile if np.isnan(part).any() else np.quantile
             lo[a : a + chunk], hi[a : a + chunk] = quantile(part, probs, axis=1)
@@ -428,6 +507,7 @@ class Uncertainty:
             "error_weights": None if self.error_weights is None else self.error_weights.tolist(),
             "mc_error": self.mc_error,
             "curve_params": None if self.curve_params is None else self.curve_params.tolist(),
+            "growth": self.growth,
         }
 
     @classmethod
@@ -455,5 +535,10 @@ class Uncertainty:
                 None
                 if data.get("curve_params") is None
                 else np.asarray(data["curve_params"], dtype=np.float64)
+            ),
+            growth=(
+                None
+                if data.get("growth") is None
+                else {str(k): float(v) for k, v in data["growth"].items()}
             ),
         )
