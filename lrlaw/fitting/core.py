@@ -998,14 +998,24 @@ def _refit(
 
 #: How ``fit(..., bootstrap=N)`` resamples (``_uncertainty``'s ``resampling``):
 #: ``"block"`` (the default since issue 16.4: moving blocks within every curve, a
-#: jackknife curve-level term, pooled held-out errors; :mod:`lrlaw.uncertainty`),
-#: ``"block+horizon"`` (``"block"`` with an error term that grows past the fitted
-#: horizon as the forward split measured, :func:`lrlaw.fitting.uncertainty.horizon_growth`;
-#: issue 16 item 4, not the default: on ``benchmarks/band_methods.py``'s rows and folds it
-#: moved no cell into the target) or ``"curve+block"`` (the former scheme: whole curves
-#: resampled as well, exact refits); the last two are kept for
+#: jackknife curve-level term, pooled held-out errors; :mod:`lrlaw.uncertainty`);
+#: issue 16 item 4's ``"block+horizon"`` (an error term that grows past the fitted
+#: horizon as the forward split measured, :func:`lrlaw.fitting.uncertainty.horizon_growth`),
+#: ``"block+deflate"`` (each held-out error series shrunk by the noise left in it and the
+#: held-out refit's own estimation variance) and both together, none the default: on
+#: ``benchmarks/band_methods.py``'s rows and folds each moved as many cells out of the
+#: target as into it (benchmarks/README.md); ``"curve+block"`` (the scheme before 16.4:
+#: whole curves resampled as well, exact refits).  All but the default are kept for
 #: ``benchmarks/band_methods.py``'s before/after tables.
-RESAMPLING_METHODS = ("block", "block+horizon", "curve+block")
+RESAMPLING_METHODS = (
+    "block",
+    "block+horizon",
+    "block+deflate",
+    "block+horizon+deflate",
+    "curve+block",
+)
+#: Bootstrap replicates of each held-out refit for the deflation of its errors.
+_DEFLATE_REPLICATES = 100
 #: Resample whole curves in the bootstrap only from this many curves on.
 MIN_CURVES_TO_RESAMPLE = 3
 #: Leave one curve out for the out-of-sample errors only from this many curves on.
@@ -1031,6 +1041,16 @@ def _systematic(errors: np.ndarray, noise: float, delta: float = HUBER_DELTA) ->
         return e
     size = min(int(np.ceil((noise / delta) ** 2)), max(1, e.size // 5)) | 1
     return e if size < 3 else moving_mean(e, size)  # scipy's uniform_filter1d, in numpy
+
+
+def _noise_left(n: int, noise: float, delta: float = HUBER_DELTA) -> float:
+    """The noise left in one point of :func:`_systematic`'s moving mean of a series of
+    ``n`` errors: ``noise / sqrt(w)`` for a window of ``w`` points (``noise`` itself
+    where the series is not smoothed)."""
+    if not np.isfinite(noise) or noise <= delta:
+        return float(noise) if np.isfinite(noise) else 0.0
+    size = min(int(np.ceil((noise / delta) ** 2)), max(1, n // 5)) | 1
+    return float(noise) / np.sqrt(size if size >= 3 else 1)
 
 
 def _uncertainty(
@@ -1059,7 +1079,16 @@ def _uncertainty(
     ``"block+horizon"``: ``"block"``, and the forward split's errors also give how the
     error term grows with the distance past the fitted horizon
     (:func:`lrlaw.fitting.uncertainty.horizon_growth`; the band adds it at the steps of a
-    new schedule past the last fitted step).  The errors
+    new schedule past the last fitted step).  ``"block+deflate"``: ``"block"``, and each
+    held-out error series ``e`` (after the smoothing below) is shrunk to
+    ``e sqrt(max(0, 1 - (s^2 + v) / mean(e^2)))``, where ``s`` is the noise left in the
+    moving mean (:func:`_noise_left`) and ``v`` the mean variance of the held-out
+    refit's prediction over its own block replicates (:data:`_DEFLATE_REPLICATES`
+    linearised refits from the refit, on the main bootstrap's draws): a held-out
+    error is the law's error plus noise plus the refit's estimation error, and the
+    band already carries the full fit's estimation error in its replicates; the
+    positive-part moment shrinkage of Baranchik (1964, Stanford TR 51) removes the
+    other two on average.  ``"block+horizon+deflate"``: both.  The errors
     of a noisy log are smoothed along each curve (:func:`_systematic`), so that the
     band is about the law's curve, not about the noise of single logged values.
     """
@@ -1127,10 +1156,23 @@ def _uncertainty(
         curve_params = loco if len(loco) >= 2 else None
     errors, spans = [], []
     split_e, split_x, split_w = [], [], []
+    deflate = "deflate" in resampling.split("+")
     for j, ((w_set, parts), p) in enumerate(zip(held_out, sub_params)):
         # A refit stopped by the iteration cap still predicts usefully: keep it.
         if not np.all(np.isfinite(p)):
             continue
+        reps = None
+        if deflate:
+            n_dfl = min(n_boot, _DEFLATE_REPLICATES)
+            reps, _ = _refit(
+                problem,
+                law,
+                np.asarray(law.to_unconstrained(np.asarray(p))),
+                weights[:n_dfl] * (w_set > 0),
+                delta,
+                linear=True,
+            )
+            reps = reps[np.all(np.isfinite(reps), axis=1)]
         # The last step this refit saw (the distance of its errors past the fit).
         seen = max(
             (
@@ -1146,14 +1188,25 @@ def _uncertainty(
             if steps.size:
                 pred = predict_curve(law, p, c.lr, steps)
                 noise = float(np.median(pn[part]))
-                errors.append(_systematic((loss - pred) / pred, noise))
+                e = _systematic((loss - pred) / pred, noise)
+                if deflate:
+                    # Shrink the series so that its mean square loses what the noise left
+                    # in it and the refit's own estimation error add (positive part).
+                    var = _noise_left(e.size, noise) ** 2
+                    if reps is not None and len(reps) >= 4:
+                        rel = predict_many(law, reps, c.lr, steps) / pred
+                        var += float(np.mean(np.var(rel, axis=0, ddof=1)))
+                    ms = float(np.mean(e**2))
+                    if ms > 0:
+                        e = e * np.sqrt(max(0.0, 1.0 - var / ms))
+                errors.append(e)
                 spans.append(problem.weight[points[i][part]])
                 if j == split and seen > 0:
                     split_e.append(errors[-1])
                     split_x.append(np.log(np.maximum(1.0, steps / seen)))
                     split_w.append(spans[-1])
     growth = None
-    if resampling == "block+horizon" and split_e:
+    if "horizon" in resampling.split("+") and split_e:
         last = max(int(c.steps[m].max()) for c, m, _ in fitted)
         growth = horizon_growth(
             np.concatenate(split_e), np.concatenate(split_x), np.concatenate(split_w), last
