@@ -65,6 +65,8 @@ and the last prediction stands meanwhile (:attr:`Prediction.hold_until`,
 :meth:`Watcher._holding`): the loss falls faster at first than the law's single
 time scale allows, and a fit on the first losses of the decrease extrapolated
 that fast response to the whole decrease (-8 to -11 % on the shipped runs).
+A hold lasts at most ``hold_max`` (5 %) of the run, so that on a run not much
+longer than ``1 / (1 - lam)`` it ends.
 
 **Deviations.**  Each new loss is compared, as it arrives, with a
 *reference*: the prediction of the latest refit that ended at least
@@ -363,6 +365,8 @@ class Watcher:
         hold_fraction: momentum law: refits wait while ``S2`` has reached less than
             this share of the area owed to the LR decreases so far (0: never wait;
             see :meth:`_holding`).
+        hold_max: a hold lasts at most this share of the run's length (see
+            :meth:`_holding`).
     """
 
     def __init__(
@@ -385,6 +389,7 @@ class Watcher:
         deviation_points: int = 5,
         deviation_lag: float = 0.1,
         hold_fraction: float = 0.5,
+        hold_max: float = 0.05,
         name: str = "run",
     ) -> None:
         from lrlaw.curves import detect_warmup
@@ -424,6 +429,7 @@ class Watcher:
         self.deviation_points = int(deviation_points)
         self.deviation_lag = float(deviation_lag)
         self.hold_fraction = float(hold_fraction)
+        self.hold_max = float(hold_max)
         self.name = name
         self._reset()
 
@@ -714,6 +720,13 @@ class Watcher:
         reached (:meth:`_seen_fraction`; 693 steps after a sudden drop for lam =
         0.999), and the last prediction, whose ``C`` rests on the anneal prior,
         stands meanwhile.
+
+        That time scale is the law's, not the run's: on a run not much longer than
+        ``1 / (1 - lam)`` steps the share is never reached and the refits would wait
+        to the end.  So a hold lasts at most ``hold_max`` (5 %) of the run's length
+        ``T`` from the step at which it began (the first step of the current stretch
+        below ``hold_fraction``): 15 steps on a 300-step run; on the shipped runs
+        (16k-50k steps) the share is reached first.
         """
         if not self.hold_fraction or not self._steps:
             return None
@@ -726,8 +739,16 @@ class Watcher:
         last = min(self._steps[-1], frac.size - 1)
         if not frac[last] < self.hold_fraction:  # NaN (no decrease yet) does not hold
             return None
+        # The hold began after the last step at which the share was reached (or NaN).
+        before = np.flatnonzero(~(frac[: last + 1] < self.hold_fraction))
+        began = int(before[-1]) + 1 if before.size else 0
+        total = frac.size - 1 if self.total is None else min(self.total, frac.size - 1)
+        limit = began + max(1, math.ceil(self.hold_max * total))
+        if last >= limit:
+            return None
         ahead = np.flatnonzero(frac[last:] >= self.hold_fraction)
-        return int(last + ahead[0]) if ahead.size else int(frac.size - 1)
+        end = int(last + ahead[0]) if ahead.size else int(frac.size - 1)
+        return min(end, limit)
 
     def _due(self) -> bool:
         if not self._steps:
