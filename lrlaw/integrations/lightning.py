@@ -27,8 +27,16 @@ prediction at their own pace (``log_every_n_steps``) next to the loss, and
 ``trainer.callback_metrics`` holds it (for ``EarlyStopping`` or ``ModelCheckpoint``).
 The losses and LRs seen are saved in the trainer's checkpoints
 (:meth:`LrlawLightningCallback.state_dict`), so a run resumed with ``ckpt_path``
-(``global_step`` > 0) goes on with its whole history.  Only the global-zero process
-fits.  Works with ``lightning`` or ``pytorch_lightning``; needs
+(``global_step`` > 0) goes on with its whole history.
+
+In a multi-process run (DDP: ``devices=2``, ``strategy="ddp"``...) only the
+global-zero process builds the watcher, fits and logs the prediction (its loss,
+not the mean over processes; ``log_dict(..., rank_zero_only=True)``); the others
+do nothing, and the loggers write from global zero only, as Lightning's do.  The
+``pred/*`` metrics are then in global zero's ``callback_metrics`` only: do not
+monitor them with ``EarlyStopping`` or ``ModelCheckpoint`` in such a run (the
+other processes lack the key; with ``ModelCheckpoint(monitor="pred/final_loss")``
+a two-process CPU run hung).  Works with ``lightning`` or ``pytorch_lightning``; needs
 ``pip install 'lrlaw[lightning]'``.  Errors are logged once and never reach the
 trainer.
 """
@@ -118,6 +126,8 @@ class LrlawLightningCallback(Callback):
     def on_train_start(self, trainer: Any, pl_module: Any) -> None:
         step = int(getattr(trainer, "global_step", 0) or 0)
         self._last_step, self._micro = step, []
+        if not getattr(trainer, "is_global_zero", True):
+            return  # only the global-zero process watches (the others feed nothing)
         if self.feed is None:
             watcher, schedule, prefix, options = self._args
             total = options.get("total_steps") or _total_steps(trainer)
@@ -189,7 +199,9 @@ class LrlawLightningCallback(Callback):
         metrics = self.feed.prediction.metrics(self.feed.prefix)
         if metrics:
             try:
-                pl_module.log_dict(metrics, on_step=True, on_epoch=False)
+                # Logged from this process only: rank_zero_only, as Lightning asks of
+                # metrics that the other processes of a multi-process run do not log.
+                pl_module.log_dict(metrics, on_step=True, on_epoch=False, rank_zero_only=True)
             except Exception as exc:
                 self.feed.warn(f"cannot log the prediction ({type(exc).__name__}: {exc})")
 
