@@ -36,9 +36,9 @@ do nothing, and the loggers write from global zero only, as Lightning's do.  The
 ``pred/*`` metrics are then in global zero's ``callback_metrics`` only: do not
 monitor them with ``EarlyStopping`` or ``ModelCheckpoint`` in such a run (the
 other processes lack the key; with ``ModelCheckpoint(monitor="pred/final_loss")``
-a two-process CPU run hung).  Works with ``lightning`` or ``pytorch_lightning``; needs
-``pip install 'lrlaw[lightning]'``.  Errors are logged once and never reach the
-trainer.
+a two-process CPU run hung; the callback warns when it sees such a monitor).
+Works with ``lightning`` or ``pytorch_lightning``; needs ``pip install
+'lrlaw[lightning]'``.  Errors are logged once and never reach the trainer.
 """
 
 from __future__ import annotations
@@ -47,7 +47,13 @@ import math
 from typing import Any
 
 from lrlaw.errors import LrlawError
-from lrlaw.integrations.base import WatchFeed, as_float, schedule_from_scheduler, start_feed
+from lrlaw.integrations.base import (
+    WatchFeed,
+    as_float,
+    log,
+    schedule_from_scheduler,
+    start_feed,
+)
 from lrlaw.watch import Prediction, Watcher
 
 try:
@@ -69,6 +75,20 @@ def _first_lr(trainer: Any) -> float | None:
         return as_float(trainer.optimizers[0].param_groups[0]["lr"])
     except (AttributeError, IndexError, KeyError, TypeError):
         return None
+
+
+def _monitors(trainer: Any, prefix: str) -> list[str]:
+    """The callbacks of a multi-process run that monitor one of the prediction's metrics
+    (``monitor`` starting with ``prefix``), as ``"Name(monitor=...)"``; those metrics
+    exist on the global-zero process only (see the module docstring)."""
+    if int(getattr(trainer, "world_size", 1) or 1) <= 1:
+        return []
+    out = []
+    for cb in getattr(trainer, "callbacks", None) or ():
+        key = getattr(cb, "monitor", None)
+        if isinstance(key, str) and key.startswith(prefix):
+            out.append(f"{type(cb).__name__}(monitor={key!r})")
+    return out
 
 
 def _total_steps(trainer: Any) -> int | None:
@@ -128,6 +148,13 @@ class LrlawLightningCallback(Callback):
         self._last_step, self._micro = step, []
         if not getattr(trainer, "is_global_zero", True):
             return  # only the global-zero process watches (the others feed nothing)
+        for name in _monitors(trainer, self._args[2]):
+            log.warning(
+                "lrlaw: %s in a %d-process run: the prediction is logged by the global-zero "
+                "process only, the other processes lack that key (a run can hang)",
+                name,
+                int(trainer.world_size),
+            )
         if self.feed is None:
             watcher, schedule, prefix, options = self._args
             total = options.get("total_steps") or _total_steps(trainer)
