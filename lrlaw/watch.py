@@ -34,6 +34,19 @@ and 10 %): joint fits of the shipped runs give 3.2 % (MPL 25M), 4.4 % (MPL
 outweigh it (:attr:`Prediction.prior_share` says how much of ``C``'s
 precision comes from the prior).  Other laws get no prior.
 
+**The point estimate.**  Without a prior the watcher's parameters are the fit's
+own optimum (:func:`lrlaw.fitting.core.fit`, on the window it kept); with the
+anneal prior they are the MAP of the binned log losses and the prior, by
+Levenberg--Marquardt from the fit's optimum run to convergence
+(:meth:`Watcher._map`; at most 17 iterations for the momentum law on four
+shipped runs replayed).  Earlier a 20-iteration re-solve of every law, as plain
+least squares over every bin, stopped part of the way to an optimum that for the
+efflr law is degenerate before the decay (converged: ``r = 0.19`` and a final
+loss 26 % low on the 124M cosine run at 30 % of the run, against 18 % when
+stopped), so the prediction depended on where it stopped.  A weak log-normal
+prior on efflr's ``r`` alone did not cure that: converged, the fits slid along
+``L0``-``alpha``-``A`` instead (-36 % on the 25M cosine run at 20 %).
+
 **Band (cheap, linearised).**  A Laplace / delta-method band: the parameter
 covariance is the inverse of ``J^T J / sigma^2`` (plus the prior), with ``J``
 the Jacobian of the log prediction at the binned points with respect to the
@@ -65,6 +78,8 @@ and the last prediction stands meanwhile (:attr:`Prediction.hold_until`,
 :meth:`Watcher._holding`): the loss falls faster at first than the law's single
 time scale allows, and a fit on the first losses of the decrease extrapolated
 that fast response to the whole decrease (-8 to -11 % on the shipped runs).
+A hold lasts at most ``hold_max`` (5 %) of the run, so that on a run not much
+longer than ``1 / (1 - lam)`` it ends.
 
 **Deviations.**  Each new loss is compared, as it arrives, with a
 *reference*: the prediction of the latest refit that ended at least
@@ -363,7 +378,13 @@ class Watcher:
         hold_fraction: momentum law: refits wait while ``S2`` has reached less than
             this share of the area owed to the LR decreases so far (0: never wait;
             see :meth:`_holding`).
+        hold_max: a hold lasts at most this share of the run's length (see
+            :meth:`_holding`).
     """
+
+    #: Most Levenberg-Marquardt iterations of the MAP with a prior (:meth:`_map`).
+    _map_iterations = 200
+    _map_steps = 0  # iterations of the latest MAP
 
     def __init__(
         self,
@@ -385,6 +406,7 @@ class Watcher:
         deviation_points: int = 5,
         deviation_lag: float = 0.1,
         hold_fraction: float = 0.5,
+        hold_max: float = 0.05,
         name: str = "run",
     ) -> None:
         from lrlaw.curves import detect_warmup
@@ -424,6 +446,7 @@ class Watcher:
         self.deviation_points = int(deviation_points)
         self.deviation_lag = float(deviation_lag)
         self.hold_fraction = float(hold_fraction)
+        self.hold_max = float(hold_max)
         self.name = name
         self._reset()
 
@@ -714,6 +737,13 @@ class Watcher:
         reached (:meth:`_seen_fraction`; 693 steps after a sudden drop for lam =
         0.999), and the last prediction, whose ``C`` rests on the anneal prior,
         stands meanwhile.
+
+        That time scale is the law's, not the run's: on a run not much longer than
+        ``1 / (1 - lam)`` steps the share is never reached and the refits would wait
+        to the end.  So a hold lasts at most ``hold_max`` (5 %) of the run's length
+        ``T`` from the step at which it began (the first step of the current stretch
+        below ``hold_fraction``): 15 steps on a 300-step run; on the shipped runs
+        (16k-50k steps) the share is reached first.
         """
         if not self.hold_fraction or not self._steps:
             return None
@@ -726,8 +756,16 @@ class Watcher:
         last = min(self._steps[-1], frac.size - 1)
         if not frac[last] < self.hold_fraction:  # NaN (no decrease yet) does not hold
             return None
+        # The hold began after the last step at which the share was reached (or NaN).
+        before = np.flatnonzero(~(frac[: last + 1] < self.hold_fraction))
+        began = int(before[-1]) + 1 if before.size else 0
+        total = frac.size - 1 if self.total is None else min(self.total, frac.size - 1)
+        limit = began + max(1, math.ceil(self.hold_max * total))
+        if last >= limit:
+            return None
         ahead = np.flatnonzero(frac[last:] >= self.hold_fraction)
-        return int(last + ahead[0]) if ahead.size else int(frac.size - 1)
+        end = int(last + ahead[0]) if ahead.size else int(frac.size - 1)
+        return min(end, limit)
 
     def _due(self) -> bool:
         if not self._steps:
@@ -822,7 +860,7 @@ class Watcher:
             result = fit([curve], law)
             self._cut = _transient_cut(result)
         self._theta_data = dict(result.params)
-        # MAP with the prior, and the Laplace covariance, at the binned points.
+        # The MAP (with the anneal prior) and the Laplace covariance, at the binned points.
         size = max(self.fit_points, 64)
         size = max(size, bs.size)
         prep = _prepared(law, curve.lr, bs, size)
@@ -1012,10 +1050,30 @@ class Watcher:
         var = np.einsum("ni,ij,nj->n", jac, cov, jac)
         return lp, np.sqrt(np.maximum(var, 0) + self.model_error**2 + self._jump**2)
 
-    def _map(self, theta, prep, log_obs, mask, sigma2, prior):
-        """Levenberg-Marquardt on the binned log residuals plus the prior residual."""
+    def _map(
+        self,
+        theta: np.ndarray,
+        prep: Any,
+        log_obs: np.ndarray,
+        mask: np.ndarray,
+        sigma2: float,
+        prior: tuple[int, float, float] | None,
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """The MAP of the binned log losses and the prior, and the Gauss-Newton Hessian
+        ``J^T J`` there (residuals scaled by ``sigma``).
 
-        def pieces(t):
+        Without a prior the MAP is the data fit itself (``theta``, the optimum of
+        :func:`lrlaw.fitting.core.fit`): it is returned as it is.  (Re-solving it as
+        plain least squares, as a 20-iteration step did before, moved it part of the way
+        to a different optimum, which for the efflr law is degenerate before the decay:
+        run to convergence it gave ``r = 0.19`` and a final loss 26 % low on the 124M
+        cosine run at 30 %, against 18 % capped, so the answer depended on the cap.)
+        With the anneal prior (one residual ``(mu - theta_i) / s``), Levenberg-Marquardt
+        from the data fit, to convergence (relative decrease of the objective below
+        1e-10, at most :attr:`_map_iterations`).
+        """
+
+        def pieces(t: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
             lp, jac = _logpred_jac(self.law, jnp.asarray(t), prep)
             with np.errstate(invalid="ignore", over="ignore"):  # a trial step may give NaN
                 r = (log_obs - np.asarray(lp)) * mask / math.sqrt(sigma2)
@@ -1030,8 +1088,13 @@ class Watcher:
 
         t = np.asarray(theta, dtype=np.float64).copy()
         r, jm = pieces(t)
+        self._map_steps = 0
+        if prior is None:
+            return t, jm.T @ jm
         obj, damp = float(r @ r), 1e-3
-        for _ in range(20):
+        cap = self._map_iterations
+        for k in range(1, cap + 1):
+            self._map_steps = k
             h = jm.T @ jm
             g = jm.T @ r
             try:

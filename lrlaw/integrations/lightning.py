@@ -27,10 +27,18 @@ prediction at their own pace (``log_every_n_steps``) next to the loss, and
 ``trainer.callback_metrics`` holds it (for ``EarlyStopping`` or ``ModelCheckpoint``).
 The losses and LRs seen are saved in the trainer's checkpoints
 (:meth:`LrlawLightningCallback.state_dict`), so a run resumed with ``ckpt_path``
-(``global_step`` > 0) goes on with its whole history.  Only the global-zero process
-fits.  Works with ``lightning`` or ``pytorch_lightning``; needs
-``pip install 'lrlaw[lightning]'``.  Errors are logged once and never reach the
-trainer.
+(``global_step`` > 0) goes on with its whole history.
+
+In a multi-process run (DDP: ``devices=2``, ``strategy="ddp"``...) only the
+global-zero process builds the watcher, fits and logs the prediction (its loss,
+not the mean over processes; ``log_dict(..., rank_zero_only=True)``); the others
+do nothing, and the loggers write from global zero only, as Lightning's do.  The
+``pred/*`` metrics are then in global zero's ``callback_metrics`` only: do not
+monitor them with ``EarlyStopping`` or ``ModelCheckpoint`` in such a run (the
+other processes lack the key; with ``ModelCheckpoint(monitor="pred/final_loss")``
+a two-process CPU run hung; the callback warns when it sees such a monitor).
+Works with ``lightning`` or ``pytorch_lightning``; needs ``pip install
+'lrlaw[lightning]'``.  Errors are logged once and never reach the trainer.
 """
 
 from __future__ import annotations
@@ -39,7 +47,13 @@ import math
 from typing import Any
 
 from lrlaw.errors import LrlawError
-from lrlaw.integrations.base import WatchFeed, as_float, schedule_from_scheduler, start_feed
+from lrlaw.integrations.base import (
+    WatchFeed,
+    as_float,
+    log,
+    schedule_from_scheduler,
+    start_feed,
+)
 from lrlaw.watch import Prediction, Watcher
 
 try:
@@ -61,6 +75,20 @@ def _first_lr(trainer: Any) -> float | None:
         return as_float(trainer.optimizers[0].param_groups[0]["lr"])
     except (AttributeError, IndexError, KeyError, TypeError):
         return None
+
+
+def _monitors(trainer: Any, prefix: str) -> list[str]:
+    """The callbacks of a multi-process run that monitor one of the prediction's metrics
+    (``monitor`` starting with ``prefix``), as ``"Name(monitor=...)"``; those metrics
+    exist on the global-zero process only (see the module docstring)."""
+    if int(getattr(trainer, "world_size", 1) or 1) <= 1:
+        return []
+    out = []
+    for cb in getattr(trainer, "callbacks", None) or ():
+        key = getattr(cb, "monitor", None)
+        if isinstance(key, str) and key.startswith(prefix):
+            out.append(f"{type(cb).__name__}(monitor={key!r})")
+    return out
 
 
 def _total_steps(trainer: Any) -> int | None:
@@ -118,6 +146,15 @@ class LrlawLightningCallback(Callback):
     def on_train_start(self, trainer: Any, pl_module: Any) -> None:
         step = int(getattr(trainer, "global_step", 0) or 0)
         self._last_step, self._micro = step, []
+        if not getattr(trainer, "is_global_zero", True):
+            return  # only the global-zero process watches (the others feed nothing)
+        for name in _monitors(trainer, self._args[2]):
+            log.warning(
+                "lrlaw: %s in a %d-process run: the prediction is logged by the global-zero "
+                "process only, the other processes lack that key (a run can hang)",
+                name,
+                int(trainer.world_size),
+            )
         if self.feed is None:
             watcher, schedule, prefix, options = self._args
             total = options.get("total_steps") or _total_steps(trainer)
@@ -189,7 +226,9 @@ class LrlawLightningCallback(Callback):
         metrics = self.feed.prediction.metrics(self.feed.prefix)
         if metrics:
             try:
-                pl_module.log_dict(metrics, on_step=True, on_epoch=False)
+                # Logged from this process only: rank_zero_only, as Lightning asks of
+                # metrics that the other processes of a multi-process run do not log.
+                pl_module.log_dict(metrics, on_step=True, on_epoch=False, rank_zero_only=True)
             except Exception as exc:
                 self.feed.warn(f"cannot log the prediction ({type(exc).__name__}: {exc})")
 

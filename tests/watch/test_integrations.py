@@ -210,3 +210,53 @@ def test_lightning_callback_logic_with_a_stand_in_lightning(monkeypatch):
     # The current prediction is logged at every step fed once fitted.
     assert p.fitted and p.n_points == 60 and len(logged) == 60 - first_fit
     assert logged[-1]["pred/final_loss"] == pytest.approx(p.final_loss)
+
+
+def test_lightning_callback_warns_of_a_monitored_prediction_under_ddp(monkeypatch, caplog):
+    """In a multi-process run only global zero logs ``pred/*``: a ModelCheckpoint that
+    monitors ``pred/final_loss`` there hung a two-process run, so the callback warns
+    (global zero only); the other processes build no watcher."""
+    import importlib
+    import logging
+    import types
+
+    if "lightning" not in sys.modules:
+        try:
+            import lightning  # noqa: F401
+        except ImportError:
+            pkg = types.ModuleType("lightning")
+            sub = types.ModuleType("lightning.pytorch")
+            sub.Callback = type("Callback", (), {})
+            pkg.pytorch = sub
+            monkeypatch.setitem(sys.modules, "lightning", pkg)
+            monkeypatch.setitem(sys.modules, "lightning.pytorch", sub)
+    monkeypatch.delitem(sys.modules, "lrlaw.integrations.lightning", raising=False)
+    mod = importlib.import_module("lrlaw.integrations.lightning")
+
+    c = _curve()
+    opt = SimpleNamespace(param_groups=[{"lr": 3e-4}])
+    ckpt = SimpleNamespace(monitor="pred/final_loss")
+    other = SimpleNamespace(monitor="val_loss")
+
+    def run(rank: int, world: int):
+        trainer = SimpleNamespace(
+            global_step=0,
+            max_steps=c.total_steps,
+            optimizers=[opt],
+            callbacks=[ckpt, other],
+            world_size=world,
+            is_global_zero=rank == 0,
+        )
+        callback = mod.LrlawLightningCallback(min_points=10)
+        caplog.clear()
+        with caplog.at_level(logging.WARNING, logger="lrlaw.integrations"):
+            callback.on_train_start(trainer, SimpleNamespace())
+        return callback, [r.getMessage() for r in caplog.records]
+
+    callback, said = run(0, 2)
+    assert callback.feed is not None
+    assert len(said) == 1 and "monitor='pred/final_loss'" in said[0] and "2-process" in said[0]
+    callback, said = run(1, 2)
+    assert callback.feed is None and said == []  # the other process does nothing
+    callback, said = run(0, 1)
+    assert callback.feed is not None and said == []  # one process: monitoring works

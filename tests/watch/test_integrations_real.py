@@ -217,6 +217,115 @@ def test_lightning_callback_never_raises_into_fit(tmp_path, caplog):
     assert sum("boom" in r.getMessage() for r in caplog.records) == 1  # said once
 
 
+#: A two-process CPU DDP run (gloo) of the regression model with the callback; each
+#: process writes what its callback saw to rank<N>.json.  Run as a script: Lightning's
+#: "ddp" strategy starts the second process by running the script again.
+DDP_SCRIPT = """
+import json, os, sys
+import torch
+import lightning.pytorch as lp
+from lightning.pytorch.loggers import CSVLogger
+from lrlaw.integrations.lightning import LrlawLightningCallback
+
+TOTAL, WARMUP, DECAY, PEAK = 120, 10, 40, 0.05
+
+def wsd(k):
+    return min(1.0, (k + 1) / WARMUP) * min(1.0, max(0.0, (TOTAL - k) / DECAY))
+
+class Regression(lp.LightningModule):
+    def __init__(self):
+        super().__init__()
+        torch.manual_seed(0)
+        self.lin = torch.nn.Linear(8, 1)
+
+    def training_step(self, batch, batch_idx):
+        x, y = batch
+        loss = torch.nn.functional.mse_loss(self.lin(x), y)
+        self.log("train_loss", loss, on_step=True)
+        return loss
+
+    def train_dataloader(self):
+        g = torch.Generator().manual_seed(0)
+        x = torch.randn(512, 8, generator=g)
+        y = x @ torch.linspace(-1, 1, 8)[:, None] + 0.5 * torch.randn(512, 1, generator=g)
+        return torch.utils.data.DataLoader(torch.utils.data.TensorDataset(x, y), batch_size=8)
+
+    def configure_optimizers(self):
+        opt = torch.optim.SGD(self.parameters(), lr=PEAK)
+        sch = torch.optim.lr_scheduler.LambdaLR(opt, wsd)
+        return {"optimizer": opt, "lr_scheduler": {"scheduler": sch, "interval": "step"}}
+
+if __name__ == "__main__":
+    out = sys.argv[1]
+    cb = LrlawLightningCallback(min_points=10)
+    t = lp.Trainer(
+        accelerator="cpu", devices=2, strategy="ddp", max_steps=TOTAL,
+        logger=CSVLogger(out, name="csv"), log_every_n_steps=1, enable_progress_bar=False,
+        enable_model_summary=False, enable_checkpointing=False, num_sanity_val_steps=0,
+        callbacks=[cb],
+    )
+    t.fit(Regression())
+    w = None if cb.feed is None else cb.feed.watcher
+    info = {
+        "rank": t.global_rank,
+        "step": t.global_step,
+        "feed": cb.feed is not None,
+        "n": 0 if w is None else int(w.observed()[0].size),
+        "refits": 0 if w is None else w.refits,
+        "final_loss": None if w is None else w.prediction.final_loss,
+        "metric": float(t.callback_metrics["pred/final_loss"])
+        if "pred/final_loss" in t.callback_metrics else None,
+    }
+    with open(os.path.join(out, f"rank{t.global_rank}.json"), "w") as f:
+        json.dump(info, f)
+"""
+
+
+@pytest.mark.slow
+def test_lightning_ddp_two_processes_only_global_zero_watches(tmp_path):
+    """A two-process DDP run on CPU (gloo): only the global-zero process builds the
+    watcher, feeds it and logs the prediction; the other does nothing; the CSV logger
+    writes once; nothing crashes.  About 30-45 s (two processes start and import)."""
+    import json
+    import os
+    import subprocess
+    import sys
+
+    pl()
+    if not torch.distributed.is_available() or not torch.distributed.is_gloo_available():
+        pytest.skip("torch.distributed with gloo is not available")
+    import lrlaw
+
+    script = tmp_path / "ddp_run.py"
+    script.write_text(DDP_SCRIPT)
+    out = tmp_path / "out"
+    env = dict(os.environ, PYTHONPATH=str(Path(lrlaw.__file__).resolve().parents[1]))
+    for key in ("LOCAL_RANK", "NODE_RANK", "WORLD_SIZE", "MASTER_ADDR", "MASTER_PORT"):
+        env.pop(key, None)
+    proc = subprocess.run(
+        [sys.executable, str(script), str(out)],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=240,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "Traceback" not in proc.stderr
+    zero = json.loads((out / "rank0.json").read_text())
+    one = json.loads((out / "rank1.json").read_text())
+    assert zero["step"] == one["step"] == 120
+    # Global zero fed every step's loss and fitted; its prediction reached the logger.
+    assert zero["feed"] and zero["n"] == 120 and zero["refits"] > 5
+    assert zero["metric"] == pytest.approx(zero["final_loss"], rel=1e-6)
+    # The other process built no watcher and logged no prediction.
+    assert not one["feed"] and one["n"] == 0 and one["metric"] is None
+    (version,) = (out / "csv").iterdir()  # one logger folder, written by global zero
+    with open(version / "metrics.csv", newline="") as f:
+        rows = [r for r in csv.DictReader(f) if r.get("pred/final_loss")]
+    assert rows and float(rows[-1]["pred/final_loss"]) == pytest.approx(zero["final_loss"])
+
+
 def test_plain_torch_loop_with_a_lambda_lr(tmp_path):
     pytest.importorskip("tensorboard")
     from torch.utils.tensorboard import SummaryWriter

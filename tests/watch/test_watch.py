@@ -270,6 +270,32 @@ def test_refits_wait_at_the_start_of_a_cooldown():
     assert all(p.final_lo <= true <= p.final_hi for p in refits)
 
 
+def test_the_hold_after_a_drop_ends_on_a_short_run():
+    """Regression: on a run much shorter than the momentum law's time scale 1 / (1 - lam)
+    (1000 steps) half of a drop's annealing area never accrues, and after the drop at
+    step 150 of a 300-step run the refits waited to the end (``hold_until`` 300, no
+    refit after step 149).  A hold now lasts at most ``hold_max`` (5 %) of the run."""
+    import numpy as np
+
+    lr = np.full(301, 1e-3)
+    lr[:20] = np.linspace(1e-4, 1e-3, 20)
+    lr[150:] = 1e-4
+    steps = np.arange(1, 301)
+    loss = 3 + 5 * steps**-0.4 - 0.15 * (1 - np.exp(-np.clip(steps - 150, 0, None) / 20))
+    w = Watcher(lr)
+    seen = {}
+    for s, y in zip(steps, loss):
+        seen[int(s)] = w.update(int(s), float(y))
+    assert seen[150].hold_until == 150 + 15  # it still holds, for 5 % of 300 steps
+    assert seen[200].hold_until is None and seen[300].hold_until is None
+    assert seen[300].fit_step >= 290 and seen[300].refits > seen[160].refits + 5
+    # The hold of a long run is unchanged: the share is reached before 5 % of the run.
+    long = np.concatenate([np.full(8000, 1e-3), np.full(8001, 1e-4)])
+    w = Watcher(long)
+    w._steps = [8000]
+    assert w._holding() == 8692
+
+
 def _tb_event(step: int, loss: float):
     from tensorboard.compat.proto import event_pb2, summary_pb2
 

@@ -113,3 +113,32 @@ def test_state_round_trip_replays_the_observations():
     assert w.observed()[0].size == len(state["steps"])
     with pytest.raises(Exception, match="format"):
         again.load_state_dict({"steps": []})
+
+
+@pytest.mark.parametrize(
+    "law, run",
+    [
+        ("momentum", ("wsd_20000_24000", "mpl/100m")),
+        pytest.param("efflr", ("cosine", "schaipp-124m/canonical"), marks=pytest.mark.slow),
+    ],
+)
+def test_the_prediction_does_not_depend_on_the_map_iteration_cap(law, run):
+    """Regression: the watcher's parameters came from a 20-iteration Levenberg-Marquardt
+    step of its own (plain least squares on every binned loss, from the fit's optimum),
+    which stopped early; run to convergence it went elsewhere (efflr on the 124M cosine
+    run at 30 %, replayed in chunks of 4: r 0.29 -> 0.19, final loss 18 % -> 26 % low;
+    here, fed at once, L0 2.20 -> 1.78).  Now a law without a
+    prior keeps the fit's own optimum, and the MAP with the anneal prior converges."""
+    c = _curve(*run)
+    caps = [Watcher._map_iterations, 5000] + ([20] if law == "efflr" else [])
+    out = {}
+    for cap in caps:
+        w = Watcher(c.lr, law)
+        w._map_iterations = cap
+        out[cap] = _feed_to(w, c, 0.3)
+    assert out[5000].fitted and out[5000].error is None
+    for cap in set(caps) - {5000}:
+        for k, v in out[5000].params.items():
+            assert out[cap].params[k] == pytest.approx(v, rel=1e-4), (cap, k)
+        assert out[cap].final_loss == pytest.approx(out[5000].final_loss, rel=1e-5)
+        assert out[cap].final_hi == pytest.approx(out[5000].final_hi, rel=1e-4)
