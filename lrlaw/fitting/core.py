@@ -125,7 +125,11 @@ def _huber_root(r: jax.Array, delta: float) -> jax.Array:
     return jnp.where(a <= delta, r, jnp.sign(r) * outer)
 
 
-def _safe_log(x: jax.Array, eps: float = 1e-6) -> jax.Array:
+#: Below this prediction :func:`_safe_log` continues ``log`` linearly.
+_LOG_FLOOR = 1e-6
+
+
+def _safe_log(x: jax.Array, eps: float = _LOG_FLOOR) -> jax.Array:
     """``log x``, continued linearly below ``eps`` so that a negative prediction
     gives a large but finite residual (and a useful gradient) instead of NaN."""
     return jnp.where(x > eps, jnp.log(jnp.maximum(x, eps)), np.log(eps) + (x - eps) / eps)
@@ -359,7 +363,7 @@ class _Problem:
             return None
         pred = np.concatenate([x[0] for x in parts])  # type: ignore[index]
         d_pred = np.concatenate([x[1] for x in parts])  # type: ignore[index]
-        eps = 1e-6  # _safe_log's
+        eps = _LOG_FLOOR
         inside = pred > eps
         log_pred = np.where(inside, np.log(np.maximum(pred, eps)), np.log(eps) + (pred - eps) / eps)
         d_log = np.where(inside, 1.0 / np.maximum(pred, eps), 1.0 / eps)
@@ -1037,19 +1041,24 @@ def _systematic(errors: np.ndarray, noise: float, delta: float = HUBER_DELTA) ->
     cells, against 8 without, and it left a 90 % band covering well under half of a
     correctly specified law's noisy held-out points.)"""
     e = np.asarray(errors, dtype=np.float64)
-    if not np.isfinite(noise) or noise <= delta:
-        return e
-    size = min(int(np.ceil((noise / delta) ** 2)), max(1, e.size // 5)) | 1
+    size = _smoothing_window(e.size, noise, delta)
     return e if size < 3 else moving_mean(e, size)  # scipy's uniform_filter1d, in numpy
+
+
+def _smoothing_window(n: int, noise: float, delta: float = HUBER_DELTA) -> int:
+    """:func:`_systematic`'s window for a series of ``n`` errors (1: not smoothed)."""
+    if not np.isfinite(noise) or noise <= delta:
+        return 1
+    return min(int(np.ceil((noise / delta) ** 2)), max(1, n // 5)) | 1
 
 
 def _noise_left(n: int, noise: float, delta: float = HUBER_DELTA) -> float:
     """The noise left in one point of :func:`_systematic`'s moving mean of a series of
     ``n`` errors: ``noise / sqrt(w)`` for a window of ``w`` points (``noise`` itself
     where the series is not smoothed)."""
-    if not np.isfinite(noise) or noise <= delta:
-        return float(noise) if np.isfinite(noise) else 0.0
-    size = min(int(np.ceil((noise / delta) ** 2)), max(1, n // 5)) | 1
+    if not np.isfinite(noise):
+        return 0.0
+    size = _smoothing_window(n, noise, delta)
     return float(noise) / np.sqrt(size if size >= 3 else 1)
 
 
@@ -1157,6 +1166,7 @@ def _uncertainty(
     errors, spans = [], []
     split_e, split_x, split_w = [], [], []
     deflate = "deflate" in resampling.split("+")
+    horizon = "horizon" in resampling.split("+")
     for j, ((w_set, parts), p) in enumerate(zip(held_out, sub_params)):
         # A refit stopped by the iteration cap still predicts usefully: keep it.
         if not np.all(np.isfinite(p)):
@@ -1173,15 +1183,17 @@ def _uncertainty(
                 linear=True,
             )
             reps = reps[np.all(np.isfinite(reps), axis=1)]
-        # The last step this refit saw (the distance of its errors past the fit).
-        seen = max(
-            (
-                int(c.steps[m][w_set[idx] > 0].max())
-                for (c, m, _), idx in zip(fitted, points)
-                if (w_set[idx] > 0).any()
-            ),
-            default=0,
-        )
+        # The last step the forward split saw (the distance of its errors past the fit).
+        seen = 0
+        if horizon and j == split:
+            seen = max(
+                (
+                    int(c.steps[m][w_set[idx] > 0].max())
+                    for (c, m, _), idx in zip(fitted, points)
+                    if (w_set[idx] > 0).any()
+                ),
+                default=0,
+            )
         for i, part in parts:
             c, m, pn = fitted[i]
             steps, loss = c.steps[m][part], problem.losses[i][part]
@@ -1206,7 +1218,7 @@ def _uncertainty(
                     split_x.append(np.log(np.maximum(1.0, steps / seen)))
                     split_w.append(spans[-1])
     growth = None
-    if "horizon" in resampling.split("+") and split_e:
+    if horizon and split_e:
         last = max(int(c.steps[m].max()) for c, m, _ in fitted)
         growth = horizon_growth(
             np.concatenate(split_e), np.concatenate(split_x), np.concatenate(split_w), last

@@ -123,6 +123,11 @@ def report_text(result: FitResult) -> str:
             "no curve is dropped, so every replicate fits every schedule)",
             "block+horizon": " (moving blocks within every curve, one linearised refit step "
             "each; the error term grows past the fitted horizon as the forward split measured)",
+            "block+deflate": " (moving blocks within every curve, one linearised refit step "
+            "each; held-out errors shrunk by their noise and their refit's own variance)",
+            "block+horizon+deflate": " (moving blocks within every curve, one linearised refit "
+            "step each; the error term grows past the fitted horizon, held-out errors shrunk "
+            "by their noise and their refit's own variance)",
             "curve+block": " (curves and moving blocks within them)",
         }.get(b["scheme"], "")
         lines.append(

@@ -318,7 +318,7 @@ class Uncertainty:
             the curve-level (jackknife) term of the band; ``None`` with fewer than
             three curves, and in older fits.
         growth: how the error term grows past the fitted horizon
-            (:func:`horizon_growth`: ``{"horizon", "rate", "ref", "span"}``); ``None``
+            (:func:`horizon_growth`: ``{"horizon", "slope", "ref", "span"}``); ``None``
             (scheme ``"block"``, the forward split's distances do not vary, or older
             fits): the same error term at every step.
     """

@@ -108,13 +108,22 @@ class MomentumLaw(Law):
             s1, s2 = prepared
         return l0 + a * s1 ** (-alpha) - c * s2
 
+    def _host_areas(self, prepared: tuple[Any, ...]) -> tuple[np.ndarray, np.ndarray] | None:
+        """``(S1, S2)`` as numpy arrays, or ``None`` where the host forms do not apply
+        (``fit_lam``: the areas depend on a parameter; areas that are not numpy arrays)."""
+        if self.fit_lam or not all(isinstance(x, np.ndarray) for x in prepared):
+            return None
+        s1, s2 = prepared
+        return s1, s2
+
     def predict_host(self, params: np.ndarray, prepared: tuple[Any, ...]) -> np.ndarray | None:
         """``L0 + A S1^-alpha - C S2`` (Tissue et al. 2024, eq. 1) in numpy, for one
         parameter vector or a stack of them; ``None`` with ``fit_lam`` (the areas then
         depend on a parameter) or areas that are not numpy arrays."""
-        if self.fit_lam or not all(isinstance(x, np.ndarray) for x in prepared):
+        areas = self._host_areas(prepared)
+        if areas is None:
             return None
-        s1, s2 = prepared
+        s1, s2 = areas
         p = np.asarray(params, dtype=np.float64)
         l0, a, alpha, c = (p[..., k, None] for k in range(4))
         return l0 + a * s1 ** (-alpha) - c * s2
@@ -125,9 +134,10 @@ class MomentumLaw(Law):
         """``L = L0 + A S1^-alpha - C S2`` and ``dL/d(L0, A, alpha, C) = (1, S1^-alpha,
         -A S1^-alpha log S1, -S2)`` in numpy (Tissue et al. 2024, eq. 1); ``None`` where
         :meth:`predict_host` is."""
-        if self.fit_lam or not all(isinstance(x, np.ndarray) for x in prepared):
+        areas = self._host_areas(prepared)
+        if areas is None:
             return None
-        s1, s2 = prepared
+        s1, s2 = areas
         l0, a, alpha, c = np.asarray(params, dtype=np.float64)
         p = s1 ** (-alpha)
         jac = np.stack([np.ones_like(s1), p, -a * p * np.log(s1), -s2], axis=1)

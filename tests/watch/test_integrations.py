@@ -168,10 +168,9 @@ def test_hf_module_without_the_extra(monkeypatch):
         import lrlaw.integrations.hf  # noqa: F401
 
 
-def test_lightning_callback_logic_with_a_stand_in_lightning(monkeypatch):
-    """Without torch, ``lightning.pytorch.Callback`` is replaced by a plain class (the
-    third-party base, not lrlaw's code) and the hooks are driven as Lightning's loop
-    calls them: ``on_train_start(trainer, module)``, then ``on_train_batch_end`` per batch."""
+def _lightning_module(monkeypatch):
+    """``lrlaw.integrations.lightning``, imported afresh; without lightning installed,
+    ``lightning.pytorch.Callback`` is a plain class (the third-party base, not lrlaw's code)."""
     import importlib
     import types
 
@@ -186,7 +185,14 @@ def test_lightning_callback_logic_with_a_stand_in_lightning(monkeypatch):
             monkeypatch.setitem(sys.modules, "lightning", pkg)
             monkeypatch.setitem(sys.modules, "lightning.pytorch", sub)
     monkeypatch.delitem(sys.modules, "lrlaw.integrations.lightning", raising=False)
-    mod = importlib.import_module("lrlaw.integrations.lightning")
+    return importlib.import_module("lrlaw.integrations.lightning")
+
+
+def test_lightning_callback_logic_with_a_stand_in_lightning(monkeypatch):
+    """Without torch, ``lightning.pytorch.Callback`` is replaced by a plain class (the
+    third-party base, not lrlaw's code) and the hooks are driven as Lightning's loop
+    calls them: ``on_train_start(trainer, module)``, then ``on_train_batch_end`` per batch."""
+    mod = _lightning_module(monkeypatch)
 
     c = _curve()
     logged = []
@@ -216,22 +222,9 @@ def test_lightning_callback_warns_of_a_monitored_prediction_under_ddp(monkeypatc
     """In a multi-process run only global zero logs ``pred/*``: a ModelCheckpoint that
     monitors ``pred/final_loss`` there hung a two-process run, so the callback warns
     (global zero only); the other processes build no watcher."""
-    import importlib
     import logging
-    import types
 
-    if "lightning" not in sys.modules:
-        try:
-            import lightning  # noqa: F401
-        except ImportError:
-            pkg = types.ModuleType("lightning")
-            sub = types.ModuleType("lightning.pytorch")
-            sub.Callback = type("Callback", (), {})
-            pkg.pytorch = sub
-            monkeypatch.setitem(sys.modules, "lightning", pkg)
-            monkeypatch.setitem(sys.modules, "lightning.pytorch", sub)
-    monkeypatch.delitem(sys.modules, "lrlaw.integrations.lightning", raising=False)
-    mod = importlib.import_module("lrlaw.integrations.lightning")
+    mod = _lightning_module(monkeypatch)
 
     c = _curve()
     opt = SimpleNamespace(param_groups=[{"lr": 3e-4}])
