@@ -501,6 +501,12 @@ class Uncertainty:
         if not edges:
             return None
         edge, share = np.concatenate(edges), np.concatenate(shares)
+        # Steps where a replicate's prediction is not finite (a diverged replicate at the
+        # first steps) have no Monte-Carlo error; they would make every figure nan.
+        ok = np.isfinite(edge) & np.isfinite(share)
+        if not np.any(ok):
+            return None
+        edge, share = edge[ok], share[ok]
         return {
             "level": float(level),
             "edge": float(np.sqrt(np.mean(edge**2))),

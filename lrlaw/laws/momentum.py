@@ -126,7 +126,10 @@ class MomentumLaw(Law):
         s1, s2 = areas
         p = np.asarray(params, dtype=np.float64)
         l0, a, alpha, c = (p[..., k, None] for k in range(4))
-        return l0 + a * s1 ** (-alpha) - c * s2
+        # A wild bootstrap replicate (alpha in the thousands) overflows to inf at small S1,
+        # as the jitted predict does; the callers treat non-finite predictions.
+        with np.errstate(over="ignore"):
+            return l0 + a * s1 ** (-alpha) - c * s2
 
     def predict_jac_host(
         self, params: np.ndarray, prepared: tuple[Any, ...]

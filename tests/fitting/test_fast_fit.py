@@ -58,6 +58,29 @@ def test_split_half_mc_error_matches_the_quantile_standard_error() -> None:
     assert _uncertainty(3).mc_error_of([preds[:3]], 0.9) is None
 
 
+def test_mc_error_leaves_out_steps_where_a_replicate_diverged() -> None:
+    """A wild replicate (alpha in the thousands on a single run) predicts inf at the first
+    steps; the Monte-Carlo error is then taken over the other steps, not reported as nan,
+    and the host prediction overflows to inf without a warning, as the jitted one does."""
+    import warnings
+
+    from lrlaw.laws import MomentumLaw
+
+    rng = np.random.default_rng(1)
+    preds = 1.0 + 0.01 * rng.standard_normal((40, 300))
+    clean = _uncertainty(40).mc_error_of([preds], 0.9)
+    wild = preds.copy()
+    wild[3, :5] = np.inf
+    mc = _uncertainty(40).mc_error_of([wild], 0.9)
+    assert all(np.isfinite(v) for v in mc.values())
+    assert abs(mc["edge"] - clean["edge"]) < 0.2 * clean["edge"]
+    s1, s2 = np.array([0.1, 1.0, 5.0]), np.zeros(3)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        p = MomentumLaw().predict_host(np.array([[3.0, 1.0, 1e3, 1.0]]), (s1, s2))
+    assert np.isinf(p[0, 0]) and np.all(np.isfinite(p[0, 1:]))
+
+
 def test_efflr_jacobian_matches_plain_forward_mode() -> None:
     """The custom JVP of the efflr terms (two partial derivatives, shared by every
     tangent) gives the same Jacobian as forward mode through the recurrence."""
