@@ -1068,6 +1068,8 @@ def join(schedules: Sequence[Schedule], boundaries: Sequence[int]) -> Schedule:
             out = jnp.where(t >= float(b), s(t - float(b)), out)
         return out
 
+    if all(getattr(s.fn, "_lrlaw_spec", None) == s.spec for s in scheds):
+        fn._lrlaw_spec = spec  # type: ignore[attr-defined]  # a function of its phases' specs
     return Schedule(fn=fn, spec=spec, total=total, warmup=scheds[0].warmup, peak=peak)
 
 

@@ -85,6 +85,12 @@ _MAX_STEPS = 2**53
 # --------------------------------------------------------------------------- #
 
 
+#: Compiled ``values`` functions shared by equal lrlaw-built schedules (see
+#: ``Schedule._compiled``), oldest dropped first beyond :data:`_COMPILED_MAX`.
+_COMPILED: dict[tuple[Any, ...], Callable[[np.ndarray], jax.Array]] = {}
+_COMPILED_MAX = 256
+
+
 @dataclass(frozen=True, eq=False)
 class Schedule:
     """A learning-rate schedule: a pure function of the step plus metadata.
@@ -157,7 +163,21 @@ class Schedule:
 
     @functools.cached_property
     def _compiled(self) -> Callable[[np.ndarray], jax.Array]:
-        return jax.jit(self.fn)
+        # A schedule that lrlaw built is a function of its key alone (the spec round-trips
+        # every value), so equal schedules share one compiled function: ``optimize`` and
+        # the planners rebuild the same reference schedules on every call, and each new
+        # ``jax.jit`` of an equal closure was traced, lowered and compiled again (25-40 ms).
+        # Schedules with an array part, traced values or a hand-made ``fn`` get their own.
+        shared = getattr(self.fn, "_lrlaw_spec", None) == self.spec
+        if not shared or "array:" in self.spec or "traced" in self.spec:
+            return jax.jit(self.fn)
+        key = self._key()
+        f = _COMPILED.get(key)
+        if f is None:
+            while len(_COMPILED) >= _COMPILED_MAX:
+                _COMPILED.pop(next(iter(_COMPILED)))
+            f = _COMPILED[key] = jax.jit(self.fn)
+        return f
 
     def _key(self) -> tuple[Any, ...]:
         if "array:" in self.spec:  # array schedules, also as phases of join()
@@ -419,5 +439,6 @@ def _build(
             out = jnp.where(t < float(warmup), ramp, out)
         return jnp.broadcast_to(out, t.shape)
 
+    fn._lrlaw_spec = spec  # type: ignore[attr-defined]  # built here: a function of the spec
     peak_value = None if _is_tracer(peak) else float(peak)
     return Schedule(fn=fn, spec=spec, total=total, warmup=warmup, peak=peak_value)

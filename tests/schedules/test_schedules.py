@@ -1198,3 +1198,28 @@ def test_grad_wrt_step_finite_outside_kinks(shape):
     g = jax.vmap(jax.grad(lambda t: s(t)))(jnp.array([5.0, 50.0, 90.0, 150.0]))
     assert np.all(np.isfinite(np.asarray(g)))
     assert float(g[0]) == pytest.approx(0.1, rel=RTOL) and float(g[1]) == 0.0
+
+
+def test_equal_built_schedules_share_one_compiled_values_function() -> None:
+    """Rebuilding a schedule (as optimize does for its references on every call) reuses the
+    compiled values function, with the same values; a different schedule, a hand-made one
+    that borrows a built schedule's spec, and one with an array phase get their own."""
+    a = wsd(3e-4, 5000, decay_frac=0.2, final=3e-6, warmup=100)
+    b = wsd(3e-4, 5000, decay_frac=0.2, final=3e-6, warmup=100)
+    assert a.fn is not b.fn and a._compiled is b._compiled
+    np.testing.assert_array_equal(a.values(), b.values())
+    c = wsd(3e-4, 5000, decay_frac=0.3, final=3e-6, warmup=100)
+    assert c._compiled is not a._compiled
+    assert not np.array_equal(c.values(), a.values())
+    fake = Schedule(fn=lambda t: jnp.full(jnp.shape(t), 1e-3), spec=a.spec, total=5000,
+                    warmup=100, peak=3e-4)  # fmt: skip
+    assert fake._compiled is not a._compiled
+    np.testing.assert_array_equal(fake.values(), np.full(5001, 1e-3))
+    j1 = join([a, from_array(np.full(10, 1e-4))], [5001])
+    j2 = join([a, from_array(np.full(10, 2e-4))], [5001])
+    assert j1._compiled is not j2._compiled
+    assert j1.values()[-1] == 1e-4 and j2.values()[-1] == 2e-4
+    p1 = join([a, fake], [5001])
+    p2 = join([a, b], [5001])
+    assert p1.spec == p2.spec and p1._compiled is not p2._compiled
+    assert p1.values()[-1] == 1e-3 and p2.values()[-1] == b.values()[-1]
