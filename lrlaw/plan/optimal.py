@@ -40,7 +40,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from lrlaw import progress, schedules
-from lrlaw._x64 import with_x64
+from lrlaw._x64 import with_x64, x64
 from lrlaw.errors import LrlawError
 from lrlaw.laws import Law, get_law
 from lrlaw.plan.references import reference_schedules
@@ -499,6 +499,20 @@ def _optimize_free(
     }
 
 
+def _candidate_values(s: Schedule) -> np.ndarray:
+    """The per-step LRs of a candidate schedule (steps ``0..T``), evaluated op by op.
+
+    ``Schedule.values`` compiles one function per schedule (25-40 ms to trace, lower and
+    compile), while eager ops are compiled once per array shape and reused by every
+    candidate of the same length: a wsd grid of ~200 candidates plus its refinement took
+    5-8 s, nearly all of it compiling.  Eager values can differ from the compiled ones in
+    the last bit (XLA fuses differently), so they only rank the candidates: the chosen
+    schedule is returned as a :class:`Schedule`, and its loss is computed from its
+    ``values()``."""
+    with x64():
+        return np.asarray(s.fn(np.arange(int(s.total) + 1)), dtype=np.float64)
+
+
 def _optimize_family(
     law: Law,
     theta: np.ndarray,
@@ -521,7 +535,7 @@ def _optimize_family(
         return schedules.wsd(peak, total, decay_frac=frac, final=final, shape=shape, warmup=warmup)
 
     def loss(frac: float, shape: str, final: float) -> float:
-        return final_loss(law, theta, make(frac, shape, final).values())
+        return final_loss(law, theta, _candidate_values(make(frac, shape, final)))
 
     if family == "cosine":
         cands = [(0.0, "linear", f) for f in finals]
@@ -540,7 +554,7 @@ def _optimize_family(
     losses: list[float] = []
     with progress.task(f"{family} grid: {len(cands)} schedules", total=len(cands)) as bar:
         for i in range(0, len(cands), _GRID_CHUNK):
-            chunk = [make(*c).values() for c in cands[i : i + _GRID_CHUNK]]
+            chunk = [_candidate_values(make(*c)) for c in cands[i : i + _GRID_CHUNK]]
             n = len(chunk)
             chunk += [chunk[-1]] * (_GRID_CHUNK - n)  # one compiled shape
             vals = np.asarray(_final_many(law, theta_j, jnp.asarray(np.stack(chunk))))

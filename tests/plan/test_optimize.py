@@ -181,3 +181,18 @@ def test_plot_optimum_draws_optimum_and_references(mpl_100m_fit) -> None:
 
     with pytest.raises(LrlawError, match="no total"):
         plot_schedules({"open": schedules.inverse_sqrt(1e-3, warmup=10)})
+
+
+def test_family_candidates_are_ranked_on_values_within_one_ulp_of_the_schedules() -> None:
+    """The wsd/cosine grid evaluates its candidates op by op (no compile per candidate);
+    those values are the schedules' own to the last bit or so, over every step 0..T."""
+    from lrlaw.plan.optimal import _candidate_values
+
+    for s in (
+        schedules.wsd(3e-4, 3000, decay_frac=0.15, final=3e-6, shape="sqrt", warmup=100),
+        schedules.wsd(3e-4, 3000, decay_frac=0.4, final=0.0, shape="cosine", warmup=0),
+        schedules.cosine(3e-4, 3000, final=3e-5, warmup=100),
+    ):
+        v, ref = _candidate_values(s), s.values()
+        assert v.shape == ref.shape == (3001,)
+        np.testing.assert_allclose(v, ref, rtol=4.5e-16, atol=0)
