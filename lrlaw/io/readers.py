@@ -578,7 +578,35 @@ def _read_jsonl(path: Path):
             lines.append(n)
     if not records:
         raise DataError(f"{path}: no records; expected one JSON object per line")
-    return pd.DataFrame.from_records(records), np.asarray(lines)
+    return _keep_logged_nans(pd.DataFrame.from_records(records), records), np.asarray(lines)
+
+
+def _keep_logged_nans(frame, records: list[dict]):
+    """``frame`` with a logged NaN (``"loss": NaN``, a diverged step) told apart from a key
+    that a record does not have (an eval-only line): both are NaN in a float column, and
+    :func:`to_float` would count both as missing, so the NaN losses were dropped without
+    being reported.  Such columns become object columns holding ``"nan"`` for logged NaNs
+    and ``None`` for absent keys; columns without NaN are left as they are."""
+    for col in frame.columns:
+        values = frame[col]
+        if not _is_float_column(values):
+            continue
+        rows = np.flatnonzero(np.isnan(values.to_numpy(dtype=np.float64)))
+        logged = [i for i in rows if col in records[i]]
+        if not logged:
+            continue
+        cells = values.astype(object)
+        cells.iloc[rows] = None
+        cells.iloc[logged] = "nan"
+        frame[col] = cells
+    return frame
+
+
+def _is_float_column(values) -> bool:
+    """Whether a pandas column holds floats (the dtype in which a NaN hides a missing key)."""
+    import pandas as pd
+
+    return bool(pd.api.types.is_float_dtype(values.dtype))
 
 
 def _records_frame(path: Path, records: list, where: str):
@@ -592,7 +620,7 @@ def _records_frame(path: Path, records: list, where: str):
             )
     if not records:
         raise DataError(f"{path}: {where} has no entries; expected logged rows")
-    frame = pd.DataFrame.from_records(records)
+    frame = _keep_logged_nans(pd.DataFrame.from_records(records), records)
     frame.columns = [str(c).strip() for c in frame.columns]
     return frame, np.arange(1, len(records) + 1)
 

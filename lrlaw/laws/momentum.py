@@ -126,9 +126,9 @@ class MomentumLaw(Law):
         s1, s2 = areas
         p = np.asarray(params, dtype=np.float64)
         l0, a, alpha, c = (p[..., k, None] for k in range(4))
-        # A wild bootstrap replicate (alpha in the thousands) overflows to inf at small S1,
+        # S1 = 0 (step 0) and a wild bootstrap replicate (alpha in the thousands) give inf,
         # as the jitted predict does; the callers treat non-finite predictions.
-        with np.errstate(over="ignore"):
+        with np.errstate(over="ignore", divide="ignore"):
             return l0 + a * s1 ** (-alpha) - c * s2
 
     def predict_jac_host(

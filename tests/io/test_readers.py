@@ -457,6 +457,29 @@ def test_csv_with_resumed_run_nan_and_gap_through_load_curves(tmp_path):
     assert "1 gap(s) (largest: steps 300-2000)" in summary
 
 
+def test_jsonl_and_trainer_state_count_a_logged_nan_loss_but_not_an_absent_key(tmp_path):
+    """A logged ``"loss": NaN`` (a diverged step) is dropped and reported, as in a CSV; a
+    line without the key (a line of other metrics) is not.  Both were NaN in pandas' float
+    column, and the NaN loss used to be dropped without a word."""
+    rows = [{"step": s, "loss": 4 - s / 1000, "lr": 1e-3} for s in range(0, 301, 50)]
+    rows[3]["loss"] = float("nan")
+    rows.insert(5, {"step": 225, "grad_norm": 0.9})
+    path = tmp_path / "log.jsonl"
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    (curve,) = load_curves([path])
+    np.testing.assert_array_equal(curve.steps, [0, 50, 100, 200, 250, 300])
+    assert "1 NaN/inf losses dropped" in curve.meta["summary"]
+    state = tmp_path / "trainer_state.json"
+    state.write_text(json.dumps({"log_history": rows}))
+    (curve,) = load_curves([state])
+    np.testing.assert_array_equal(curve.steps, [0, 50, 100, 200, 250, 300])
+    assert "1 NaN/inf losses dropped" in curve.meta["summary"]
+    rows[3]["loss"] = 3.85
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    (curve,) = load_curves([path])
+    assert "NaN" not in curve.meta["summary"] and curve.steps.size == 7
+
+
 def test_sort_steps_option_through_load_curves(tmp_path):
     path = _csv(tmp_path, ["step", "loss", "lr"], [[0, 5, 1e-3], [20, 3, 1e-3], [10, 4, 1e-3]])
     with pytest.raises(DataError, match=r"column 'step', line 4: step goes back to 10 after 20"):
