@@ -14,6 +14,7 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -372,6 +373,33 @@ def _read_base(path: Path, options) -> tuple[str, object]:
     return runs[0].name, prepare_run(runs[0], options)
 
 
+def _unique_names(logs: list[tuple[str, Any]]) -> list[Any]:
+    """The runs of ``(path, RunLog)`` pairs, a name that several *files* give their runs
+    qualified by as many of each file's parent folders as tell them apart.
+
+    Trainers write one log per run under a folder of its own (``version_0/metrics.csv``,
+    ``version_1/metrics.csv``), so the file's stem is often the same for every run; those
+    become ``version_0/metrics`` and ``version_1/metrics``.  A name repeated within one
+    file, or the same file given twice, is left for the caller's error."""
+    from dataclasses import replace
+
+    by_name: dict[str, list[int]] = {}
+    for i, (_, r) in enumerate(logs):
+        by_name.setdefault(r.name, []).append(i)
+    out = [r for _, r in logs]
+    for name, idx in by_name.items():
+        parents = [Path(logs[i][0]).resolve().parent.parts for i in idx]
+        if len(idx) < 2 or len(set(parents)) < len(idx):
+            continue
+        for k in range(1, max(len(q) for q in parents) + 1):
+            tails = [q[-k:] for q in parents]
+            if len(set(tails)) == len(tails):
+                break
+        for i, tail in zip(idx, tails):
+            out[i] = replace(out[i], name="/".join((*tail, name)))
+    return out
+
+
 def load_curves(
     paths: Sequence[str | os.PathLike],
     schedules: Sequence[str] | Mapping[str, str] = (),
@@ -411,7 +439,8 @@ def load_curves(
     from lrlaw.io.readers import ReadOptions, finish_run, prepare_run, read_runs
 
     options = options or ReadOptions()
-    runs = [prepare_run(r, options) for p in paths for r in read_runs(p, options)]
+    logs = _unique_names([(str(p), r) for p in paths for r in read_runs(p, options)])
+    runs = [prepare_run(r, options) for r in logs]
     names = [r.name for r in runs]
     dupes = sorted({n for n in names if names.count(n) > 1})
     if dupes:

@@ -553,13 +553,16 @@ def test_missing_schedules_file(tmp_path):
         load_curves([path], schedules_file=tmp_path / "nope.txt")
 
 
-def test_duplicate_run_names_across_files_raise(tmp_path):
+def test_duplicate_run_names_across_files_are_qualified_by_their_folders(tmp_path):
+    """Two files of one name in two folders are two runs, named after their folders (it
+    used to be an error); the same file twice still is one."""
     (tmp_path / "x").mkdir()
     (tmp_path / "y").mkdir()
     p1 = write(tmp_path / "x", "same.csv", "step,loss,lr\n0,5,1\n")
     p2 = write(tmp_path / "y", "same.csv", "step,loss,lr\n0,5,1\n")
+    assert [c.name for c in load_curves([p1, p2])] == ["x/same", "y/same"]
     with pytest.raises(LrlawError, match=r"run name\(s\) same appear more than once"):
-        load_curves([p1, p2])
+        load_curves([p1, p1])
 
 
 # --------------------------------------------------------------------------- #

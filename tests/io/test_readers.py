@@ -480,6 +480,24 @@ def test_jsonl_and_trainer_state_count_a_logged_nan_loss_but_not_an_absent_key(t
     assert "NaN" not in curve.meta["summary"] and curve.steps.size == 7
 
 
+def test_files_of_the_same_name_in_different_folders_get_their_folders_in_the_name(tmp_path):
+    """version_0/metrics.csv and version_1/metrics.csv (one folder per run, as Lightning
+    writes them) are two runs, named by the folders that tell them apart, and a schedule
+    is given to each by that name; the same file twice is still an error."""
+    rows = [[s, 4 - s / 1000] for s in range(0, 301, 50)]
+    paths = []
+    for sub in ("logs/a/version_0", "logs/b/version_0"):
+        (tmp_path / sub).mkdir(parents=True)
+        paths.append(_csv(tmp_path / sub, ["step", "loss"], rows, name="metrics.csv"))
+    specs = ["a/version_0/metrics=constant:peak=1e-3,total=300",
+             "b/version_0/metrics=cosine:peak=1e-3,total=300"]  # fmt: skip
+    curves = load_curves(paths, specs)
+    assert [c.name for c in curves] == [s.split("=")[0] for s in specs]
+    assert curves[0].lr[-1] == 1e-3 and curves[1].lr[-1] == 0.0
+    with pytest.raises(LrlawError, match="appear more than once"):
+        load_curves([paths[0], paths[0]], ["constant:peak=1e-3,total=300"])
+
+
 def test_sort_steps_option_through_load_curves(tmp_path):
     path = _csv(tmp_path, ["step", "loss", "lr"], [[0, 5, 1e-3], [20, 3, 1e-3], [10, 4, 1e-3]])
     with pytest.raises(DataError, match=r"column 'step', line 4: step goes back to 10 after 20"):
