@@ -126,7 +126,15 @@ VAL_LOSS_NAMES = (
     "valid_loss",
 )
 #: Training-loss column names, in order of preference (a plain ``loss`` comes last).
-TRAIN_LOSS_NAMES = ("train/loss", "train_loss", "training_loss", "train/lm_loss", "lm loss", "loss")
+TRAIN_LOSS_NAMES = (
+    "train/loss",
+    "train_loss",
+    "train_loss_step",  # Lightning's self.log("train_loss", on_step=True, on_epoch=True)
+    "training_loss",
+    "train/lm_loss",
+    "lm loss",
+    "loss",
+)
 #: Learning-rate column names, in order of preference.
 LR_NAMES = (
     "lr",
@@ -1083,6 +1091,8 @@ def select_columns(run: RunLog, options: ReadOptions | None = None) -> Selection
     else:
         val = _find(names, VAL_LOSS_NAMES)
         train = _find(names, TRAIN_LOSS_NAMES)
+        if options.loss_kind == "auto" and val and train and not _has_finite(run.columns[val]):
+            val = None  # an evaluation column with no value (a W&B export's empty eval/loss)
         wanted = {"auto": val or train, "val": val, "train": train}[options.loss_kind]
         if wanted is None:
             what = {"auto": "loss", "val": "validation-loss", "train": "training-loss"}
@@ -1109,6 +1119,16 @@ def select_columns(run: RunLog, options: ReadOptions | None = None) -> Selection
         found = _find(names, TOKEN_NAMES)
         tokens = run.columns[found] if found is not None else None
     return Selection(loss, kind, lr, tokens, other)
+
+
+def _has_finite(col: Column) -> bool:
+    """Whether a column has at least one finite value (cells that fail to parse count as
+    values here; they are reported when the column is read)."""
+    try:
+        _, values, missing, _ = col.entries()
+    except DataError:
+        return True
+    return bool(np.any(~missing & np.isfinite(values)))
 
 
 def _checked(run: RunLog, col: Column, role: str) -> tuple[np.ndarray, ...]:

@@ -102,7 +102,8 @@ CASES = [
         "no-loss-column", ["no_loss_column.csv"], [],
         "{d}/no_loss_column.csv: run 'no_loss_column': no loss column (looked for val/loss, "
         "val_loss, eval/loss, eval_loss, validation/loss, validation_loss, valid/loss, "
-        "valid_loss, train/loss, train_loss, training_loss, train/lm_loss, lm loss, loss); "
+        "valid_loss, train/loss, train_loss, train_loss_step, training_loss, train/lm_loss, "
+        "lm loss, loss); "
         "columns found: step, lr, acc; name it with --loss-col",
     ),
     (

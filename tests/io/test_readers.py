@@ -498,6 +498,24 @@ def test_files_of_the_same_name_in_different_folders_get_their_folders_in_the_na
         load_curves([paths[0], paths[0]], ["constant:peak=1e-3,total=300"])
 
 
+def test_an_empty_validation_column_falls_back_to_the_training_loss(tmp_path):
+    """A W&B export whose eval/loss column is empty: the training loss is fitted (it
+    used to fail with "column 'eval/loss' has no values"); Lightning's train_loss_step is
+    a training loss, named as the alternative when the validation loss is chosen."""
+    rows = [[s, 4 - s / 1000, None, 1e-3] for s in range(0, 301, 50)]
+    path = _csv(tmp_path, ["step", "train/loss", "eval/loss", "lr"], rows)
+    (curve,) = load_curves([path])
+    assert curve.loss.size == 7 and "loss 'train/loss' (training)" in curve.meta["summary"]
+    rows = [
+        [s, 4 - s / 1000, 4.1 - s / 1000 if s % 100 == 0 else None, 1e-3] for s in range(0, 301, 50)
+    ]
+    path = _csv(tmp_path, ["step", "train_loss_step", "val_loss", "lr"], rows, name="pl.csv")
+    (curve,) = load_curves([path])
+    assert curve.loss.size == 4 and "'train_loss_step' also logged" in curve.meta["summary"]
+    (curve,) = load_curves([path], options=ReadOptions(loss_kind="train"))
+    assert curve.loss.size == 7
+
+
 def test_sort_steps_option_through_load_curves(tmp_path):
     path = _csv(tmp_path, ["step", "loss", "lr"], [[0, 5, 1e-3], [20, 3, 1e-3], [10, 4, 1e-3]])
     with pytest.raises(DataError, match=r"column 'step', line 4: step goes back to 10 after 20"):
