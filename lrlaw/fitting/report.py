@@ -188,10 +188,15 @@ def window_lines(curves: list[dict[str, Any]]) -> list[str]:
     for c in rows:
         t = c.get("transient")
         if t:
+            off = f"{t['max_loss']:.4g}, {100 * t['max_excess']:.0f} % off the law"
+            where = (
+                f"step {t['from_step']} (1 point, loss {off})"
+                if t["points"] == 1
+                else f"steps {t['from_step']}..{t['to_step']} ({t['points']} points, loss up to "
+                f"{off.replace(', ', ', up to ')})"
+            )
             out.append(
-                f"note: start transient of {c['name']} left out of the fit: steps "
-                f"{t['from_step']}..{t['to_step']} ({t['points']} points, loss up to "
-                f"{t['max_loss']:.4g}, up to {100 * t['max_excess']:.0f} % off the law); "
+                f"note: start transient of {c['name']} left out of the fit: {where}; "
                 "--min-step sets the window instead"
             )
     return out

@@ -241,3 +241,15 @@ def test_numpy_filters_give_scipys_bits() -> None:
                     moving_mean(x, size), uniform_filter1d(x, size, mode="nearest")
                 )
     assert _running_median(np.zeros(0)).size == 0 and moving_mean(np.zeros(0), 5).size == 0
+
+
+def test_transient_note_reads_right_for_one_point_and_for_several() -> None:
+    from lrlaw.fitting.report import window_lines
+
+    row = {"name": "r", "window": (210, 5000), "noise": 1e-3, "noise_per_point": 1e-3}
+    one = {"from_step": 200, "to_step": 200, "points": 1, "max_loss": 8.898, "max_excess": 0.01}
+    many = one | {"to_step": 400, "points": 12, "max_excess": 0.3}
+    (note,) = [x for x in window_lines([row | {"transient": one}]) if x.startswith("note")]
+    assert "step 200 (1 point, loss 8.898, 1 % off the law)" in note
+    (note,) = [x for x in window_lines([row | {"transient": many}]) if x.startswith("note")]
+    assert "steps 200..400 (12 points, loss up to 8.898, up to 30 % off the law)" in note
