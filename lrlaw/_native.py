@@ -25,11 +25,12 @@ The effective-LR kernel (``lrlaw_efflr_at``, issue 16.5) returns the terms of
 :mod:`lrlaw.laws.efflr` at sorted steps, ``S(t) = sum_{i=1..t} u_i`` and the noise
 floor ``nu_t = a_t nu_{t-1} + (1 - a_t) u_t`` (``u = (eta/eta_ref)^r``, ``a =
 exp(-kappa u^q)``), and on request their derivatives in ``r`` and ``kappa`` from the
-tangent recurrences in the same pass.  The powers and exponentials are computed once
-per run of equal LRs, so a constant stretch costs no ``exp``.  Under ``jax.vmap``
-(``vmap_method="expand_dims"``) one call gets every row; an unbatched schedule is
-not copied per row.  A Levenberg-Marquardt iteration of the law on a 50k-step run
-spent ~1.8 ms per curve and row in the scan's terms and Jacobian.
+tangent recurrences in the same pass.  It reads ``log(eta/eta_ref)``, computed once per
+fit (a ``log`` per step and call cost twice the two ``exp``), and computes the powers
+and exponentials once per run of equal LRs, so a constant stretch costs no ``exp``.
+Under ``jax.vmap`` (``vmap_method="expand_dims"``) one call gets every row; an
+unbatched schedule is not copied per row.  A Levenberg-Marquardt iteration of the law
+on a 50k-step run spent ~1.8 ms per curve and row in the scan's terms and Jacobian.
 
 Building: the C++ source below is compiled with the system C++ compiler
 (``$CXX``, else ``c++``/``g++``/``clang++``) against the XLA FFI headers that
@@ -59,6 +60,7 @@ TARGET_EFFLR = "lrlaw_efflr_at"
 SOURCE = r"""
 #include <cmath>
 #include <cstdint>
+#include <limits>
 #include "xla/ffi/api/ffi.h"
 
 namespace {
@@ -149,12 +151,15 @@ void Rows(const double* lr, const double* lam, int64_t nlam, int64_t rows, int64
 // recurrences dnu_t = a_t dnu_{t-1} + da_t nu_{t-1} + db_t with b_t = (1 - a_t) u_t.
 // The per-step quantities are computed once per run of equal LRs (a constant stretch
 // costs no exp), the sums in two levels (blocks of kBlock steps).
-void EfflrRowAt(const double* e, int64_t T, double r, double kappa, double q, double eta_ref,
+// ``lx`` holds log(eta_t / eta_ref), -inf where eta_t <= 0 (computed once per fit: a log
+// per step and call cost twice the two exponentials).
+void EfflrRowAt(const double* lxs, int64_t T, double r, double kappa, double q,
                 const int64_t* idx, int64_t K, double* os, double* onu, double* ods,
                 double* odr, double* odk) {
   if (T == 0 || K == 0) return;
   const bool deriv = ods != nullptr;
   const bool half = q == 0.5;
+  const double none = -std::numeric_limits<double>::infinity();
   double prev = 0.0, u = 0.0, lu = 0.0, a = 1.0, dar = 0.0, dak = 0.0;
   bool fresh = true;
   double b1 = 0.0, r1 = 0.0, c1 = 0.0, q1 = 0.0;  // S and dS/dr: finished blocks + this one
@@ -164,12 +169,11 @@ void EfflrRowAt(const double* e, int64_t T, double r, double kappa, double q, do
   for (int64_t j = 0; j < K; ++j) {
     const int64_t stop = idx[j];
     for (; i <= stop; ++i) {
-      const double eta = e[i];
-      if (fresh || eta != prev) {
+      const double lx = lxs[i];
+      if (fresh || !(lx == prev)) {
         fresh = false;
-        prev = eta;
-        if (eta > 0) {
-          const double lx = std::log(eta / eta_ref);
+        prev = lx;
+        if (lx > none) {
           u = std::exp(r * lx);
           lu = lx * u;
           const double w = half ? std::sqrt(u) : std::exp(q * r * lx);
@@ -300,12 +304,12 @@ static ffi::Error AreasImpl(ffi::Buffer<ffi::F64> lr, ffi::Buffer<ffi::F64> lam,
 
 static ffi::Error EfflrAtImpl(ffi::Buffer<ffi::F64> lr, ffi::Buffer<ffi::F64> r,
                               ffi::Buffer<ffi::F64> kappa, ffi::Buffer<ffi::S64> idx, double q,
-                              double eta_ref, int64_t deriv, ffi::ResultBuffer<ffi::F64> s,
+                              int64_t deriv, ffi::ResultBuffer<ffi::F64> s,
                               ffi::ResultBuffer<ffi::F64> nu, ffi::ResultBuffer<ffi::F64> ds,
                               ffi::ResultBuffer<ffi::F64> dr, ffi::ResultBuffer<ffi::F64> dk) {
   // vmap_method="expand_dims": an unbatched operand has leading dims of size 1.  The
-  // outputs have the batch dims and K; lr has (batch..., T), r and kappa (batch...),
-  // idx (batch..., K).
+  // outputs have the batch dims and K; lr (the log LRs, EfflrRowAt) has (batch..., T),
+  // r and kappa (batch...), idx (batch..., K).
   auto od = s->dimensions();
   auto ld = lr.dimensions();
   auto rd = r.dimensions();
@@ -336,7 +340,7 @@ static ffi::Error EfflrAtImpl(ffi::Buffer<ffi::F64> lr, ffi::Buffer<ffi::F64> r,
     const int64_t o = row * K;
     EfflrRowAt(lr.typed_data() + Offset(row, out_lead, l_lead, nlead, T), T,
                r.typed_data()[Offset(row, out_lead, r_lead, nlead, 1)],
-               kappa.typed_data()[Offset(row, out_lead, k_lead, nlead, 1)], q, eta_ref,
+               kappa.typed_data()[Offset(row, out_lead, k_lead, nlead, 1)], q,
                idx.typed_data() + Offset(row, out_lead, i_lead, nlead, K), K,
                s->typed_data() + o, nu->typed_data() + o,
                want ? ds->typed_data() + o : nullptr, want ? dr->typed_data() + o : nullptr,
@@ -352,7 +356,6 @@ XLA_FFI_DEFINE_HANDLER_SYMBOL(LrlawEfflrAt, EfflrAtImpl,
                                   .Arg<ffi::Buffer<ffi::F64>>()
                                   .Arg<ffi::Buffer<ffi::S64>>()
                                   .Attr<double>("q")
-                                  .Attr<double>("eta_ref")
                                   .Attr<int64_t>("deriv")
                                   .Ret<ffi::Buffer<ffi::F64>>()
                                   .Ret<ffi::Buffer<ffi::F64>>()

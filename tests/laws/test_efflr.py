@@ -282,6 +282,14 @@ def test_native_terms_match_the_scan(q: float) -> None:
         rk = jnp.array([0.7, 0.02])
         fast, plain = terms(efflr._terms)(rk), terms(efflr._terms_plain)(rk)
         np.testing.assert_allclose(fast, plain, rtol=1e-13, atol=1e-300)
+        # The law's own path: the log LRs computed once by prepare (numpy).
+        law = EffectiveLRLaw(q=q)
+        prepared = law.prepare(lr, np.asarray(steps))
+        assert len(prepared) == 3 and np.isneginf(np.asarray(prepared[2])[0])
+        params = jnp.array([2.5, 3.0, 0.4, 0.2, 0.02, 0.7])
+        via = law.predict(params, prepared)
+        s, nu = efflr._terms_plain(lr_j, steps, 0.7, 0.02, q, 1e-3)
+        np.testing.assert_allclose(via, 2.5 + 3.0 * s**-0.4 + 0.2 * nu, rtol=1e-13)
         jac = jax.jacfwd(terms(efflr._terms_plain))(rk)
         scale = jnp.max(jnp.abs(jac), axis=0)
         for mode in (jax.jacfwd, jax.jacrev):
