@@ -45,9 +45,10 @@ from typing import Any
 
 import jax
 
-#: Native custom-call targets of lrlaw (:mod:`lrlaw._native`); a module that uses
-#: them needs the library registered before it is compiled.
-_NATIVE_MARK = b"lrlaw_areas"
+#: Native custom-call targets of lrlaw (:mod:`lrlaw._native`: the areas kernels and the
+#: effective-LR law's terms); a module that uses them needs the library registered
+#: before it is compiled.
+_NATIVE_MARKS = ("lrlaw_areas", "lrlaw_efflr_at")
 _SUFFIX = ".jaxexport"
 
 #: In-process wrappers: memory key -> jitted ``Exported.call`` (or the plain jitted
@@ -56,6 +57,10 @@ _memo: dict[Hashable, Callable[..., Any]] = {}
 #: What happened, for tests and benchmarks: counts of "export", "load", "write",
 #: "memo", "fallback".
 stats: dict[str, int] = {}
+
+
+class _NoNative(Exception):
+    """A saved module calls lrlaw's C loop, which this process could not build."""
 
 
 def _count(what: str) -> None:
@@ -96,6 +101,11 @@ def _environment() -> str:
         except metadata.PackageNotFoundError:
             parts.append(f"{dist}=none")
     parts.append(f"backend={jax.default_backend()}")
+    # Whether lrlaw's C loops may be used (traced into the module): a process without
+    # them (LRLAW_NO_NATIVE=1, no compiler) must not read a module that calls them.
+    from lrlaw import _native
+
+    parts.append(f"native={int(_native.enabled())}")
     parts.append(f"lrlaw={source_digest()}")
     return ";".join(parts)
 
@@ -191,10 +201,15 @@ def _load_or_export(
             if blob[:1] == b"\1":  # first byte: 1 when the module calls lrlaw's C loop
                 from lrlaw import _native
 
-                _native.available()  # registers the custom-call targets
+                if not _native.available():  # registers the custom-call targets
+                    # The build failed in this process: trace again (a module without
+                    # the C loop), and keep the file for the processes that have it.
+                    raise _NoNative
             exported = export.deserialize(bytearray(blob[1:]))
             _count("load")
             return jax.jit(exported.call)
+        except _NoNative:
+            path = None
         except Exception:  # a damaged or foreign file: export again below
             pass
     jitted = jax.jit(bound)
@@ -208,7 +223,8 @@ def _load_or_export(
     _count("export")
     if path is not None:
         try:
-            native = _NATIVE_MARK.decode() in exported.mlir_module()
+            text = exported.mlir_module()
+            native = any(mark in text for mark in _NATIVE_MARKS)
             blob = (b"\1" if native else b"\0") + bytes(exported.serialize())
             tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
             tmp.write_bytes(blob)

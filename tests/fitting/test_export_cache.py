@@ -161,3 +161,52 @@ def test_a_later_process_reads_the_solver_from_disk(tmp_path) -> None:
     assert stats[0].get("export") == 1 and stats[0].get("write") == 1
     assert stats[1].get("load") == 1 and "export" not in stats[1]
     assert outs[0] == outs[1]
+
+
+def test_modules_calling_the_efflr_c_loop_are_marked_and_need_it(monkeypatch, tmp_path) -> None:
+    """A saved module that calls a C loop of lrlaw (here the effective-LR law's terms)
+    is marked so that a later process registers the kernels before compiling it; a
+    process that cannot have them traces again instead (and leaves the file), and the
+    file keys tell processes with and without the kernels apart."""
+    from lrlaw import _native
+    from lrlaw.laws import efflr
+
+    if not _native.available():
+        pytest.skip("native kernels not built")
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    monkeypatch.delenv("LRLAW_NO_XLA_CACHE", raising=False)
+    _jaxexport.export_dir.cache_clear()
+    _jaxexport.clear()
+
+    def terms(lr, steps, rk):
+        return efflr._terms(lr, steps, rk[0], rk[1], 0.5, 1e-3)
+
+    with jax.enable_x64(True):
+        args = (np.linspace(1e-3, 1e-4, 3000), np.arange(10, 3000, 10), np.array([0.7, 0.02]))
+        try:
+            first = _jaxexport.call("terms", terms, args)
+            (path,) = (tmp_path / "lrlaw").glob("export-*/terms-*.jaxexport")
+            assert path.read_bytes()[:1] == b"\1"
+            _jaxexport.clear()
+            monkeypatch.setitem(_native._state, "lib", None)  # as if the build had failed
+            again = _jaxexport.call("terms", terms, args)
+            assert _jaxexport.stats == {"export": 1}  # traced again, the file kept
+            assert path.read_bytes()[:1] == b"\1"
+        finally:
+            _jaxexport.export_dir.cache_clear()
+            _jaxexport.clear()
+        for a, b in zip(first, again):
+            np.testing.assert_allclose(np.asarray(a), np.asarray(b), rtol=1e-13)
+    leaves, tree = jax.tree_util.tree_flatten(args)
+    avals = _jaxexport._avals(leaves)
+    monkeypatch.undo()
+    _jaxexport._environment.cache_clear()
+    with_native = _jaxexport._file_key("terms", (), tree, avals, True)
+    monkeypatch.setenv("LRLAW_NO_NATIVE", "1")
+    monkeypatch.setitem(_native._state, "lib", None)
+    _jaxexport._environment.cache_clear()
+    try:
+        assert _jaxexport._file_key("terms", (), tree, avals, True) != with_native
+    finally:
+        monkeypatch.undo()
+        _jaxexport._environment.cache_clear()

@@ -248,3 +248,89 @@ def test_refits_solve_their_own_rows_and_reach_the_shared_solvers_optimum(monkey
     np.testing.assert_allclose(
         own.uncertainty.curve_params, shared.uncertainty.curve_params, rtol=1e-5
     )
+
+
+def _native_or_skip():
+    from lrlaw import _native
+
+    if not _native.available():
+        pytest.skip("native kernels not built (no C++ compiler or LRLAW_NO_NATIVE)")
+
+
+@pytest.mark.parametrize("q", [0.0, 0.5, 1.0])
+def test_native_terms_match_the_scan(q: float) -> None:
+    """Issue 16.5: the C loop of the terms (lrlaw._native) gives the scan's values and
+    derivatives in (r, kappa), under jit, vmap (over parameters and over schedules) and
+    reverse mode, at unsorted, repeated, negative and out-of-range steps, through a zero
+    LR and a warmup from zero; a tangent in the LR takes the scan's rule."""
+    from lrlaw.laws import efflr
+
+    _native_or_skip()
+    with jax.enable_x64(True):
+        lr = np.full(4000, 1e-3)
+        lr[:100] = np.linspace(0.0, 1e-3, 100)
+        lr[1500:2500] *= np.cos(np.linspace(0.0, 1.2, 1000))
+        lr[3000:] = np.linspace(1e-3, 0.0, 1000)
+        lr[2600:2650] = 0.0
+        lr_j = jnp.asarray(lr)
+        steps = jnp.asarray(np.r_[np.arange(150, 4000, 37)[::-1], 5, 0, 0, 3999, -1, 5000])
+        assert efflr._use_native(lr_j, steps)
+
+        def terms(f, x=lr_j):
+            return lambda rk: jnp.concatenate(f(x, steps, rk[0], rk[1], q, 1e-3))
+
+        rk = jnp.array([0.7, 0.02])
+        fast, plain = terms(efflr._terms)(rk), terms(efflr._terms_plain)(rk)
+        np.testing.assert_allclose(fast, plain, rtol=1e-13, atol=1e-300)
+        # The law's own path: the log LRs computed once by prepare (numpy).
+        law = EffectiveLRLaw(q=q)
+        prepared = law.prepare(lr, np.asarray(steps))
+        assert len(prepared) == 3 and np.isneginf(np.asarray(prepared[2])[0])
+        params = jnp.array([2.5, 3.0, 0.4, 0.2, 0.02, 0.7])
+        via = law.predict(params, prepared)
+        s, nu = efflr._terms_plain(lr_j, steps, 0.7, 0.02, q, 1e-3)
+        np.testing.assert_allclose(via, 2.5 + 3.0 * s**-0.4 + 0.2 * nu, rtol=1e-13)
+        jac = jax.jacfwd(terms(efflr._terms_plain))(rk)
+        scale = jnp.max(jnp.abs(jac), axis=0)
+        for mode in (jax.jacfwd, jax.jacrev):
+            assert float(jnp.max(jnp.abs(mode(terms(efflr._terms))(rk) - jac) / scale)) < 1e-12
+        rks = jnp.array([[0.7, 0.02], [0.5, 0.3], [0.95, 1e-3]])
+        np.testing.assert_allclose(
+            jax.vmap(terms(efflr._terms))(rks), jax.vmap(terms(efflr._terms_plain))(rks), rtol=1e-13
+        )
+        batch = jax.vmap(jax.jacfwd(terms(efflr._terms)))(rks)
+        ref = jax.vmap(jax.jacfwd(terms(efflr._terms_plain)))(rks)
+        assert (
+            float(jnp.max(jnp.abs(batch - ref) / jnp.max(jnp.abs(ref), axis=1, keepdims=True)))
+            < 1e-12
+        )
+        lrs = jnp.stack([lr_j, 0.5 * lr_j])
+        by_lr = jax.vmap(lambda x: terms(efflr._terms, x)(rk))(lrs)
+        np.testing.assert_allclose(by_lr, jax.vmap(lambda x: terms(efflr._terms_plain, x)(rk))(lrs))
+        # (In range: jnp's gather clamps step 5000, its transpose drops it.)
+        inside = steps[:-1]
+        grad = jax.grad(lambda x: jnp.sum(efflr._terms(x, inside, 0.7, 0.02, q, 1e-3)[1]))(lr_j)
+        ref = jax.grad(lambda x: jnp.sum(efflr._terms_plain(x, inside, 0.7, 0.02, q, 1e-3)[1]))(
+            lr_j
+        )
+        np.testing.assert_allclose(grad, ref, rtol=1e-10, atol=1e-12)
+
+
+def test_terms_fall_back_to_the_scan_without_the_native_kernel(monkeypatch) -> None:
+    """Without the C loop (no compiler, LRLAW_NO_NATIVE=1) the terms are the scan's, bit
+    for bit; float32 and int32 inputs take the scan too."""
+    from lrlaw import _native
+    from lrlaw.laws import efflr
+
+    with jax.enable_x64(True):
+        lr = jnp.asarray(np.linspace(1e-3, 1e-4, 3000))
+        steps = jnp.arange(10, 3000, 10)
+        monkeypatch.setitem(_native._state, "lib", None)
+        assert not efflr._use_native(lr, steps)
+        got = efflr._terms(lr, steps, 0.7, 0.02, 0.5, 1e-3)
+        want = efflr._terms_rk(0.7, 0.02, lr, steps, 0.5, 1e-3)
+        for a, b in zip(got, want):
+            np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
+        monkeypatch.undo()
+        assert not efflr._use_native(lr.astype(jnp.float32), steps)
+        assert not efflr._use_native(lr, steps.astype(jnp.int32))
