@@ -23,13 +23,12 @@ Evaluation: with ``P_t = sum_{tau<=t} eta_tau`` we have ``S_k(t) = P_t -
 P_{k-1}``, so each term is a closed-form function of two cumulative sums.
 Only steps with ``eta_{k-1} != eta_k`` contribute, so :meth:`prepare` keeps
 just those ``k`` (a constant phase costs nothing).  :meth:`predict`
-evaluates the ``(observed step, k)`` matrix in tiles of at most 32 observed
-steps x 256 changes (``lax.map``), so memory stays bounded for any number of
-observed points and changes; only the tiles that hold an entry with ``k <= t``
-are evaluated (about half of them for observations spread over a decay), and
-there is no Python loop over steps.  The fit's Jacobian comes from analytic
+evaluates the ``(observed step, k)`` matrix in blocks of at most 32 observed
+steps (``lax.map``), so memory stays bounded (32 x T per block: 25 MB for a
+100k-step schedule) for any number of observed points; there is no Python
+loop over steps.  The fit's Jacobian comes from analytic
 derivatives of the loss drop in ``C, beta, gamma`` (a custom JVP: one pass over
-the tiles, instead of forward-mode autodiff pushing seven tangents through them).
+the blocks, instead of forward-mode autodiff pushing seven tangents through them).
 
 Dense schedules (a cosine or linear decay changes the LR at every step) have
 their consecutive changes merged into blocks evaluated at their ``d``-weighted
@@ -63,8 +62,6 @@ _ROWS = 32
 _LOG_SCALE_CAP = 700.0
 #: Schedules with at most this many LR changes are evaluated exactly (no merging).
 _MERGE_ABOVE = 2048
-#: LR changes per tile of the (observed step x LR change) matrix (see :func:`_drop_blocks`).
-_COLS = 256
 
 
 def _scale(c: jax.Array, gamma: jax.Array, log_eta: jax.Array) -> jax.Array:
@@ -87,7 +84,7 @@ def _loss_drop(params: jax.Array, prep: dict[str, Any]) -> jax.Array:
 
 
 #: The prepared arrays :func:`_drop_terms` reads, in its argument order.
-_DROP_KEYS = ("p_t", "d_k", "p_km1", "log_eta_k", "pair_block", "pair_chunk")
+_DROP_KEYS = ("p_t", "d_k", "p_km1", "log_eta_k")
 
 
 def _drop_blocks(
@@ -98,41 +95,29 @@ def _drop_blocks(
     d_k: jax.Array,
     p_km1: jax.Array,
     log_eta_k: jax.Array,
-    pair_block: jax.Array,
-    pair_chunk: jax.Array,
     derivatives: bool,
 ) -> jax.Array:
     """``sum_k d_k G_tk`` per prepared step (``derivatives=False``: shape ``(n,)``), or that
-    and its three partial derivatives in ``C, beta, gamma`` (shape ``(4, n)``).
+    and its three partial derivatives in ``C, beta, gamma`` (shape ``(4, n)``), one block
+    of observed steps (a row of ``p_t``) at a time (``lax.map``: memory ``rows x changes``).
 
-    The ``(observed step, LR change)`` matrix is evaluated in tiles: one block of
-    observed steps (a row of ``p_t``) against one chunk of ``_COLS`` changes, for the
-    pairs ``(pair_block[i], pair_chunk[i])`` that :meth:`MultiPowerLaw.prepare` listed
-    (a block's chunks up to its last active change; the changes are sorted by step), one
-    tile at a time (``lax.map``: memory ``rows x _COLS``).  Pairs with ``pair_block`` past
-    the last block are padding and add nothing.  An entry is active (``k <= t``) exactly
-    when ``S_k(t) = P_t - P_{k-1} > 0``, so ``max(S, 0)`` is the mask: ``G(0) = 0`` and
-    every derivative vanishes there (with no ``where`` in the tile: a select per entry
-    made XLA's loop 3x slower on the MPL runs).
+    An entry is active (``k <= t``) exactly when ``S_k(t) = P_t - P_{k-1} > 0`` (the
+    cumulative LR never decreases; merged centroids stay within their block's range), so
+    ``max(S, 0)`` is the mask: ``G(0) = 0`` and every derivative vanishes there.  (A
+    ``where`` on ``k <= t`` per entry made XLA's loop 3x slower on the MPL runs; tiles
+    that skip the inactive changes, half of them on a cosine, were slower still: each
+    ``lax.map`` iteration costs about as much as a tile of 16 x 4000 entries.)
     """
-    n_blocks = p_t.shape[0]
-    cols = min(_COLS, d_k.size)
     scale = _scale(c, gamma, log_eta_k)
     # d scale / d log C is scale where uncapped, 0 where capped (jnp.minimum's derivative)
     free = (jnp.log(c) - gamma * log_eta_k < _LOG_SCALE_CAP).astype(d_k.dtype)
     d_free, d_free_log = d_k * free, d_k * free * log_eta_k
 
-    def tile(pair: tuple[jax.Array, jax.Array]) -> jax.Array:
-        block, chunk = pair
-        pb = jax.lax.dynamic_index_in_dim(p_t, block, keepdims=False)
-
-        def part(a: jax.Array) -> jax.Array:
-            return jax.lax.dynamic_slice_in_dim(a, chunk * cols, cols)
-
-        x = part(scale)[None, :] * jnp.maximum(pb[:, None] - part(p_km1)[None, :], 0.0)
+    def block(pb: jax.Array) -> jax.Array:
+        x = scale[None, :] * jnp.maximum(pb[:, None] - p_km1[None, :], 0.0)
         u = jnp.log1p(x)
         e = jnp.exp(-beta * u)  # (1 + x)^-beta
-        drop = jnp.sum(part(d_k)[None, :] * (1.0 - e), axis=1)
+        drop = jnp.sum(d_k[None, :] * (1.0 - e), axis=1)
         if not derivatives:
             return drop
         # G = 1 - (1 + x)^-beta, x = C eta_k^-gamma S_k(t):
@@ -143,15 +128,13 @@ def _drop_blocks(
         return jnp.stack(
             [
                 drop,
-                beta / c * jnp.sum(part(d_free)[None, :] * h, axis=1),
-                jnp.sum(part(d_k)[None, :] * (u * e), axis=1),
-                -beta * jnp.sum(part(d_free_log)[None, :] * h, axis=1),
+                beta / c * jnp.sum(d_free[None, :] * h, axis=1),
+                jnp.sum(d_k[None, :] * (u * e), axis=1),
+                -beta * jnp.sum(d_free_log[None, :] * h, axis=1),
             ]
         )
 
-    tiles = jax.lax.map(tile, (pair_block, pair_chunk))  # (pairs, rows) or (pairs, 4, rows)
-    out = jnp.zeros((n_blocks, *tiles.shape[1:]), tiles.dtype)
-    out = out.at[pair_block].add(tiles, mode="drop")  # padding pairs fall off the end
+    out = jax.lax.map(block, p_t)  # (blocks, rows) or (blocks, 4, rows)
     if not derivatives:
         return out.reshape(-1)
     return jnp.moveaxis(out, 1, 0).reshape(4, -1)
@@ -166,13 +149,11 @@ def _drop_terms(
     d_k: jax.Array,
     p_km1: jax.Array,
     log_eta_k: jax.Array,
-    pair_block: jax.Array,
-    pair_chunk: jax.Array,
 ) -> jax.Array:
     r"""``LD(t) / B = sum_k d_k G(C eta_k^-gamma S_k(t))`` at the prepared steps (Luo et al.
     2025, eq. 5), ``G(x) = 1 - (1 + x)^-beta``, with analytic derivatives in ``C, beta,
     gamma`` (see :func:`_drop_terms_jvp`)."""
-    return _drop_blocks(c, beta, gamma, p_t, d_k, p_km1, log_eta_k, pair_block, pair_chunk, False)
+    return _drop_blocks(c, beta, gamma, p_t, d_k, p_km1, log_eta_k, False)
 
 
 def _drop_terms_jvp(primals: tuple, tangents: tuple) -> tuple[jax.Array, jax.Array]:
@@ -222,6 +203,13 @@ def _zeros_like_tangent(t: Any, like: jax.Array) -> Any:
 
 
 _drop_terms.defjvp(_drop_terms_jvp, symbolic_zeros=True)
+
+
+@jax.jit
+def _grid_drops(theta: jax.Array, prep: dict[str, Any]) -> jax.Array:
+    """``LD(t) / B`` for each row of ``theta`` (the start grid), compiled: run op by op
+    (the grid's 36 rows under ``vmap``) it took 0.5 s of a 3 s fit on the MPL 25M split."""
+    return jax.lax.map(lambda th: _loss_drop(th, prep), theta)
 
 
 def _merge_changes(
@@ -342,34 +330,18 @@ class MultiPowerLaw(Law):
             k, d_k, p_km1, log_eta_k = _merge_changes(
                 k, d_k, p_km1, log_eta_k, np.unique(steps), self.merge_tol
             )
-        size = bucket(k.size, 8)
-        cols = min(_COLS, size)
-        size = -(-size // cols) * cols  # whole tiles of changes
-        pad = size - k.size
+        pad = bucket(k.size, 8) - k.size
         rows = _ROWS
         while steps.size % rows:
             rows //= 2
-        t = steps.reshape(-1, rows)
-        # The tiles of the (observed step x change) matrix that hold an active entry:
-        # for each block of observed steps, the chunks of changes up to its last k <= t.
-        n_active = np.searchsorted(k, t.max(axis=1), side="right")
-        n_chunks = -(-n_active // cols)
-        pair_block = np.repeat(np.arange(t.shape[0]), n_chunks)
-        pair_chunk = np.concatenate([np.arange(n, dtype=np.int64) for n in n_chunks])
-        n_pairs = bucket(pair_block.size, 8)
-        # Padding: changes with d = 0 and P_{k-1} = P_T (inactive at every t); tiles of a
-        # block past the last one (their sums are dropped).
+        # Padding: changes with d = 0 and P_{k-1} = P_T, inactive at every t.
         return {
-            "t": jnp.asarray(t),
+            "t": jnp.asarray(steps.reshape(-1, rows)),
             "p_t": jnp.asarray(cum[steps].reshape(-1, rows)),
             "k": jnp.asarray(np.concatenate([k, np.full(pad, steps.max() + 1)])),
             "d_k": jnp.asarray(np.concatenate([d_k, np.zeros(pad)])),
             "p_km1": jnp.asarray(np.concatenate([p_km1, np.full(pad, cum[-1])])),
             "log_eta_k": jnp.asarray(np.concatenate([log_eta_k, np.zeros(pad)])),
-            "pair_block": jnp.asarray(
-                np.pad(pair_block, (0, n_pairs - pair_block.size), constant_values=t.shape[0])
-            ),
-            "pair_chunk": jnp.asarray(np.pad(pair_chunk, (0, n_pairs - pair_block.size))),
         }
 
     def predict(self, params: jax.Array, prepared: dict[str, jax.Array]) -> jax.Array:
@@ -414,10 +386,7 @@ class MultiPowerLaw(Law):
             np.column_stack([np.ones(len(cands))] * 4 + [cands[:, 1], cands[:, 2], cands[:, 3]])
         )
         drops = np.concatenate(
-            [
-                np.asarray(jax.vmap(_loss_drop, in_axes=(0, None))(theta, p))[:, : len(y)]
-                for p, y in zip(prepared, losses)
-            ],
+            [np.asarray(_grid_drops(theta, p))[:, : len(y)] for p, y in zip(prepared, losses)],
             axis=1,
         )
         p_t = np.concatenate([np.concatenate(p["p_t"])[: len(y)] for p, y in zip(prepared, losses)])
