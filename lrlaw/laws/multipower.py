@@ -26,9 +26,11 @@ just those ``k`` (a constant phase costs nothing).  :meth:`predict`
 evaluates the ``(observed step, k)`` matrix in blocks of at most 32 observed
 steps (``lax.map``), so memory stays bounded (32 x T per block: 25 MB for a
 100k-step schedule) for any number of observed points; there is no Python
-loop over steps.  The fit's Jacobian comes from analytic
-derivatives of the loss drop in ``C, beta, gamma`` (a custom JVP: one pass over
-the blocks, instead of forward-mode autodiff pushing seven tangents through them).
+loop over steps.  A block skips the changes after its last step (blocks are
+grouped by the quarter of the changes they need).  The fit's Jacobian comes from
+analytic derivatives of the loss drop in ``C, beta, gamma`` (a custom JVP: one
+pass over the blocks, instead of forward-mode autodiff pushing seven tangents
+through them).
 
 Dense schedules (a cosine or linear decay changes the LR at every step) have
 their consecutive changes merged into blocks evaluated at their ``d``-weighted
@@ -62,6 +64,10 @@ _ROWS = 32
 _LOG_SCALE_CAP = 700.0
 #: Schedules with at most this many LR changes are evaluated exactly (no merging).
 _MERGE_ABOVE = 2048
+#: Beyond this many (padded) LR changes, blocks of observed steps are grouped by the
+#: quarter of the changes they need (see :meth:`MultiPowerLaw.prepare`).
+_GROUP_ABOVE = 1024
+_GROUPS = 4
 
 
 def _scale(c: jax.Array, gamma: jax.Array, log_eta: jax.Array) -> jax.Array:
@@ -84,7 +90,7 @@ def _loss_drop(params: jax.Array, prep: dict[str, Any]) -> jax.Array:
 
 
 #: The prepared arrays :func:`_drop_terms` reads, in its argument order.
-_DROP_KEYS = ("p_t", "d_k", "p_km1", "log_eta_k")
+_DROP_KEYS = ("p_t", "groups")
 
 
 def _drop_blocks(
@@ -92,22 +98,44 @@ def _drop_blocks(
     beta: jax.Array,
     gamma: jax.Array,
     p_t: jax.Array,
-    d_k: jax.Array,
-    p_km1: jax.Array,
-    log_eta_k: jax.Array,
+    groups: tuple[dict[str, jax.Array], ...],
     derivatives: bool,
 ) -> jax.Array:
     """``sum_k d_k G_tk`` per prepared step (``derivatives=False``: shape ``(n,)``), or that
     and its three partial derivatives in ``C, beta, gamma`` (shape ``(4, n)``), one block
     of observed steps (a row of ``p_t``) at a time (``lax.map``: memory ``rows x changes``).
 
-    An entry is active (``k <= t``) exactly when ``S_k(t) = P_t - P_{k-1} > 0`` (the
-    cumulative LR never decreases; merged centroids stay within their block's range), so
-    ``max(S, 0)`` is the mask: ``G(0) = 0`` and every derivative vanishes there.  (A
-    ``where`` on ``k <= t`` per entry made XLA's loop 3x slower on the MPL runs; tiles
-    that skip the inactive changes, half of them on a cosine, were slower still: each
-    ``lax.map`` iteration costs about as much as a tile of 16 x 4000 entries.)
+    ``groups`` (from :meth:`MultiPowerLaw.prepare`): the blocks ``blocks`` of a group need
+    only the first changes, ``d_k, p_km1, log_eta_k`` of the group (the changes are sorted
+    by step; every change past them is after the group's steps).  An entry is active
+    (``k <= t``) exactly when ``S_k(t) = P_t - P_{k-1} > 0`` (the cumulative LR never
+    decreases; merged centroids stay within their block's range), so ``max(S, 0)`` is the
+    mask: ``G(0) = 0`` and every derivative vanishes there.  (A ``where`` on ``k <= t``
+    per entry made XLA's loop 3x slower on the MPL runs; tiles of 16 steps x 256 changes
+    that skipped every inactive tile were slower still: each ``lax.map`` iteration costs
+    about as much as 16 x 4000 entries.  Hence a few groups, each one ``lax.map``.)
     """
+    n_blocks, rows = p_t.shape
+    out = jnp.zeros((n_blocks, 4, rows) if derivatives else (n_blocks, rows), p_t.dtype)
+    for group in groups:
+        blocks = group["blocks"]
+        out = out.at[blocks].set(_drop_group(c, beta, gamma, p_t[blocks], group, derivatives))
+    if not derivatives:
+        return out.reshape(-1)
+    return jnp.moveaxis(out, 1, 0).reshape(4, -1)
+
+
+def _drop_group(
+    c: jax.Array,
+    beta: jax.Array,
+    gamma: jax.Array,
+    p_t: jax.Array,
+    group: dict[str, jax.Array],
+    derivatives: bool,
+) -> jax.Array:
+    """:func:`_drop_blocks` for the blocks ``p_t`` of one group: ``(blocks, rows)``, or
+    ``(blocks, 4, rows)`` with the derivatives."""
+    d_k, p_km1, log_eta_k = group["d_k"], group["p_km1"], group["log_eta_k"]
     scale = _scale(c, gamma, log_eta_k)
     # d scale / d log C is scale where uncapped, 0 where capped (jnp.minimum's derivative)
     free = (jnp.log(c) - gamma * log_eta_k < _LOG_SCALE_CAP).astype(d_k.dtype)
@@ -134,10 +162,7 @@ def _drop_blocks(
             ]
         )
 
-    out = jax.lax.map(block, p_t)  # (blocks, rows) or (blocks, 4, rows)
-    if not derivatives:
-        return out.reshape(-1)
-    return jnp.moveaxis(out, 1, 0).reshape(4, -1)
+    return jax.lax.map(block, p_t)
 
 
 @jax.custom_jvp
@@ -146,14 +171,12 @@ def _drop_terms(
     beta: jax.Array,
     gamma: jax.Array,
     p_t: jax.Array,
-    d_k: jax.Array,
-    p_km1: jax.Array,
-    log_eta_k: jax.Array,
+    groups: tuple[dict[str, jax.Array], ...],
 ) -> jax.Array:
     r"""``LD(t) / B = sum_k d_k G(C eta_k^-gamma S_k(t))`` at the prepared steps (Luo et al.
     2025, eq. 5), ``G(x) = 1 - (1 + x)^-beta``, with analytic derivatives in ``C, beta,
     gamma`` (see :func:`_drop_terms_jvp`)."""
-    return _drop_blocks(c, beta, gamma, p_t, d_k, p_km1, log_eta_k, False)
+    return _drop_blocks(c, beta, gamma, p_t, groups, False)
 
 
 def _drop_terms_jvp(primals: tuple, tangents: tuple) -> tuple[jax.Array, jax.Array]:
@@ -170,11 +193,9 @@ def _drop_terms_jvp(primals: tuple, tangents: tuple) -> tuple[jax.Array, jax.Arr
     """
     c, beta, gamma, *data = primals
     tc, tbeta, tgamma, *tdata = tangents
-    if not all(isinstance(x, SymbolicZero) for x in tdata):
-        data_t = [
-            x if not isinstance(x, SymbolicZero) else _zeros_like_tangent(x, p)
-            for x, p in zip(tdata, data)
-        ]
+    zero = lambda x: isinstance(x, SymbolicZero)  # noqa: E731
+    if not all(zero(x) for x in jax.tree_util.tree_leaves(tdata, is_leaf=zero)):
+        data_t = jax.tree_util.tree_map(_zeros_like_tangent, tdata, data, is_leaf=zero)
         return jax.jvp(
             lambda c_, b_, g_, *d_: _drop_blocks(c_, b_, g_, *d_, derivatives=False),
             (c, beta, gamma, *data),
@@ -188,7 +209,7 @@ def _drop_terms_jvp(primals: tuple, tangents: tuple) -> tuple[jax.Array, jax.Arr
     drop, d_c, d_beta, d_gamma = _drop_blocks(c, beta, gamma, *data, derivatives=True)
     out_t = jnp.zeros_like(drop)
     for dt, part in ((tc, d_c), (tbeta, d_beta), (tgamma, d_gamma)):
-        if not isinstance(dt, SymbolicZero):
+        if not zero(dt):
             out_t = out_t + part * dt
     return drop, out_t
 
@@ -330,18 +351,43 @@ class MultiPowerLaw(Law):
             k, d_k, p_km1, log_eta_k = _merge_changes(
                 k, d_k, p_km1, log_eta_k, np.unique(steps), self.merge_tol
             )
-        pad = bucket(k.size, 8) - k.size
+        size = bucket(k.size, 8)
+        pad = size - k.size
         rows = _ROWS
         while steps.size % rows:
             rows //= 2
+        t = steps.reshape(-1, rows)
         # Padding: changes with d = 0 and P_{k-1} = P_T, inactive at every t.
+        d_k = np.concatenate([d_k, np.zeros(pad)])
+        p_km1 = np.concatenate([p_km1, np.full(pad, cum[-1])])
+        log_eta_k = np.concatenate([log_eta_k, np.zeros(pad)])
+        # Groups of blocks by the changes they need (a prefix: the changes up to the
+        # block's last step), rounded up to a quarter of them: a cosine observed
+        # throughout its decay needs about half of its changes on average.
+        parts = _GROUPS if size > _GROUP_ABOVE else 1
+        need = np.searchsorted(k, t.max(axis=1), side="right")
+        quarter = np.maximum(-(-need * parts // size), 1)  # 1..parts
+        groups = []
+        for j in range(1, parts + 1):
+            blocks = np.flatnonzero(quarter == j)
+            if blocks.size:
+                width = size * j // parts
+                groups.append(
+                    {
+                        "blocks": jnp.asarray(blocks),
+                        "d_k": jnp.asarray(d_k[:width]),
+                        "p_km1": jnp.asarray(p_km1[:width]),
+                        "log_eta_k": jnp.asarray(log_eta_k[:width]),
+                    }
+                )
         return {
-            "t": jnp.asarray(steps.reshape(-1, rows)),
+            "t": jnp.asarray(t),
             "p_t": jnp.asarray(cum[steps].reshape(-1, rows)),
             "k": jnp.asarray(np.concatenate([k, np.full(pad, steps.max() + 1)])),
-            "d_k": jnp.asarray(np.concatenate([d_k, np.zeros(pad)])),
-            "p_km1": jnp.asarray(np.concatenate([p_km1, np.full(pad, cum[-1])])),
-            "log_eta_k": jnp.asarray(np.concatenate([log_eta_k, np.zeros(pad)])),
+            "d_k": jnp.asarray(d_k),
+            "p_km1": jnp.asarray(p_km1),
+            "log_eta_k": jnp.asarray(log_eta_k),
+            "groups": tuple(groups),
         }
 
     def predict(self, params: jax.Array, prepared: dict[str, jax.Array]) -> jax.Array:

@@ -374,6 +374,16 @@ def test_positive_area_is_the_active_mask(merge_tol: float) -> None:
     area = p_t[:, None] - p_km1[None, :]
     assert np.all(area[inactive] <= 0)
     assert np.all(area[~inactive] > 0)
+    # The groups of blocks partition the blocks, and each holds its blocks' active changes.
+    blocks = np.concatenate([np.asarray(g["blocks"]) for g in prep["groups"]])
+    assert np.array_equal(np.sort(blocks), np.arange(prep["p_t"].shape[0]))
+    t_blocks = np.asarray(prep["t"])
+    for g in prep["groups"]:
+        width = g["d_k"].size
+        assert np.all(k[width:][None, :] > t_blocks[np.asarray(g["blocks"])].max(axis=1)[:, None])
+        np.testing.assert_array_equal(np.asarray(g["p_km1"]), p_km1[:width])
+    if merge_tol == 0.0:
+        assert len(prep["groups"]) > 1  # 28k changes: blocks grouped
     cum = np.concatenate([[0.0], np.cumsum(lr)])  # cum[j] = P_{j-1}
     real = d != 0
     starts = np.r_[0, k[real][:-1] + 1]  # a merged block spans (previous k, k]
