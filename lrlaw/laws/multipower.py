@@ -428,13 +428,13 @@ class MultiPowerLaw(Law):
                     for gamma in (0.3, 0.6):
                         cands.append((alpha, c, beta, gamma))
         cands = np.asarray(cands)
-        theta = jnp.asarray(
-            np.column_stack([np.ones(len(cands))] * 4 + [cands[:, 1], cands[:, 2], cands[:, 3]])
-        )
+        # The loss drop does not depend on alpha: one per (C, beta, gamma), 18 of the 54.
+        shape, which = np.unique(cands[:, 1:], axis=0, return_inverse=True)
+        theta = jnp.asarray(np.column_stack([np.ones(len(shape))] * 4 + [shape]))
         drops = np.concatenate(
             [np.asarray(_grid_drops(theta, p))[:, : len(y)] for p, y in zip(prepared, losses)],
             axis=1,
-        )
+        )[which.reshape(-1)]
         p_t = np.concatenate([np.concatenate(p["p_t"])[: len(y)] for p, y in zip(prepared, losses)])
         floor = np.array([1e-3 * loss.min(), 1e-8 * loss.mean(), 1e-8 * loss.mean()])
         starts, sse = [], []
