@@ -664,6 +664,21 @@ def predict_curve(law: Law, params: np.ndarray, lr: np.ndarray, steps: np.ndarra
     return np.asarray(pred)[: steps.size]
 
 
+def _window_prediction(
+    problem: _Problem, law: Law, params: np.ndarray, curves: Sequence[Curve], i: int
+) -> np.ndarray:
+    """``predict_curve(law, params, curves[i].lr, steps)`` at the steps of curve ``i``'s fit
+    window, from the problem's prepared arrays where the law has a host prediction
+    (:meth:`Law.predict_host`: the momentum law), so that its areas are not computed
+    again; values identical (the same arrays, padded to at least as many points)."""
+    c, mask = curves[i], problem.masks[i]
+    j = sum(1 for m in problem.masks[:i] if m.any())  # index among the fitted curves
+    pred = law.predict_host(np.asarray(params, dtype=np.float64), problem.prepared[j])
+    if pred is None:
+        return predict_curve(law, params, c.lr, c.steps[mask])
+    return np.asarray(pred)[: int(mask.sum())]
+
+
 @jax.jit(static_argnames=("law",))
 def _predict_one(law: Law, params: jax.Array, prepared: Any) -> jax.Array:
     """``law.predict`` compiled (run op by op, the multi-power law's takes ~7x longer)."""
@@ -805,7 +820,7 @@ def fit(
             per_curve.append(entry)
             continue
         steps, loss = c.steps[mask], c.loss[mask]
-        pred = predict_curve(law, params, c.lr, steps)
+        pred = _window_prediction(problem, law, params, curves, i)
         r = np.log(loss) - np.log(pred)
         log_residuals[c.name] = r
         sigma, point_noise = problem.noise[i], problem.point_noise[i]
@@ -884,7 +899,7 @@ def _find_transients(
         if mask.sum() < 10:
             continue
         steps, loss = c.steps[mask], c.loss[mask]
-        pred = predict_curve(law, params, c.lr, steps)
+        pred = _window_prediction(problem, law, params, curves, i)
         r = np.log(loss) - np.log(pred)
         k = start_transient(steps, r, problem.point_noise[i])
         if k == 0:

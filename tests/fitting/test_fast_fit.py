@@ -104,3 +104,31 @@ def test_efflr_jacobian_matches_plain_forward_mode() -> None:
         g_fast = jax.grad(lambda x: jnp.sum(efflr._terms(x, steps, 0.7, 0.02, 0.5, 1e-3)[1]))
         g_plain = jax.grad(lambda x: jnp.sum(efflr._terms_plain(x, steps, 0.7, 0.02, 0.5, 1e-3)[1]))
         np.testing.assert_allclose(g_fast(lr_j), g_plain(lr_j), rtol=1e-10, atol=1e-12)
+
+
+def test_window_predictions_reuse_the_problem_arrays() -> None:
+    """The fit's per-curve metrics and transient check predict the window steps from the
+    problem's prepared arrays (no areas recomputed): the same values as predict_curve,
+    for a law with a host prediction (momentum) and one without (multi-power), with a
+    curve that has no point in the window."""
+    from lrlaw.curves import Curve
+    from lrlaw.fitting import core, predict_curve
+    from lrlaw.laws import get_law
+
+    curves = mpl_curves("25m", MPL_TRAIN)
+    first = curves[0]
+    empty = Curve("empty", first.steps[:3], first.loss[:3], first.lr, first.warmup)
+    curves = [empty, *curves]
+    for name, params in (
+        ("momentum", [2.9, 0.6, 0.5, 0.4]),
+        ("multipower", [3.04, 0.525, 0.508, 363.8, 2.066, 0.583, 0.641]),
+    ):
+        law = get_law(name)
+        with jax.enable_x64(True):
+            problem = core._Problem.build(curves, law, None)
+            for i, (c, m) in enumerate(zip(curves, problem.masks)):
+                if not m.any():
+                    continue
+                got = core._window_prediction(problem, law, np.array(params), curves, i)
+                want = predict_curve(law, np.array(params), c.lr, c.steps[m])
+                np.testing.assert_array_equal(got, want)

@@ -286,3 +286,105 @@ def test_default_fit_has_a_band_and_caps_its_held_out_refits(monkeypatch) -> Non
     assert np.all(lo <= pred) and np.all(pred <= hi)
     assert np.mean((lo <= truth) & (truth <= hi)) > 0.8
     assert np.mean((hi - lo) / pred) < 0.02  # a band, not a blanket
+
+
+def _plain_drop_jacobian(law, prep, theta):
+    """``jax.jacfwd`` of the prediction through the plain loss-drop sum (no custom rule)."""
+    import jax
+    import jax.numpy as jnp
+
+    from lrlaw.laws import multipower as mp
+
+    def plain(th):
+        p = jnp.exp(th)
+        drop = mp._drop_blocks(
+            p[4], p[5], p[6], *(prep[k] for k in mp._DROP_KEYS), derivatives=False
+        )
+        return p[0] + p[1] * prep["p_t"].reshape(-1) ** (-p[2]) - p[3] * drop
+
+    return jax.jacfwd(plain)(theta)
+
+
+@pytest.mark.parametrize(
+    "params",
+    [PUBLISHED["25m"], PUBLISHED["100m"], [3.04, 0.53, 0.49, 402.0, 1e-10, 0.048, 60.0]],
+    ids=["25m", "100m", "capped"],
+)
+def test_analytic_loss_drop_derivatives_match_autodiff(params: list[float]) -> None:
+    """The loss drop's custom JVP (its three partial derivatives in one pass) gives the
+    forward- and reverse-mode Jacobians of the plain sum within 1e-12 of each column's
+    scale, on a merged cosine schedule and at the capped degenerate limit."""
+    import jax
+    import jax.numpy as jnp
+
+    lr = schedules.cosine(3e-4, 30_000, final=3e-5, warmup=1000).values()
+    steps = np.arange(1000, 30_001, 125)
+    law = MultiPowerLaw()
+    with jax.enable_x64(True):
+        prep = law.prepare(lr, steps[: 232 // 8 * 8])
+        theta = jnp.log(jnp.array(params))
+        expected = np.asarray(_plain_drop_jacobian(law, prep, theta))
+        for jac in (jax.jacfwd, jax.jacrev):
+            got = np.asarray(jac(lambda th: law.predict(jnp.exp(th), prep))(theta))
+            scale = np.abs(expected).max(axis=0) + 1e-300
+            assert np.all(np.abs(got - expected) <= 1e-12 * scale)
+
+
+def test_loss_drop_derivative_in_the_schedule_takes_the_plain_rule() -> None:
+    """A tangent in the prepared arrays (here the cumulative LR at the observed steps)
+    falls back to forward mode through the plain sum."""
+    import jax
+    import jax.numpy as jnp
+
+    from lrlaw.laws import multipower as mp
+
+    lr = schedules.wsd(3e-4, 6000, decay_frac=0.2, final=3e-5, warmup=500).values()
+    law = MultiPowerLaw()
+    with jax.enable_x64(True):
+        prep = law.prepare(lr, np.arange(500, 6001, 100)[:48])
+        params = jnp.array(PUBLISHED["25m"])
+        args = [prep[k] for k in mp._DROP_KEYS]
+
+        def custom(p_t):
+            return mp._drop_terms(params[4], params[5], params[6], p_t, *args[1:])
+
+        def plain(p_t):
+            return mp._drop_blocks(
+                params[4], params[5], params[6], p_t, *args[1:], derivatives=False
+            )
+
+        tangent = jnp.ones_like(prep["p_t"])
+        got = jax.jvp(custom, (prep["p_t"],), (tangent,))
+        want = jax.jvp(plain, (prep["p_t"],), (tangent,))
+    np.testing.assert_allclose(np.asarray(got[0]), np.asarray(want[0]), rtol=0, atol=0)
+    np.testing.assert_allclose(np.asarray(got[1]), np.asarray(want[1]), rtol=1e-13)
+
+
+@pytest.mark.parametrize("merge_tol", [0.0, 0.2])
+def test_positive_area_is_the_active_mask(merge_tol: float) -> None:
+    """The loss drop masks ``k <= t`` by ``max(P_t - P_{k-1}, 0)``: every inactive entry
+    (a change after the observed step, or padding) has ``P_t - P_{k-1} <= 0`` exactly,
+    also for merged centroids, which stay within their blocks' range."""
+    lr = schedules.cosine(3e-4, 30_000, final=3e-5, warmup=1000).values()
+    steps = np.arange(1000, 30_001, 125)[:224]
+    prep = MultiPowerLaw(merge_tol=merge_tol).prepare(lr, steps)
+    t, p_t = np.asarray(prep["t"]).reshape(-1), np.asarray(prep["p_t"]).reshape(-1)
+    k, d, p_km1 = (np.asarray(prep[x]) for x in ("k", "d_k", "p_km1"))
+    inactive = (k[None, :] > t[:, None]) | (d[None, :] == 0)
+    area = p_t[:, None] - p_km1[None, :]
+    assert np.all(area[inactive] <= 0)
+    assert np.all(area[~inactive] > 0)
+    # The groups of blocks partition the blocks, and each holds its blocks' active changes.
+    blocks = np.concatenate([np.asarray(g["blocks"]) for g in prep["groups"]])
+    assert np.array_equal(np.sort(blocks), np.arange(prep["p_t"].shape[0]))
+    t_blocks = np.asarray(prep["t"])
+    for g in prep["groups"]:
+        width = g["d_k"].size
+        assert np.all(k[width:][None, :] > t_blocks[np.asarray(g["blocks"])].max(axis=1)[:, None])
+        np.testing.assert_array_equal(np.asarray(g["p_km1"]), p_km1[:width])
+    if merge_tol == 0.0:
+        assert len(prep["groups"]) > 1  # 28k changes: blocks grouped
+    cum = np.concatenate([[0.0], np.cumsum(lr)])  # cum[j] = P_{j-1}
+    real = d != 0
+    starts = np.r_[0, k[real][:-1] + 1]  # a merged block spans (previous k, k]
+    assert np.all((cum[starts] <= p_km1[real]) & (p_km1[real] <= cum[k[real]]))
