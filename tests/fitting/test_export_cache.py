@@ -161,3 +161,65 @@ def test_a_later_process_reads_the_solver_from_disk(tmp_path) -> None:
     assert stats[0].get("export") == 1 and stats[0].get("write") == 1
     assert stats[1].get("load") == 1 and "export" not in stats[1]
     assert outs[0] == outs[1]
+
+
+_LAPACK_CALL = """
+import json, sys
+import jax, jax.numpy as jnp, numpy as np
+jax.config.update("jax_enable_x64", True)
+from lrlaw import _jaxexport
+a = np.array([[4.0, 1.0, 0.5], [2.0, 3.0, 1.0], [0.0, 1.0, 5.0]])
+b = np.array([1.0, 2.0, 3.0])
+x = _jaxexport.call("lapack", jax.jit(lambda a, b: jnp.linalg.solve(a, b)), (a, b))
+after_call = sorted(m for m in sys.modules if m.startswith("scipy.linalg"))
+q, r = jax.jit(jnp.linalg.qr)(a)  # a plain jitted LAPACK call afterwards
+import scipy.linalg, scipy.linalg.cython_lapack
+from scipy.optimize import minimize
+ok = [
+    bool(np.allclose(np.asarray(x), np.linalg.solve(a, b), rtol=1e-13)),
+    bool(np.allclose(np.asarray(q) @ np.asarray(r), a, rtol=1e-13)),
+    scipy.linalg.cython_lapack is sys.modules["scipy.linalg.cython_lapack"],
+    bool(np.allclose(scipy.linalg.solve(a, b), np.linalg.solve(a, b))),
+    bool(np.allclose(minimize(lambda v: ((v - 3) ** 2).sum(), np.zeros(2)).x, 3, atol=1e-4)),
+]
+print(json.dumps({"after_call": after_call, "ok": ok}))
+"""
+
+
+def test_exported_lapack_calls_do_not_import_scipy_linalg(tmp_path) -> None:
+    """jaxlib's LAPACK kernels come from scipy's two extension modules alone
+    (_jaxexport._lapack_modules); afterwards sys.modules is as if nothing was imported,
+    and scipy.linalg, its cython_lapack and jitted LAPACK calls work as usual."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("LRLAW_", "JAX_COMP"))}
+    env |= {"XDG_CACHE_HOME": str(tmp_path / "cache"), "PYTHONPATH": str(ROOT)}
+    for run in ("export", "load"):
+        proc = subprocess.run(
+            [sys.executable, "-c", _LAPACK_CALL],
+            env=env,
+            cwd=tmp_path,
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+        out = json.loads(proc.stdout.strip().splitlines()[-1])
+        assert out == {"after_call": [], "ok": [True] * 5}, run
+
+
+def test_scipy_linalg_imported_meanwhile_gets_its_modules() -> None:
+    """An import of scipy.linalg within _lapack_modules leaves the extension modules as
+    its attributes, as an ordinary import would."""
+    code = (
+        "import sys\n"
+        "from lrlaw import _jaxexport\n"
+        "with _jaxexport._lapack_modules():\n"
+        "    assert 'scipy.linalg' not in sys.modules\n"
+        "    assert 'scipy.linalg.cython_blas' in sys.modules\n"
+        "    import scipy.linalg\n"
+        "print(scipy.linalg.cython_blas is sys.modules['scipy.linalg.cython_blas'],\n"
+        "      scipy.linalg.cython_lapack is sys.modules['scipy.linalg.cython_lapack'])\n"
+    )
+    env = dict(os.environ, PYTHONPATH=str(ROOT))
+    proc = subprocess.run(
+        [sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True
+    )
+    assert proc.stdout.split() == ["True", "True"]
