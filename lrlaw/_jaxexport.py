@@ -35,6 +35,12 @@ of it scipy's array-API layer).  :func:`_lapack_modules` loads just those two
 extension modules while the first call is lowered, then leaves ``sys.modules``
 as an ordinary import of scipy.linalg would (``tests/fitting/test_export_cache.py``).
 
+:func:`cached_values` keeps small results of compiled kernels on disk beside
+the modules (``values-<key>.npy``): a learning-rate schedule given by its spec
+(:func:`lrlaw.io.load.curve_from_table`) is one jitted call per spec and length,
+whose trace, lowering and executable read cost a fresh process 30-50 ms each;
+read back, the array is the kernel's own output, bit for bit.
+
 Off switch: ``LRLAW_NO_XLA_CACHE=1`` (the XLA cache's) keeps everything in memory
 (export and call still, so that results never depend on the cache).  A read or
 write error, a missing ``flatbuffers`` (jax's serialisation needs it) or a
@@ -54,6 +60,7 @@ from pathlib import Path
 from typing import Any
 
 import jax
+import numpy as np
 
 #: Native custom-call targets of lrlaw (:mod:`lrlaw._native`); a module that uses
 #: them needs the library registered before it is compiled.
@@ -222,6 +229,46 @@ def _lapack_modules() -> Iterator[None]:
             module = sys.modules.get(full) if package is not None else sys.modules.pop(full, None)
             if package is not None and module is not None:
                 setattr(package, full.rpartition(".")[2], module)
+
+
+def cached_values(name: str, key: str, compute: Callable[[], Any]) -> np.ndarray:
+    """``compute()`` (a 1-D float64 array), kept on disk under ``name`` and ``key``.
+
+    ``key`` must say everything the result depends on besides lrlaw's source, the
+    versions and the backend (which :func:`_environment` adds, with ``XLA_FLAGS`` and
+    the machine type); a later process with the same key reads the file instead of
+    computing.  Returns a fresh array either way.  Off (always computed) under
+    ``LRLAW_NO_XLA_CACHE=1`` or without a writable cache; a damaged file is computed
+    and written again.
+    """
+    import platform
+
+    folder = export_dir() if enabled() else None
+    if folder is None:
+        return np.array(compute(), dtype=np.float64)
+    text = "\n".join(
+        [name, key, f"XLA_FLAGS={os.environ.get('XLA_FLAGS', '')}", platform.machine()]
+    )
+    digest = hashlib.sha256(f"{text}\n{_environment()}".encode()).hexdigest()[:40]
+    path = folder / f"values-{name}-{digest}.npy"
+    if path.is_file():
+        try:
+            out = np.load(path, allow_pickle=False)
+            if out.dtype == np.float64 and out.ndim == 1:
+                _count("values load")
+                return out
+        except Exception:  # damaged: compute and write again below
+            pass
+    out = np.array(compute(), dtype=np.float64)
+    try:
+        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+        with open(tmp, "wb") as fh:
+            np.save(fh, out, allow_pickle=False)
+        os.replace(tmp, path)
+        _count("values write")
+    except Exception:  # full disk, read-only cache: computed every time
+        pass
+    return out
 
 
 def _file_key(name: str, statics: tuple[Any, ...], tree: Any, avals: Any, x64: bool) -> str | None:

@@ -223,3 +223,80 @@ def test_scipy_linalg_imported_meanwhile_gets_its_modules() -> None:
         [sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True
     )
     assert proc.stdout.split() == ["True", "True"]
+
+
+def test_cached_values_are_read_back_bit_for_bit(monkeypatch, tmp_path) -> None:
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    monkeypatch.delenv("LRLAW_NO_XLA_CACHE", raising=False)
+    _jaxexport.export_dir.cache_clear()
+    _jaxexport.clear()
+    calls = []
+
+    def compute(scale=1.0):
+        calls.append(scale)
+        return np.linspace(0.0, scale, 7) / 3.0
+
+    try:
+        first = _jaxexport.cached_values("test", "a", compute)
+        again = _jaxexport.cached_values("test", "a", compute)
+        assert calls == [1.0] and _jaxexport.stats == {"values write": 1, "values load": 1}
+        assert again.tobytes() == first.tobytes() == compute().tobytes()
+        # another key, another file; a damaged file is computed and written again
+        _jaxexport.cached_values("test", "b", lambda: compute(2.0))
+        files = sorted((tmp_path / "lrlaw").glob("export-*/values-test-*.npy"))
+        assert len(files) == 2
+        for f in files:
+            f.write_bytes(b"not an array")
+        calls.clear()
+        assert _jaxexport.cached_values("test", "a", compute).tobytes() == first.tobytes()
+        assert calls == [1.0]
+        # an edit of lrlaw's source is another key
+        monkeypatch.setattr(_jaxexport, "source_digest", lambda: "edited")
+        _jaxexport._environment.cache_clear()
+        calls.clear()
+        _jaxexport.cached_values("test", "a", compute)
+        assert calls == [1.0]
+    finally:
+        monkeypatch.undo()
+        _jaxexport._environment.cache_clear()
+        _jaxexport.export_dir.cache_clear()
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "off"))
+    monkeypatch.setenv("LRLAW_NO_XLA_CACHE", "1")
+    _jaxexport.export_dir.cache_clear()
+    try:
+        calls.clear()
+        _jaxexport.cached_values("test", "a", compute)
+        _jaxexport.cached_values("test", "a", compute)
+        assert calls == [1.0, 1.0] and not (tmp_path / "off").exists()
+    finally:
+        _jaxexport.export_dir.cache_clear()
+
+
+@pytest.mark.parametrize(
+    "spec, num",
+    [
+        ("cosine:peak=0.0003,warmup=2160,total=24000,final=3e-05", 24001),
+        ("multistep:peak=0.0003,warmup=2160,total=16000,milestones=[8000],values=[9e-05]", 15937),
+        ("wsd:peak=1e-3,total=1000,decay_frac=0.2,warmup=50", 1001),
+    ],
+)
+def test_spec_values_from_disk_are_the_schedules_own(monkeypatch, tmp_path, spec, num) -> None:
+    """lrlaw.io.load._spec_values: what curve_from_table uses for a --schedule spec."""
+    from lrlaw.io import load
+    from lrlaw.schedules import parse_schedule
+
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    monkeypatch.delenv("LRLAW_NO_XLA_CACHE", raising=False)
+    _jaxexport.export_dir.cache_clear()
+    _jaxexport.clear()
+    schedule = parse_schedule(spec)
+    try:
+        written = load._spec_values(schedule, num)
+        read = load._spec_values(schedule, num)
+        shorter = load._spec_values(schedule, num - 5)  # same length bucket: same file
+    finally:
+        _jaxexport.export_dir.cache_clear()
+    assert _jaxexport.stats == {"values write": 1, "values load": 2}
+    direct = schedule.values(num)
+    assert written.tobytes() == read.tobytes() == direct.tobytes()
+    assert shorter.tobytes() == schedule.values(num - 5).tobytes()
