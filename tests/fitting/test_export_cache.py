@@ -170,13 +170,16 @@ jax.config.update("jax_enable_x64", True)
 from lrlaw import _jaxexport
 a = np.array([[4.0, 1.0, 0.5], [2.0, 3.0, 1.0], [0.0, 1.0, 5.0]])
 b = np.array([1.0, 2.0, 3.0])
-x = _jaxexport.call("lapack", jax.jit(lambda a, b: jnp.linalg.solve(a, b)), (a, b))
+solve = jax.jit(lambda a, b: jnp.linalg.solve(a, b))
+x = _jaxexport.call("lapack", solve, (a, b))
+x2 = _jaxexport.call("lapack", solve, (a[:2, :2], b[:2]))  # another shape, another module
 after_call = sorted(m for m in sys.modules if m.startswith("scipy.linalg"))
 q, r = jax.jit(jnp.linalg.qr)(a)  # a plain jitted LAPACK call afterwards
 import scipy.linalg, scipy.linalg.cython_lapack
 from scipy.optimize import minimize
 ok = [
-    bool(np.allclose(np.asarray(x), np.linalg.solve(a, b), rtol=1e-13)),
+    bool(np.allclose(np.asarray(x), np.linalg.solve(a, b), rtol=1e-13))
+    and bool(np.allclose(np.asarray(x2), np.linalg.solve(a[:2, :2], b[:2]), rtol=1e-13)),
     bool(np.allclose(np.asarray(q) @ np.asarray(r), a, rtol=1e-13)),
     scipy.linalg.cython_lapack is sys.modules["scipy.linalg.cython_lapack"],
     bool(np.allclose(scipy.linalg.solve(a, b), np.linalg.solve(a, b))),
