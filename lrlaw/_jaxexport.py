@@ -73,16 +73,20 @@ _memo: dict[Hashable, Callable[..., Any]] = {}
 #: What happened, for tests and benchmarks: counts of "export", "load", "write",
 #: "memo", "fallback".
 stats: dict[str, int] = {}
+#: The same for :func:`cached_values`: counts of "load" and "write".
+values_stats: dict[str, int] = {}
 
 
-def _count(what: str) -> None:
-    stats[what] = stats.get(what, 0) + 1
+def _count(what: str, counts: dict[str, int] = stats) -> None:
+    counts[what] = counts.get(what, 0) + 1
 
 
 def clear() -> None:
-    """Forget the in-process wrappers (the files stay) and reset :data:`stats`."""
+    """Forget the in-process wrappers (the files stay) and reset :data:`stats` and
+    :data:`values_stats`."""
     _memo.clear()
     stats.clear()
+    values_stats.clear()
 
 
 def enabled() -> bool:
@@ -255,7 +259,7 @@ def cached_values(name: str, key: str, compute: Callable[[], Any]) -> np.ndarray
         try:
             out = np.load(path, allow_pickle=False)
             if out.dtype == np.float64 and out.ndim == 1:
-                _count("values load")
+                _count("load", values_stats)
                 return out
         except Exception:  # damaged: compute and write again below
             pass
@@ -265,7 +269,7 @@ def cached_values(name: str, key: str, compute: Callable[[], Any]) -> np.ndarray
         with open(tmp, "wb") as fh:
             np.save(fh, out, allow_pickle=False)
         os.replace(tmp, path)
-        _count("values write")
+        _count("write", values_stats)
     except Exception:  # full disk, read-only cache: computed every time
         pass
     return out

@@ -242,7 +242,7 @@ def test_cached_values_are_read_back_bit_for_bit(monkeypatch, tmp_path) -> None:
     try:
         first = _jaxexport.cached_values("test", "a", compute)
         again = _jaxexport.cached_values("test", "a", compute)
-        assert calls == [1.0] and _jaxexport.stats == {"values write": 1, "values load": 1}
+        assert calls == [1.0] and _jaxexport.values_stats == {"write": 1, "load": 1}
         assert again.tobytes() == first.tobytes() == compute().tobytes()
         # another key, another file; a damaged file is computed and written again
         _jaxexport.cached_values("test", "b", lambda: compute(2.0))
@@ -299,7 +299,7 @@ def test_spec_values_from_disk_are_the_schedules_own(monkeypatch, tmp_path, spec
         shorter = load._spec_values(schedule, num - 5)  # same length bucket: same file
     finally:
         _jaxexport.export_dir.cache_clear()
-    assert _jaxexport.stats == {"values write": 1, "values load": 2}
+    assert _jaxexport.values_stats == {"write": 1, "load": 2}
     direct = schedule.values(num)
     assert written.tobytes() == read.tobytes() == direct.tobytes()
     assert shorter.tobytes() == schedule.values(num - 5).tobytes()
