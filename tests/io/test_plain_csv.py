@@ -107,6 +107,19 @@ def test_unusual_tables_are_left_to_pandas(tmp_path, text):
     assert readers._plain_table(path, ",", ReadOptions()) is None
 
 
+@pytest.mark.parametrize("last", ["nan", "4.0 ", "abc", "4,5", "1e", "-", "."])
+def test_a_late_unusual_cell_is_found_without_backtracking(tmp_path, last):
+    """A long table of integer steps whose last row is unusual: the regular expression
+    fails in linear time (an ambiguous number pattern backtracked exponentially in the
+    rows before, hanging lrlaw watch on a log with a NaN)."""
+    rows = "".join(f"{2176 + 128 * i},{3 + 1 / (i + 1):.4f}\n" for i in range(5000))
+    path = tmp_path / "log.csv"
+    path.write_text(f"step,loss\n{rows}99999,{last}\n")
+    assert readers._plain_table(path, ",", ReadOptions()) is None
+    path.write_text(f"step,loss\n{rows}")
+    assert readers._plain_table(path, ",", ReadOptions()) is not None
+
+
 def test_large_files_are_left_to_pandas(tmp_path, monkeypatch):
     path = tmp_path / "log.csv"
     path.write_text("step,loss\n0,4\n10,3\n")
