@@ -231,7 +231,7 @@ def scratch_dir() -> Path:
     bindir.mkdir()
     shim = bindir / "lrlaw"
     # a Python script named lrlaw, so that usage lines read "lrlaw ...", as installed
-    shim.write_text(f"#!{sys.executable}\nfrom lrlaw.cli import main\n\nmain()\n")
+    shim.write_text(f"#!{sys.executable}\nfrom lrlaw.cli import run\n\nrun()\n")
     shim.chmod(0o755)
     return work
 

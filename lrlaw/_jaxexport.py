@@ -27,6 +27,20 @@ own (its laws, numbers, strings) are written to disk; a law class defined
 elsewhere (user code, tests) is kept in memory only, since lrlaw's digest does
 not cover its source.
 
+Every exported module lowered for the CPU makes jaxlib look up its LAPACK
+kernels (the fit's solver calls QR kernels), which it takes from
+``scipy.linalg.cython_blas`` and ``scipy.linalg.cython_lapack``; importing those
+the usual way runs ``scipy/linalg/__init__.py`` (~0.3 s of a fresh process, most
+of it scipy's array-API layer).  :func:`_lapack_modules` loads just those two
+extension modules while the first call is lowered, then leaves ``sys.modules``
+as an ordinary import of scipy.linalg would (``tests/fitting/test_export_cache.py``).
+
+:func:`cached_values` keeps small results of compiled kernels on disk beside
+the modules (``values-<key>.npy``): a learning-rate schedule given by its spec
+(:func:`lrlaw.io.load.curve_from_table`) is one jitted call per spec and length,
+whose trace, lowering and executable read cost a fresh process 30-50 ms each;
+read back, the array is the kernel's own output, bit for bit.
+
 Off switch: ``LRLAW_NO_XLA_CACHE=1`` (the XLA cache's) keeps everything in memory
 (export and call still, so that results never depend on the cache).  A read or
 write error, a missing ``flatbuffers`` (jax's serialisation needs it) or a
@@ -36,14 +50,17 @@ the jitted function directly.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import hashlib
 import os
-from collections.abc import Callable, Hashable
+import sys
+from collections.abc import Callable, Hashable, Iterator
 from pathlib import Path
 from typing import Any
 
 import jax
+import numpy as np
 
 #: Native custom-call targets of lrlaw (:mod:`lrlaw._native`: the areas kernels and the
 #: effective-LR law's terms); a module that uses them needs the library registered
@@ -57,20 +74,24 @@ _memo: dict[Hashable, Callable[..., Any]] = {}
 #: What happened, for tests and benchmarks: counts of "export", "load", "write",
 #: "memo", "fallback".
 stats: dict[str, int] = {}
+#: The same for :func:`cached_values`: counts of "load" and "write".
+values_stats: dict[str, int] = {}
 
 
 class _NoNative(Exception):
     """A saved module calls lrlaw's C loop, which this process could not build."""
 
 
-def _count(what: str) -> None:
-    stats[what] = stats.get(what, 0) + 1
+def _count(what: str, counts: dict[str, int] = stats) -> None:
+    counts[what] = counts.get(what, 0) + 1
 
 
 def clear() -> None:
-    """Forget the in-process wrappers (the files stay) and reset :data:`stats`."""
+    """Forget the in-process wrappers (the files stay) and reset :data:`stats` and
+    :data:`values_stats`."""
     _memo.clear()
     stats.clear()
+    values_stats.clear()
 
 
 def enabled() -> bool:
@@ -164,13 +185,104 @@ def call(
     x64 = bool(jax.config.jax_enable_x64)
     memo_key = (name, fn, statics, tree, avals, x64)
     wrapped = _memo.get(memo_key)
-    if wrapped is None:
-        bound = functools.partial(fn, *static_args, **(static_kwargs or {}))
+    if wrapped is not None:
+        _count("memo")
+        return wrapped(*args)
+    bound = functools.partial(fn, *static_args, **(static_kwargs or {}))
+    with _lapack_modules():  # the export and the first call lower the module
         wrapped = _load_or_export(name, bound, statics, args, tree, avals, x64)
         _memo[memo_key] = wrapped
-    else:
-        _count("memo")
-    return wrapped(*args)
+        return wrapped(*args)
+
+
+_SCIPY_LAPACK = ("scipy.linalg.cython_blas", "scipy.linalg.cython_lapack")
+
+
+@contextlib.contextmanager
+def _lapack_modules() -> Iterator[None]:
+    """Within: scipy's BLAS/LAPACK extension modules importable without scipy.linalg.
+
+    jaxlib's LAPACK initialisation imports ``scipy.linalg.cython_blas`` and
+    ``scipy.linalg.cython_lapack`` (once per process) for their kernels' addresses;
+    an import finds a module already in ``sys.modules`` without importing its parent
+    package.  So the two extension modules are loaded from scipy's folder and put
+    there, and taken out again on leaving (their code stays loaded, and a later
+    import loads them as usual), unless ``scipy.linalg`` was imported meanwhile, in
+    which case they become its attributes, as an ordinary import would leave them.
+    Does nothing when ``scipy.linalg`` is imported already, or on any error (then
+    jax imports scipy.linalg itself, as it would without lrlaw).
+    """
+    added: list[str] = []
+    if "scipy.linalg" not in sys.modules:
+        try:
+            import importlib.machinery
+            import importlib.util
+
+            import scipy
+
+            folder = [os.path.join(os.path.dirname(scipy.__file__), "linalg")]
+            for full in _SCIPY_LAPACK:
+                if full in sys.modules:
+                    continue
+                spec = importlib.machinery.PathFinder.find_spec(full, folder)
+                if spec is None or spec.loader is None:
+                    break
+                module = importlib.util.module_from_spec(spec)
+                sys.modules[full] = module
+                added.append(full)
+                spec.loader.exec_module(module)
+        except Exception:  # another scipy layout: leave it to jax
+            for full in added:
+                sys.modules.pop(full, None)
+            added = []
+    try:
+        yield
+    finally:
+        package = sys.modules.get("scipy.linalg")
+        for full in added:
+            module = sys.modules.get(full) if package is not None else sys.modules.pop(full, None)
+            if package is not None and module is not None:
+                setattr(package, full.rpartition(".")[2], module)
+
+
+def cached_values(name: str, key: str, compute: Callable[[], Any]) -> np.ndarray:
+    """``compute()`` (a 1-D float64 array), kept on disk under ``name`` and ``key``.
+
+    ``key`` must say everything the result depends on besides lrlaw's source, the
+    versions and the backend (which :func:`_environment` adds, with ``XLA_FLAGS`` and
+    the machine type); a later process with the same key reads the file instead of
+    computing.  Returns a fresh array either way.  Off (always computed) under
+    ``LRLAW_NO_XLA_CACHE=1`` or without a writable cache; a damaged file is computed
+    and written again.
+    """
+    import platform
+
+    folder = export_dir() if enabled() else None
+    if folder is None:
+        return np.array(compute(), dtype=np.float64)
+    text = "\n".join(
+        [name, key, f"XLA_FLAGS={os.environ.get('XLA_FLAGS', '')}", platform.machine()]
+    )
+    digest = hashlib.sha256(f"{text}\n{_environment()}".encode()).hexdigest()[:40]
+    path = folder / f"values-{name}-{digest}.npy"
+    if path.is_file():
+        try:
+            out = np.load(path, allow_pickle=False)
+            if out.dtype == np.float64 and out.ndim == 1:
+                _count("load", values_stats)
+                return out
+        except Exception:  # damaged: compute and write again below
+            pass
+    out = np.array(compute(), dtype=np.float64)
+    try:
+        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+        with open(tmp, "wb") as fh:
+            np.save(fh, out, allow_pickle=False)
+        os.replace(tmp, path)
+        _count("write", values_stats)
+    except Exception:  # full disk, read-only cache: computed every time
+        pass
+    return out
 
 
 def _file_key(name: str, statics: tuple[Any, ...], tree: Any, avals: Any, x64: bool) -> str | None:

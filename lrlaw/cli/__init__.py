@@ -8,8 +8,11 @@ reported as one ``error:`` line on stderr with exit code 2, without a traceback.
 
 from __future__ import annotations
 
+import atexit
 import contextlib
+import os
 import sys
+import threading
 from collections.abc import Iterator
 from typing import Annotated, Any
 
@@ -128,8 +131,44 @@ def _root(
 
 
 def main() -> None:
-    """Console-script entry point."""
+    """Run the command line (``sys.argv``); ends with :class:`SystemExit`, as a Typer app."""
     sys.exit(app())
 
 
-__all__ = ["app", "main"]
+def run() -> None:
+    """Console-script entry point (``lrlaw``, ``python cli.py``): :func:`main`, then a
+    quick exit.
+
+    Once a command has imported JAX, Python's own teardown of the process (its modules,
+    the XLA client) costs about 0.3 s CPU, a fifth of a warm ``lrlaw fit``
+    (``benchmarks/README.md``, issue 18.2).  So after the command, the exit handlers
+    (:mod:`atexit`) run and stdout and stderr are flushed as at a normal exit, and the
+    process then ends with :func:`os._exit` and the command's exit status.  A normal exit
+    is kept when JAX was never imported (``--help``) or another Python thread is alive
+    (it would be joined).
+    """
+    try:
+        main()
+        code: Any = 0
+    except SystemExit as exc:
+        code = exc.code
+    exit_handlers = getattr(atexit, "_run_exitfuncs", None)  # CPython's
+    if "jax" not in sys.modules or threading.active_count() > 1 or exit_handlers is None:
+        sys.exit(code)
+    if code is None:
+        status = 0
+    elif isinstance(code, int):
+        status = code
+    else:  # as sys.exit prints a message
+        print(code, file=sys.stderr)
+        status = 1
+    exit_handlers()
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except (OSError, ValueError):  # e.g. a closed pipe
+            status = status or 120  # Python's status when flushing at exit fails
+    os._exit(status)
+
+
+__all__ = ["app", "main", "run"]

@@ -14,13 +14,16 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from lrlaw.curves import Curve, detect_warmup, schedule_from_table
 from lrlaw.errors import DataError, LrlawError
 from lrlaw.io.table import RunTable
+
+if TYPE_CHECKING:
+    from lrlaw.schedules import Schedule
 
 __all__ = [
     "curve_from_table",
@@ -179,6 +182,24 @@ def interpolation_error(steps: np.ndarray, lr: np.ndarray) -> tuple[float, int]:
     return float(shared[i] / peak / 4.0), int(steps[i + 1])
 
 
+def _spec_values(schedule: Schedule, num: int) -> np.ndarray:
+    """``schedule.values(num)`` of a schedule parsed from its spec, kept on disk
+    (:func:`lrlaw._jaxexport.cached_values`, keyed by the spec and the length bucket that
+    ``values`` computes on): the same bits, without compiling the spec's kernel in every
+    process."""
+    from lrlaw import _jaxcache, _jaxexport
+
+    if "array:" in schedule.spec:  # not given by its spec alone
+        return schedule.values(num)
+    size = _jaxcache.bucket(num, 64)  # values(num) computes values(size)[:num]
+    full = _jaxexport.cached_values(
+        "schedule", f"{schedule.spec}\n{size}", lambda: schedule.values(size)
+    )
+    if full.shape != (size,):
+        return schedule.values(num)
+    return full[:num].copy()
+
+
 def curve_from_table(
     table: RunTable,
     spec: str | None = None,
@@ -208,7 +229,7 @@ def curve_from_table(
             origin = f" (spec from {spec_origin})" if spec_origin else ""
             raise type(exc)(f"{where}: {exc}{origin}") from None
         total = schedule.total if schedule.total is not None else 0
-        lr = schedule.values(max(total, last, int(table.step[-1])) + 1)
+        lr = _spec_values(schedule, max(total, last, int(table.step[-1])) + 1)
         if schedule.total is not None and last > schedule.total and lr[-1] == 0.0:
             # Past its total a schedule holds its final value; a final LR of 0 would mean
             # training on at LR 0, which no logged run does: the total is wrong.

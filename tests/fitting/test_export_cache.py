@@ -163,6 +163,148 @@ def test_a_later_process_reads_the_solver_from_disk(tmp_path) -> None:
     assert outs[0] == outs[1]
 
 
+_LAPACK_CALL = """
+import json, sys
+import jax, jax.numpy as jnp, numpy as np
+jax.config.update("jax_enable_x64", True)
+from lrlaw import _jaxexport
+a = np.array([[4.0, 1.0, 0.5], [2.0, 3.0, 1.0], [0.0, 1.0, 5.0]])
+b = np.array([1.0, 2.0, 3.0])
+solve = jax.jit(lambda a, b: jnp.linalg.solve(a, b))
+x = _jaxexport.call("lapack", solve, (a, b))
+x2 = _jaxexport.call("lapack", solve, (a[:2, :2], b[:2]))  # another shape, another module
+after_call = sorted(m for m in sys.modules if m.startswith("scipy.linalg"))
+q, r = jax.jit(jnp.linalg.qr)(a)  # a plain jitted LAPACK call afterwards
+import scipy.linalg, scipy.linalg.cython_lapack
+from scipy.optimize import minimize
+ok = [
+    bool(np.allclose(np.asarray(x), np.linalg.solve(a, b), rtol=1e-13))
+    and bool(np.allclose(np.asarray(x2), np.linalg.solve(a[:2, :2], b[:2]), rtol=1e-13)),
+    bool(np.allclose(np.asarray(q) @ np.asarray(r), a, rtol=1e-13)),
+    scipy.linalg.cython_lapack is sys.modules["scipy.linalg.cython_lapack"],
+    bool(np.allclose(scipy.linalg.solve(a, b), np.linalg.solve(a, b))),
+    bool(np.allclose(minimize(lambda v: ((v - 3) ** 2).sum(), np.zeros(2)).x, 3, atol=1e-4)),
+]
+print(json.dumps({"after_call": after_call, "ok": ok}))
+"""
+
+
+def test_exported_lapack_calls_do_not_import_scipy_linalg(tmp_path) -> None:
+    """jaxlib's LAPACK kernels come from scipy's two extension modules alone
+    (_jaxexport._lapack_modules); afterwards sys.modules is as if nothing was imported,
+    and scipy.linalg, its cython_lapack and jitted LAPACK calls work as usual."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("LRLAW_", "JAX_COMP"))}
+    env |= {"XDG_CACHE_HOME": str(tmp_path / "cache"), "PYTHONPATH": str(ROOT)}
+    for run in ("export", "load"):
+        proc = subprocess.run(
+            [sys.executable, "-c", _LAPACK_CALL],
+            env=env,
+            cwd=tmp_path,
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+        out = json.loads(proc.stdout.strip().splitlines()[-1])
+        assert out == {"after_call": [], "ok": [True] * 5}, run
+
+
+def test_scipy_linalg_imported_meanwhile_gets_its_modules() -> None:
+    """An import of scipy.linalg within _lapack_modules leaves the extension modules as
+    its attributes, as an ordinary import would."""
+    code = (
+        "import sys\n"
+        "from lrlaw import _jaxexport\n"
+        "with _jaxexport._lapack_modules():\n"
+        "    assert 'scipy.linalg' not in sys.modules\n"
+        "    assert 'scipy.linalg.cython_blas' in sys.modules\n"
+        "    import scipy.linalg\n"
+        "print(scipy.linalg.cython_blas is sys.modules['scipy.linalg.cython_blas'],\n"
+        "      scipy.linalg.cython_lapack is sys.modules['scipy.linalg.cython_lapack'])\n"
+    )
+    env = dict(os.environ, PYTHONPATH=str(ROOT))
+    proc = subprocess.run(
+        [sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True
+    )
+    assert proc.stdout.split() == ["True", "True"]
+
+
+def test_cached_values_are_read_back_bit_for_bit(monkeypatch, tmp_path) -> None:
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    monkeypatch.delenv("LRLAW_NO_XLA_CACHE", raising=False)
+    _jaxexport.export_dir.cache_clear()
+    _jaxexport.clear()
+    calls = []
+
+    def compute(scale=1.0):
+        calls.append(scale)
+        return np.linspace(0.0, scale, 7) / 3.0
+
+    try:
+        first = _jaxexport.cached_values("test", "a", compute)
+        again = _jaxexport.cached_values("test", "a", compute)
+        assert calls == [1.0] and _jaxexport.values_stats == {"write": 1, "load": 1}
+        assert again.tobytes() == first.tobytes() == compute().tobytes()
+        # another key, another file; a damaged file is computed and written again
+        _jaxexport.cached_values("test", "b", lambda: compute(2.0))
+        files = sorted((tmp_path / "lrlaw").glob("export-*/values-test-*.npy"))
+        assert len(files) == 2
+        for f in files:
+            f.write_bytes(b"not an array")
+        calls.clear()
+        assert _jaxexport.cached_values("test", "a", compute).tobytes() == first.tobytes()
+        assert calls == [1.0]
+        # an edit of lrlaw's source is another key
+        monkeypatch.setattr(_jaxexport, "source_digest", lambda: "edited")
+        _jaxexport._environment.cache_clear()
+        calls.clear()
+        _jaxexport.cached_values("test", "a", compute)
+        assert calls == [1.0]
+    finally:
+        monkeypatch.undo()
+        _jaxexport._environment.cache_clear()
+        _jaxexport.export_dir.cache_clear()
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "off"))
+    monkeypatch.setenv("LRLAW_NO_XLA_CACHE", "1")
+    _jaxexport.export_dir.cache_clear()
+    try:
+        calls.clear()
+        _jaxexport.cached_values("test", "a", compute)
+        _jaxexport.cached_values("test", "a", compute)
+        assert calls == [1.0, 1.0] and not (tmp_path / "off").exists()
+    finally:
+        _jaxexport.export_dir.cache_clear()
+
+
+@pytest.mark.parametrize(
+    "spec, num",
+    [
+        ("cosine:peak=0.0003,warmup=2160,total=24000,final=3e-05", 24001),
+        ("multistep:peak=0.0003,warmup=2160,total=16000,milestones=[8000],values=[9e-05]", 15937),
+        ("wsd:peak=1e-3,total=1000,decay_frac=0.2,warmup=50", 1001),
+    ],
+)
+def test_spec_values_from_disk_are_the_schedules_own(monkeypatch, tmp_path, spec, num) -> None:
+    """lrlaw.io.load._spec_values: what curve_from_table uses for a --schedule spec."""
+    from lrlaw.io import load
+    from lrlaw.schedules import parse_schedule
+
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    monkeypatch.delenv("LRLAW_NO_XLA_CACHE", raising=False)
+    _jaxexport.export_dir.cache_clear()
+    _jaxexport.clear()
+    schedule = parse_schedule(spec)
+    try:
+        written = load._spec_values(schedule, num)
+        read = load._spec_values(schedule, num)
+        shorter = load._spec_values(schedule, num - 5)  # same length bucket: same file
+    finally:
+        _jaxexport.export_dir.cache_clear()
+    assert _jaxexport.values_stats == {"write": 1, "load": 2}
+    direct = schedule.values(num)
+    assert written.tobytes() == read.tobytes() == direct.tobytes()
+    assert shorter.tobytes() == schedule.values(num - 5).tobytes()
+
+
 def test_modules_calling_the_efflr_c_loop_are_marked_and_need_it(monkeypatch, tmp_path) -> None:
     """A saved module that calls a C loop of lrlaw (here the effective-LR law's terms)
     is marked so that a later process registers the kernels before compiling it; a
