@@ -53,6 +53,7 @@ for JSON lists, ``event`` for TensorBoard) and what was expected.
 from __future__ import annotations
 
 import codecs
+import functools
 import json
 import os
 import re
@@ -485,17 +486,11 @@ _PLAIN_NUMBER = rb"(?:-?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]+)?)?"
 _PLAIN_SPLIT = {sep: re.compile(rb"[\n" + re.escape(sep.encode()) + rb"]") for sep in (",", "\t")}
 
 
+@functools.lru_cache(maxsize=64)
 def _plain_rows(sep: str, width: int) -> re.Pattern[bytes]:
     """Rows of ``width`` plain numbers separated by ``sep``, one per line."""
-    key = (sep, width)
-    pattern = _PLAIN_ROWS.get(key)
-    if pattern is None:
-        row = _PLAIN_NUMBER + (re.escape(sep.encode()) + _PLAIN_NUMBER) * (width - 1)
-        pattern = _PLAIN_ROWS[key] = re.compile(b"(?:%s\n)*%s" % (row, row))
-    return pattern
-
-
-_PLAIN_ROWS: dict[tuple[str, int], re.Pattern[bytes]] = {}
+    row = _PLAIN_NUMBER + (re.escape(sep.encode()) + _PLAIN_NUMBER) * (width - 1)
+    return re.compile(b"(?:%s\n)*%s" % (row, row))
 
 
 def _plain_table(
@@ -712,9 +707,11 @@ def _keep_logged_nans(frame, records: list[dict]):
     :func:`to_float` would count both as missing, so the NaN losses were dropped without
     being reported.  Such columns become object columns holding ``"nan"`` for logged NaNs
     and ``None`` for absent keys; columns without NaN are left as they are."""
+    import pandas as pd
+
     for col in frame.columns:
         values = frame[col]
-        if not _is_float_column(values):
+        if not pd.api.types.is_float_dtype(values.dtype):
             continue
         rows = np.flatnonzero(np.isnan(values.to_numpy(dtype=np.float64)))
         logged = [i for i in rows if col in records[i]]
@@ -725,13 +722,6 @@ def _keep_logged_nans(frame, records: list[dict]):
         cells.iloc[logged] = "nan"
         frame[col] = cells
     return frame
-
-
-def _is_float_column(values) -> bool:
-    """Whether a pandas column holds floats (the dtype in which a NaN hides a missing key)."""
-    import pandas as pd
-
-    return bool(pd.api.types.is_float_dtype(values.dtype))
 
 
 def _records_frame(path: Path, records: list, where: str):
