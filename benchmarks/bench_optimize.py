@@ -10,7 +10,7 @@ Table 1, free-form schedule of the momentum law fitted to the MPL 100M curves
 3e-4, warmup 2160, monotone, final LR >= 0.  Side by side, interleaved in every
 repeat (median of n warm calls after one warm-up):
 
-* lrlaw ``optimize(family="free")``: L-BFGS (optimistix, float64, one jitted
+* lrlaw ``optimize(family="free")``: L-BFGS (``lrlaw.plan._lbfgs``, float64, one jitted
   loop) on the closed-form final loss, gradient by ``jax.grad``; the timed call
   includes the two reference losses and building the Schedule.
 * scipy ``minimize(method="L-BFGS-B")`` on the same logit parameterisation
@@ -154,7 +154,7 @@ def table1(momentum, quick: bool) -> None:
             "adam": int(outs["adam"][2]),
         }
         names = {
-            "lrlaw": "lrlaw `optimize` (L-BFGS, optimistix, jit)",
+            "lrlaw": "lrlaw `optimize` (L-BFGS, jit)",
             "scipy": "scipy L-BFGS-B, numpy analytic gradient",
             "adam": "former lrlaw Adam (jit while_loop)",
         }
