@@ -307,6 +307,7 @@ def watch_cmd(
         live = Live(_table(watcher.prediction, log), refresh_per_second=4)
         live.start()
     shown = (-1, None, None)
+    saved = -1  # n_points of the last snapshot written to --out
     last_growth = time.monotonic()
     reason = "stopped"
     try:
@@ -322,6 +323,7 @@ def watch_cmd(
                     print(pred.summary(), flush=True)
                 if out is not None and pred.fitted:
                     _snapshot(watcher, out, log)
+                    saved = pred.n_points
             if grew:  # after the refit and the snapshot: idle is time spent waiting
                 last_growth = time.monotonic()
             if pred.n_points and pred.step >= pred.final_step > 0:
@@ -337,6 +339,10 @@ def watch_cmd(
         if live is not None:
             live.stop()
     pred = watcher.prediction
+    if out is not None and pred.fitted and pred.n_points != saved:
+        # losses fed since the last refit (fewer than its trigger) are in the prediction
+        # but not yet on disk: the files must end at the last step the watch read
+        _snapshot(watcher, out, log)
     info(f"{reason}; last prediction: {pred.summary()}")
     for d in watcher.deviations:
         info(f"deviation: {d.describe()}")
