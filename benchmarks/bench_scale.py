@@ -126,13 +126,15 @@ def child(path: Path, mode: str) -> dict:
     return json.loads(proc.stdout.strip().splitlines()[-1])
 
 
+# An exit handler, not ``finally``: ``lrlaw.cli.run`` runs the exit handlers, flushes and
+# then ends the process with ``os._exit``, so a ``finally`` after it never runs.
 CLI = r"""
-import resource, runpy, sys
+import atexit, resource, runpy, sys
+atexit.register(
+    lambda: print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, file=sys.stderr)
+)
 sys.argv = ["lrlaw", *sys.argv[1:]]
-try:
-    runpy.run_path("cli.py", run_name="__main__")
-finally:
-    print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, file=sys.stderr)
+runpy.run_path("cli.py", run_name="__main__")
 """
 
 
