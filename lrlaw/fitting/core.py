@@ -100,7 +100,7 @@ _MIN_ROWS = 8
 #: from the best fit, a replicate that needs more is one the curves do not determine).
 _REFIT_STEPS = 200
 #: Iteration cap of the held-out (exact) refits of laws that do not share one solver
-#: across a fit (multi-power, solved one row at a time; efflr, ``Law.share_solver``).
+#: across a fit (multi-power, solved one row at a time; any law with ``Law.share_solver`` False).
 #: Their rows already get a solver compiled for their own number of rows, so a cap of
 #: their own costs no extra compilation.  Measured on the MPL 100M split
 #: (issue 16.5): leaving out a curve takes multi-power 263 and 471 iterations from the
