@@ -173,11 +173,26 @@ def test_watch_command_follows_a_growing_log(tmp_path):
     assert snap["format"] == "lrlaw.watch/1" and snap["fitted"]
 
 
+def _watch_while_writing(write, log, spec: str, out, interval: str = "0.1"):
+    """``lrlaw watch LOG --out OUT`` while ``write()`` grows the log in a thread (idle
+    1.5 s ends the watch); the command's result and its ``prediction.json``."""
+    import json
+
+    writer = threading.Thread(target=write)
+    writer.start()
+    result = run(
+        "watch", log, "--schedule", spec, "--idle", "1.5", "--interval", interval,
+        "--out", out,
+    )  # fmt: skip
+    writer.join()
+    assert result.exit_code == 0, (result.output, result.exception)
+    return result, json.loads((out / "prediction.json").read_text())
+
+
 def test_watch_writes_the_last_losses_read_even_without_a_refit(tmp_path):
     """Regression: the files in --out were written only after a refit, so a last poll that
     brought fewer new losses than a refit needs (2 % more steps) left prediction.json one
     or more points behind (79 of 80 in the TensorBoard test, under load)."""
-    import json
 
     c = _curve("wsd_20000_24000")
     rows = list(zip(c.steps.tolist(), c.loss.tolist()))[:80]
@@ -194,15 +209,7 @@ def test_watch_writes_the_last_losses_read_even_without_a_refit(tmp_path):
         with log.open("a") as f:
             f.write(f"{rows[-1][0]},{rows[-1][1]}\n")
 
-    writer = threading.Thread(target=append_after_first_snapshot)
-    writer.start()
-    result = run(
-        "watch", log, "--schedule", SPECS[c.name], "--idle", "1.5", "--interval", "0.1",
-        "--out", out,
-    )  # fmt: skip
-    writer.join()
-    assert result.exit_code == 0, (result.output, result.exception)
-    snap = json.loads((out / "prediction.json").read_text())
+    result, snap = _watch_while_writing(append_after_first_snapshot, log, SPECS[c.name], out)
     assert snap["n_points"] == len(rows) and snap["step"] == rows[-1][0], result.output
 
 
@@ -397,14 +404,6 @@ def test_watch_follows_a_rewritten_trainer_state_json(tmp_path):
             time.sleep(0.15)
             save(n)
 
-    thread = threading.Thread(target=grow)
-    thread.start()
     out = tmp_path / "out"
-    result = run(
-        "watch", path, "--schedule", SPECS[c.name], "--idle", "1.5", "--interval", "0.05",
-        "--out", out,
-    )  # fmt: skip
-    thread.join()
-    assert result.exit_code == 0, (result.output, result.exception)
-    snap = json.loads((out / "prediction.json").read_text())
+    _, snap = _watch_while_writing(grow, path, SPECS[c.name], out, interval="0.05")
     assert snap["fitted"] and snap["n_points"] == len(rows)
