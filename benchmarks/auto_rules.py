@@ -132,7 +132,9 @@ def final_error(cell: dict, weights: dict[str, float]) -> float:
 
 def _variant(sel: dict, rule: str) -> dict[str, float]:
     """The weights of ``select_laws``'s result ``sel`` under one of main's variants."""
-    if rule in ("mse", "final", "end") or sel["separated"]:
+    from lrlaw.fitting.crossval import SELECTION_METRICS
+
+    if rule in SELECTION_METRICS or sel["separated"]:
         return sel["weights"]
     if rule == "lowest mean score alone":
         return {min(sel["mean"], key=sel["mean"].get): 1.0}

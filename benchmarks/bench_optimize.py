@@ -45,10 +45,9 @@ sys.path.insert(0, os.path.join(HERE, ".."))  # the lrlaw of this checkout, not 
 import jax  # noqa: E402
 import jax.numpy as jnp  # noqa: E402
 
-from lrlaw import schedules  # noqa: E402
 from lrlaw.fitting import fit  # noqa: E402
 from lrlaw.laws import MultiPowerLaw  # noqa: E402
-from lrlaw.plan.optimal import _free_lr, _init_logits, final_loss, optimize  # noqa: E402
+from lrlaw.plan.optimal import _free_lr, _free_start, _init_logits, final_loss, optimize  # noqa: E402
 
 MPL_100M = np.array([2.651, 0.601, 0.453, 437.9, 2.132, 0.598, 0.655])
 PEAK, WARMUP = 3e-4, 2160
@@ -56,10 +55,7 @@ PEAK, WARMUP = 3e-4, 2160
 
 def start(total: int) -> tuple[np.ndarray, np.ndarray]:
     """Warmup head and the initial logits: lrlaw's own start (WSD-like, 20 % decay)."""
-    head = schedules.constant(PEAK, total=total, warmup=WARMUP).values()[:WARMUP]
-    init = schedules.wsd(
-        PEAK, total, decay_start=total - round(0.2 * total), final=0.01 * PEAK, warmup=WARMUP
-    ).values()[WARMUP:]
+    head, init = _free_start(total, PEAK, WARMUP, 0.0)
     return head, _init_logits(init, PEAK, 0.0, True)
 
 

@@ -243,13 +243,10 @@ def _use_native(lr: jax.Array, steps: jax.Array) -> bool:
 def log_lr(lr: np.ndarray | jax.Array, eta_ref: float = 1e-3) -> np.ndarray | jax.Array:
     """``log(eta / eta_ref)`` where ``eta > 0``, ``-inf`` elsewhere: what the native
     kernel reads (numpy for a numpy input, else ``jnp``)."""
-    if isinstance(lr, np.ndarray):
-        lr = lr.astype(np.float64, copy=False)
-        pos = lr > 0
-        return np.where(pos, np.log(np.where(pos, lr, 1.0) / eta_ref), -np.inf)
-    lr = jnp.asarray(lr)
+    xp = np if isinstance(lr, np.ndarray) else jnp
+    lr = lr.astype(np.float64, copy=False) if xp is np else jnp.asarray(lr)
     pos = lr > 0
-    return jnp.where(pos, jnp.log(jnp.where(pos, lr, 1.0) / eta_ref), -jnp.inf)
+    return xp.where(pos, xp.log(xp.where(pos, lr, 1.0) / eta_ref), -xp.inf)
 
 
 def _native_call(
@@ -401,8 +398,7 @@ class EffectiveLRLaw(Law):
 
     def terms(self, params: jax.Array, prepared: tuple[jax.Array, ...]):
         """``(S, nu)`` at the prepared steps for ``params``."""
-        lr, steps = prepared[0], prepared[1]
-        lx = prepared[2] if len(prepared) > 2 else None
+        lr, steps, lx = prepared
         return _terms(lr, steps, params[5], params[4], self.q, self.eta_ref, lx)
 
     def predict(self, params: jax.Array, prepared: tuple[jax.Array, ...]) -> jax.Array:

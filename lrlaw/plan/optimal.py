@@ -337,6 +337,21 @@ def _lbfgs_free(
     return z, objective(z0), last, steps
 
 
+def _free_start(total: int, peak: float, warmup: int, fmin: float) -> tuple[np.ndarray, np.ndarray]:
+    """The free-form optimiser's fixed warmup (linear from 0 to ``peak``) and its start
+    after warmup: WSD-like, a 20 % linear decay towards ``fmin`` (1 % of the range above
+    it)."""
+    head = schedules.constant(peak, total=total, warmup=warmup).values()[:warmup]
+    init = schedules.wsd(
+        peak,
+        total,
+        decay_start=max(warmup, total - round(0.2 * total)),
+        final=fmin + 0.01 * (peak - fmin),
+        warmup=warmup,
+    ).values()[warmup:]
+    return head, init
+
+
 def _init_logits(target: np.ndarray, peak: float, fmin: float, monotone: bool) -> np.ndarray:
     """Logits ``z`` whose parameterisation reproduces ``target`` (tail after warmup)."""
     frac = np.clip((target - fmin) / (peak - fmin), 1e-12, 1.0)
@@ -456,16 +471,7 @@ def _optimize_free(
     iters: int,
     tol: float,
 ) -> tuple[Schedule, dict[str, Any]]:
-    base = schedules.constant(peak, total=total, warmup=warmup).values()
-    head = base[:warmup]
-    # Start: WSD-like, 20 % decay (linear) towards final_min (or a bit above it).
-    init = schedules.wsd(
-        peak,
-        total,
-        decay_start=max(warmup, total - round(0.2 * total)),
-        final=fmin + 0.01 * (peak - fmin),
-        warmup=warmup,
-    ).values()[warmup:]
+    head, init = _free_start(total, peak, warmup, fmin)
     z0 = _init_logits(init, peak, fmin, monotone)
     cap = peak if fmax is None else min(float(fmax), peak)
     desc = f"optimising {total - warmup} LRs (L-BFGS; stops at convergence, at most {iters} steps)"

@@ -205,12 +205,9 @@ def _scipy_free_optimum(law, theta: np.ndarray, total: int, peak: float, warmup:
     from scipy.optimize import minimize
 
     from lrlaw._x64 import x64
-    from lrlaw.plan.optimal import _free_lr, _init_logits, _law_final_loss
+    from lrlaw.plan.optimal import _free_lr, _free_start, _init_logits, _law_final_loss
 
-    head = schedules.constant(peak, total=total, warmup=warmup).values()[:warmup]
-    init = schedules.wsd(
-        peak, total, decay_start=total - round(0.2 * total), final=0.01 * peak, warmup=warmup
-    ).values()[warmup:]
+    head, init = _free_start(total, peak, warmup, 0.0)
     z0 = _init_logits(init, peak, 0.0, True)
     with x64():
         hj, tj = jnp.asarray(head), jnp.asarray(theta)
