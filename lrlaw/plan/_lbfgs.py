@@ -1,28 +1,49 @@
 r"""L-BFGS in one ``lax.while_loop``, for the free-form schedule optimiser.
 
-Nocedal & Wright, *Numerical Optimization* (2nd ed. 2006), algorithm 7.4 (the two-loop
-recursion) and 7.5 (L-BFGS), with a backtracking Armijo line search (algorithm 3.1):
+Nocedal & Wright, *Numerical Optimization* (2nd ed. 2006), algorithm 7.5 (L-BFGS) with
+the direction from the compact representation of the inverse Hessian (their eq. 7.24;
+Byrd, Nocedal & Schnabel, *Math. Programming* 63, 1994, eq. 3.1), and a backtracking
+Armijo line search (algorithm 3.1):
 
-* direction ``d = -H g``, ``H`` from the last ``m`` pairs ``s_i = x_{i+1} - x_i``,
-  ``y_i = g_{i+1} - g_i`` (``rho_i = 1 / s_i'y_i``), scaled by ``gamma = s'y / y'y`` of
-  the newest pair; the first step has unit length (``d = -g / ||g||``);
+* from the last ``m`` pairs ``s_i = x_{i+1} - x_i``, ``y_i = g_{i+1} - g_i`` (the rows
+  of ``S`` and ``Y``, oldest first), with ``R = triu(S Y')``, ``D = diag(S Y')`` and
+  ``gamma = s'y / y'y`` of the newest pair,
+
+      H g = gamma g + S' p + gamma Y' q,   q = -R^-1 (S g),
+      p = R^-T (D + gamma Y Y') R^-1 (S g) - gamma R^-T (Y g),
+
+  the same ``H`` as the two-loop recursion (algorithm 7.4), so the same iterates in
+  exact arithmetic; the direction is ``d = -H g``, the first one ``-g / ||g||``;
+* ``S g``, ``Y g`` and the small matrices ``S Y'``, ``Y Y'`` are carried and updated
+  with three matrix-vector products per step (``S y``, ``Y y``, ``Y s`` after the new
+  pair is written), so each step reads the ``2 m`` stored rows twice;
 * step ``t = 1, 1/2, 1/4, ...`` until ``f(x + t d) <= f(x) + c1 t g'd`` (``c1 = 1e-4``);
-  a pair is stored only when ``s'y > 0``, so ``H`` stays positive definite;
+  a pair is kept only when ``s'y > 0``, so ``H`` stays positive definite (a rejected
+  pair takes the oldest pair's slot, which then drops out of the history);
 * when the line search fails, the history is dropped and steepest descent tried once
   more; the solve ends when that fails too;
 * it stops when an accepted step lowers the loss by at most ``atol + rtol |f|``
   (the test of scipy's L-BFGS-B, ``factr``), or after ``max_steps``.
 
 Why lrlaw keeps its own (``benchmarks/bench_optimize.py``; measured side by side on 2
-cores, 2026-12-07): optimistix 0.1.0's ``LBFGS`` stops by a Cauchy test on the
-*iterates* as well as the loss, relative per logit, which does not fire while logits in
-flat directions keep drifting. On the momentum law it ran 97-101 steps where 30-35 reach
-the same loss (to 1e-13), and each step cost about 12 ms at 100k steps (history 10)
-against about 6 ms here. On the multi-power law's published 100M parameters it stopped at
-a loss 4e-4 above this solver's; on the efflr law it ran to its 10 000-step cap (28 s at
-20k steps, 4 min at 100k). optax 0.2.8's ``lbfgs`` (zoom line search) needs the same
-step count as this one but was 1.5x slower per solve at 100k, and would be a new
-dependency.
+cores): optimistix 0.1.0's ``LBFGS`` stops by a Cauchy test on the *iterates* as well
+as the loss, relative per logit, which does not fire while logits in flat directions
+keep drifting. On the momentum law it ran 97-101 steps where 30-35 reach the same loss
+(to 1e-13), and each step cost about 12 ms at 100k steps (history 10); on the efflr law
+it ran to its 10 000-step cap (28 s at 20k steps, 4 min at 100k). optax 0.2.8's
+``lbfgs`` (zoom line search) needs the same step count as this one but was 1.5x slower
+per solve at 100k, and would be a new dependency.
+
+Why the compact form (2026-12-07, same benchmark, 100k steps, momentum law): the
+two-loop recursion, ``2 m`` dependent passes over the history rows in a ``fori_loop``,
+cost ~0.4 ms per pair and step (9 extra pairs: +3.9 ms a step, beside 2.2 ms for the
+gradient); the compact form's matrix-vector products cost ~1.1 ms in all, and the solve
+went from 0.31-0.36 s to 0.18-0.20 s, with the same 35 steps and the same loss to 1e-13.
+``jnp.dot`` of two vectors goes to Eigen, which splits every call across the CPU's
+threads, so single dot products stay fused ``sum(a * b)`` reductions; matrix-vector
+products (``S @ y``) are fast through it.  The rows are written before they are read
+in a step: reading ``S`` and then writing into it made XLA copy both matrices on every
+step (+1.5 ms).
 """
 
 from __future__ import annotations
@@ -32,11 +53,13 @@ from collections.abc import Callable
 import jax
 import jax.numpy as jnp
 from jax import lax
+from jax.scipy.linalg import solve_triangular
 
 
 def _dot(a: jax.Array, b: jax.Array) -> jax.Array:
-    """``a . b`` as a fused XLA reduction: ``jnp.dot`` goes to Eigen, which splits every
-    call across the CPU's threads; at 100k steps that synchronisation doubled the solve."""
+    """``a . b`` as a fused XLA reduction: ``jnp.dot`` of two vectors goes to Eigen,
+    which splits every call across the CPU's threads; at 100k steps that synchronisation
+    doubled the solve."""
     return jnp.sum(a * b)
 
 
@@ -59,32 +82,32 @@ def lbfgs(
     vg = jax.value_and_grad(fun)
     m = int(history)
     n = x0.shape[0]
+    dtype = x0.dtype
     f0, g0 = vg(x0)
+    pos = jnp.arange(m)
 
-    def direction(g, s_hist, y_hist, rho, k):
-        # two-loop recursion; empty slots have rho == 0 and contribute nothing
-        def newest_first(j, carry):
-            q, a = carry
-            i = (k - 1 - j) % m
-            ai = rho[i] * _dot(s_hist[i], q)
-            return q - ai * y_hist[i], a.at[i].set(ai)
-
-        q, a = lax.fori_loop(0, m, newest_first, (g, jnp.zeros(m, g.dtype)))
-        last = (k - 1) % m
-        yy = _dot(y_hist[last], y_hist[last])
+    def direction(g, S, Y, SY, YY, sg, yg, k, newest):
+        # the slots in chronological order, oldest first; slots not (or no longer) in
+        # the history come first and are masked out (R's diagonal 1, the rest 0)
+        order = (newest + 1 + pos) % m
+        live = (pos >= m - jnp.minimum(k, m)).astype(dtype)
+        both = live[:, None] * live[None, :]
+        sy = SY[order][:, order] * both
+        yy = YY[order][:, order] * both
+        R = jnp.triu(sy) + jnp.diag(1.0 - live)
+        a, b = sg[order] * live, yg[order] * live
+        gamma = jnp.where(k > 0, SY[newest, newest] / YY[newest, newest], 1.0)
+        r = solve_triangular(R, a, lower=False)
+        p = solve_triangular(R, jnp.diag(sy) * r + gamma * (yy @ r - b), trans=1, lower=False)
+        cs = jnp.zeros(m, dtype).at[order].set(p)
+        cy = jnp.zeros(m, dtype).at[order].set(-gamma * r)
+        hg = gamma * g + cs @ S + cy @ Y
         gnorm = jnp.sqrt(_dot(g, g))
-        gamma = jnp.where(k > 0, 1.0 / (rho[last] * yy), 1.0 / jnp.where(gnorm > 0, gnorm, 1.0))
-
-        def oldest_first(j, r):
-            i = (k - m + j) % m
-            b = rho[i] * _dot(y_hist[i], r)
-            return r + s_hist[i] * (a[i] - b)
-
-        return -lax.fori_loop(0, m, oldest_first, gamma * q)
+        return -jnp.where(k > 0, hg, g / jnp.where(gnorm > 0, gnorm, 1.0))
 
     def body(c):
-        x, f, g, s_hist, y_hist, rho, k, steps, _ = c
-        d = direction(g, s_hist, y_hist, rho, k)
+        x, f, g, S, Y, SY, YY, sg, yg, k, newest, steps, _ = c
+        d = direction(g, S, Y, SY, YY, sg, yg, k, newest)
         slope = _dot(g, d)
 
         def too_high(ls):
@@ -97,37 +120,49 @@ def lbfgs(
             return 0.5 * t, ft, gt, j + 1
 
         f1, g1 = vg(x + d)
-        t, fn, gn, _ = lax.while_loop(too_high, halve, (jnp.ones((), x.dtype), f1, g1, 0))
+        t, fn, gn, _ = lax.while_loop(too_high, halve, (jnp.ones((), dtype), f1, g1, 0))
         ok = (slope < 0) & (fn <= f + c1 * t * slope)
-        xn = x + t * d
-        s, y = xn - x, gn - g
-        sy = _dot(s, y)
-        keep = ok & (sy > 0)
-        slot = k % m
-        s_hist = lax.dynamic_update_slice(s_hist, jnp.where(keep, s, s_hist[slot])[None], (slot, 0))
-        y_hist = lax.dynamic_update_slice(y_hist, jnp.where(keep, y, y_hist[slot])[None], (slot, 0))
-        rho = rho.at[slot].set(jnp.where(keep, 1.0 / jnp.where(keep, sy, 1.0), rho[slot]))
+        s, y = t * d, gn - g
+        keep = ok & (_dot(s, y) > 0)
+        # the new pair goes into the oldest slot, then every product is read off the
+        # updated rows (the new pair's own s'y, y'y, y's included)
+        slot = (newest + 1) % m
+        S = lax.dynamic_update_slice(S, s[None], (slot, 0))
+        Y = lax.dynamic_update_slice(Y, y[None], (slot, 0))
+        s_y, y_y, y_s = S @ y, Y @ y, Y @ s  # s_i'y, y_i'y, y_i's
+        SY = jnp.where(keep, SY.at[:, slot].set(s_y).at[slot, :].set(y_s), SY)
+        YY = jnp.where(keep, YY.at[:, slot].set(y_y).at[slot, :].set(y_y), YY)
+        # S g and Y g at the new point (g + y); the new pair's entries directly
+        sgn = (sg + s_y).at[slot].set(_dot(s, gn))
+        ygn = (yg + y_y).at[slot].set(_dot(y, gn))
+        newest = jnp.where(keep, slot, newest)
         # a failed search drops the history (steepest descent next); failing without
         # history ends the solve
         done = jnp.where(ok, jnp.abs(f - fn) <= atol + rtol * jnp.abs(f), k == 0)
-        k = jnp.where(ok, k + keep.astype(k.dtype), 0)
-        rho = jnp.where(ok, rho, 0.0)
+        # a rejected pair overwrote the oldest one: at most m - 1 pairs remain
+        k = jnp.where(keep, k + 1, jnp.minimum(k, m - 1))
         return (
-            jnp.where(ok, xn, x),
+            jnp.where(ok, x + s, x),
             jnp.where(ok, fn, f),
             jnp.where(ok, gn, g),
-            s_hist,
-            y_hist,
-            rho,
-            k,
+            S,
+            Y,
+            SY,
+            YY,
+            jnp.where(ok, sgn, sg),
+            jnp.where(ok, ygn, yg),
+            jnp.where(ok, k, 0),
+            newest,
             steps + 1,
             done,
         )
 
     def going(c):
-        return (c[7] < max_steps) & ~c[8]
+        return (c[11] < max_steps) & ~c[12]
 
-    zeros = jnp.zeros((m, n), x0.dtype)
-    init = (x0, f0, g0, zeros, zeros, jnp.zeros(m, x0.dtype), 0, 0, jnp.asarray(False))
-    out = lax.while_loop(going, body, init)
-    return out[0], out[1], out[7]
+    def zeros(*shape):
+        return jnp.zeros(shape, dtype)
+
+    init = (x0, f0, g0, zeros(m, n), zeros(m, n), zeros(m, m), zeros(m, m), zeros(m), zeros(m))
+    out = lax.while_loop(going, body, (*init, 0, m - 1, 0, jnp.asarray(False)))
+    return out[0], out[1], out[11]
