@@ -65,6 +65,20 @@ def test_denser_rows_of_one_noise_level_share_the_realisation(tmp_path):
     np.testing.assert_allclose(d10["loss"], d1.loc[d10.index, "loss"], rtol=1e-9)
 
 
+def test_another_draw_redraws_the_noise_and_draw_0_is_the_documented_one(tmp_path, monkeypatch):
+    first = _log(tmp_path / "a", "mpl-100m", "g1%-every10", "wsdcon_9")
+    monkeypatch.setattr(bl, "DRAW", 1)
+    other = _log(tmp_path / "b", "mpl-100m", "g1%-every10", "wsdcon_9")
+    monkeypatch.setattr(bl, "DRAW", 0)
+    again = _log(tmp_path / "c", "mpl-100m", "g1%-every10", "wsdcon_9")
+    pd.testing.assert_frame_equal(first, again)
+    assert list(other["step"]) == list(first["step"])
+    assert not np.allclose(other["loss"], first["loss"], rtol=1e-6)
+    grid, true = _truth("mpl-100m", "wsdcon_9")
+    rel = other["loss"].to_numpy() / true[other["step"] - grid[0]] - 1
+    assert rel.std() == pytest.approx(0.01, rel=0.15)
+
+
 def test_t3_noise_is_heavy_tailed_with_one_percent_sd(tmp_path):
     df = _log(tmp_path, "124m", "t3-1%-every1", "stable")
     grid, true = _truth("124m", "stable")
