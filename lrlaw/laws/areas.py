@@ -48,7 +48,8 @@ Everything is O(T) and there is no Python loop over steps.  Kernels
 * ``"native"`` (the ``"auto"`` choice on CPU with float64): S1, the momentum and
   S2 in one C loop (:mod:`lrlaw._native`, compiled once per machine, called as an
   XLA FFI custom call inside ``jit``/``vmap``; ``vmap`` passes the whole batch to
-  one call).  Its derivatives (``jvp``, ``grad``) are those of the scan below.
+  one call, which runs four rows per pass over XLA's intra-op threads).  Its
+  derivatives (``jvp``, ``grad``) are those of the scan below.
   Measured side by side in ``benchmarks/bench.py`` (2 shared cores; the fastest
   of the kernels tried, ``benchmarks/README.md``): 4.8-6.0x numpy ``cumsum`` +
   ``lfilter`` at 1e4-1e5 steps, 2.0-6.7x at 1e6 (load 10 / 3), 2.0x at 1e7.  The

@@ -276,6 +276,67 @@ def test_native_kernel_large_and_batched() -> None:
 
 
 @pytest.mark.skipif(not _native.available(), reason="native kernel not built")
+@pytest.mark.parametrize("warmup", ["signed", "ignore"])
+def test_native_batch_over_threads_and_lanes_equals_the_rows(warmup: str) -> None:
+    """A batch big enough for the threaded path (rows x steps >= 2^18: groups of four rows
+    interleaved in one loop, spread over XLA's intra-op threads), with a row count that
+    is not a multiple of four and a lam per row: every row equals its own one-row call,
+    bit for bit, for every output, and the momentum too."""
+    rows, n = 11, 30_001
+    batch = np.stack([schedule(n, seed=k) for k in range(rows)])
+    lams = jnp.asarray(np.linspace(0.9, 0.9995, rows))
+    run = jax.jit(
+        jax.vmap(
+            lambda x, lam: (
+                *areas(x, lam, warmup, method="native"),
+                momentum(x, lam, warmup, method="native"),
+            )
+        )
+    )
+    v1, v2, vm = run(batch, lams)
+    one = jax.jit(
+        lambda x, lam: (
+            *areas(x, lam, warmup, method="native"),
+            momentum(x, lam, warmup, method="native"),
+        )
+    )
+    for k in range(rows):
+        r1, r2, rm = one(batch[k], lams[k])
+        np.testing.assert_array_equal(v1[k], r1)
+        np.testing.assert_array_equal(v2[k], r2)
+        np.testing.assert_array_equal(vm[k], rm)
+    # and against the numpy transcription (cumsum, lfilter), within 1e-12
+    s1_ref, m_ref, s2_ref = numpy_areas(batch[rows - 1], float(lams[rows - 1]), warmup)
+    assert rel_err(v2[rows - 1], s2_ref) <= 1e-12 and rel_err(v1[rows - 1], s1_ref) <= 1e-12
+    assert rel_err(vm[rows - 1], m_ref) <= 1e-12
+
+
+@pytest.mark.skipif(not _native.available(), reason="native kernel not built")
+def test_native_build_falls_back_to_one_thread_without_the_ffi_thread_pool(
+    tmp_path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A jaxlib whose FFI headers lack ``ffi::ThreadPool`` fails the first compile; the
+    build is retried with -DLRLAW_NO_THREADPOOL and gives a working library."""
+    import ctypes
+    import subprocess
+
+    real, calls = subprocess.run, []
+
+    def run(cmd, *args, **kwargs):
+        calls.append(list(cmd))
+        if "-DLRLAW_NO_THREADPOOL" not in cmd:
+            raise subprocess.CalledProcessError(1, cmd, stderr=b"no ffi::ThreadPool")
+        return real(cmd, *args, **kwargs)
+
+    monkeypatch.setattr(_native.subprocess, "run", run)
+    out = tmp_path / "libareas.so"
+    _native._build(_native._compiler(), out)
+    assert len(calls) == 2 and out.is_file()
+    lib = ctypes.cdll.LoadLibrary(str(out))
+    assert lib.LrlawAreas and lib.lrlaw_areas_rows
+
+
+@pytest.mark.skipif(not _native.available(), reason="native kernel not built")
 def test_native_kernel_derivatives_equal_the_scans() -> None:
     """The native kernel's jvp/grad (through the scan) in lr and lam: equal to the scan's."""
     lr = jnp.asarray(schedule(700))
