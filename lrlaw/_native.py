@@ -39,8 +39,12 @@ tangent recurrences in the same pass.  It reads ``log(eta/eta_ref)``, computed o
 fit (a ``log`` per step and call cost twice the two ``exp``), and computes the powers
 and exponentials once per run of equal LRs, so a constant stretch costs no ``exp``.
 Under ``jax.vmap`` (``vmap_method="expand_dims"``) one call gets every row; an
-unbatched schedule is not copied per row.  A Levenberg-Marquardt iteration of the law
-on a 50k-step run spent ~1.8 ms per curve and row in the scan's terms and Jacobian.
+unbatched schedule is not copied per row, and from 2^16 steps in all the rows are
+spread over XLA's intra-op threads as the areas' are.  A Levenberg-Marquardt iteration
+of the law on a 50k-step run spent ~1.8 ms per curve and row in the scan's terms and
+Jacobian.  With the rows over two threads, the efflr fit of the three MPL 100M curves
+(``benchmarks/bench_efflr.py --quick``, 8 starts) went from 0.71-0.72 s to 0.45-0.48 s
+warm, the same objective to every printed digit.
 
 Building: the C++ source below is compiled with the system C++ compiler
 (``$CXX``, else ``c++``/``g++``/``clang++``) against the XLA FFI headers that
@@ -72,6 +76,7 @@ SOURCE = r"""
 #include <cmath>
 #include <condition_variable>
 #include <cstdint>
+#include <functional>
 #include <limits>
 #include <memory>
 #include <mutex>
@@ -373,27 +378,23 @@ XLA_FFI_DEFINE_HANDLER_SYMBOL(LrlawAreasAt, AreasAtImpl,
 #ifndef LRLAW_NO_THREADPOOL
 #define LRLAW_POOL_CTX .Ctx<ffi::ThreadPool>()
 #define LRLAW_POOL_PARAM ffi::ThreadPool pool,
-#define LRLAW_POOL_THREADS() pool.num_threads()
-#define LRLAW_POOL_SCHEDULE(f) pool.Schedule(f)
+#define LRLAW_POOL_PTR (&pool)
 #else
 #define LRLAW_POOL_CTX
 #define LRLAW_POOL_PARAM
-#define LRLAW_POOL_THREADS() int64_t{0}
-#define LRLAW_POOL_SCHEDULE(f) (void)0
+#define LRLAW_POOL_PTR (static_cast<NoPool*>(nullptr))
 #endif
 
-// A batch of schedules split over XLA's intra-op threads, kLanes rows at a time: the
-// calling thread and up to num_threads() helpers claim groups of rows from a counter until
-// none is left, and the call returns when every claimed group is written.  A helper that
-// starts late finds nothing to claim, so the call never waits on a thread that is busy
-// elsewhere; without a pool (or with one thread) the caller does all of it.  Each row is
-// computed by the same code as without threads, so the values are the same bits.
-struct Batch {
-  const double* lr;
-  const double* lam;
-  int64_t nlam, rows, T, ignore;
-  double *s1, *s2, *om;
-  int64_t groups;
+// Work split over XLA's intra-op threads: ``groups`` independent pieces (a few rows of a
+// batch each); the calling thread and up to num_threads() helpers claim pieces from a
+// counter until none is left, and the call returns when every claimed piece is done.  A
+// helper that starts late finds nothing to claim, so the call never waits on a thread
+// that is busy elsewhere; without a pool (or with one thread) the caller does all of it.
+// Each piece is computed by the same code as without threads, so the values are the same
+// bits.  The state is shared with the helpers (a late one outlives the call).
+struct Claims {
+  std::function<void(int64_t)> piece;
+  int64_t groups = 0;
   std::atomic<int64_t> next{0}, done{0};
   std::mutex mu;
   std::condition_variable cv;
@@ -402,11 +403,7 @@ struct Batch {
     for (;;) {
       const int64_t g = next.fetch_add(1);
       if (g >= groups) return;
-      const int64_t r0 = g * kLanes, n = rows - r0 < kLanes ? rows - r0 : kLanes;
-      const int64_t nl = nlam == 1 ? 1 : n;
-      lrlaw_areas_rows(lr + r0 * T, lam + (nlam == 1 ? 0 : r0), nl, n, T, ignore,
-                       s1 ? s1 + r0 * T : nullptr, s2 ? s2 + r0 * T : nullptr,
-                       om ? om + r0 * T : nullptr);
+      piece(g);
       if (done.fetch_add(1) + 1 == groups) {
         std::lock_guard<std::mutex> lock(mu);
         cv.notify_all();
@@ -415,8 +412,35 @@ struct Batch {
   }
 };
 
-// Below this many steps in all, one thread does the whole batch.
+// ``piece(g)`` for g in [0, groups), over the pool's threads when ``threaded``.
+template <typename Pool>
+void ParallelFor(Pool* pool, int64_t groups, bool threaded, std::function<void(int64_t)> piece) {
+  const int64_t helpers = threaded && groups > 1 && pool ? pool->num_threads() : 0;
+  if (helpers <= 0) {
+    for (int64_t g = 0; g < groups; ++g) piece(g);
+    return;
+  }
+  auto claims = std::make_shared<Claims>();
+  claims->piece = std::move(piece);
+  claims->groups = groups;
+  for (int64_t h = 0; h < helpers && h + 1 < groups; ++h)
+    pool->Schedule([claims] { claims->Work(); });
+  claims->Work();
+  std::unique_lock<std::mutex> lock(claims->mu);
+  claims->cv.wait(lock, [&] { return claims->done.load() == claims->groups; });
+}
+
+// Without ffi::ThreadPool (LRLAW_NO_THREADPOOL): a stand-in that has no threads.
+struct NoPool {
+  int64_t num_threads() const { return 0; }
+  template <typename F>
+  void Schedule(F&&) {}
+};
+
+// Below this many steps in all, one thread does the whole batch: areas, and the
+// effective-LR terms (whose steps cost a few exponentials each).
 constexpr int64_t kThreadMinSteps = int64_t{1} << 18;
+constexpr int64_t kThreadMinStepsEfflr = int64_t{1} << 16;
 
 static ffi::Error AreasImpl(LRLAW_POOL_PARAM ffi::Buffer<ffi::F64> lr,
                             ffi::Buffer<ffi::F64> lam, int64_t ignore,
@@ -436,31 +460,18 @@ static ffi::Error AreasImpl(LRLAW_POOL_PARAM ffi::Buffer<ffi::F64> lr,
   AdviseHuge(p2, static_cast<int64_t>(s2->element_count()));
   AdviseHuge(pm, static_cast<int64_t>(om->element_count()));
   const int64_t groups = (rows + kLanes - 1) / kLanes;
-  const int64_t helpers = groups > 1 && rows * T >= kThreadMinSteps ? LRLAW_POOL_THREADS() : 0;
-  if (helpers <= 0) {
-    lrlaw_areas_rows(lr.typed_data(), lam.typed_data(), nlam, rows, T, ignore, p1, p2, pm);
-    return ffi::Error::Success();
-  }
-  auto batch = std::make_shared<Batch>();
-  batch->lr = lr.typed_data();
-  batch->lam = lam.typed_data();
-  batch->nlam = nlam;
-  batch->rows = rows;
-  batch->T = T;
-  batch->ignore = ignore;
-  batch->s1 = p1;
-  batch->s2 = p2;
-  batch->om = pm;
-  batch->groups = groups;
-  for (int64_t h = 0; h < helpers && h + 1 < groups; ++h)
-    LRLAW_POOL_SCHEDULE([batch] { batch->Work(); });
-  batch->Work();
-  std::unique_lock<std::mutex> lock(batch->mu);
-  batch->cv.wait(lock, [&] { return batch->done.load() == batch->groups; });
+  const double* plr = lr.typed_data();
+  const double* plam = lam.typed_data();
+  ParallelFor(LRLAW_POOL_PTR, groups, rows * T >= kThreadMinSteps, [=](int64_t g) {
+    const int64_t r0 = g * kLanes, n = rows - r0 < kLanes ? rows - r0 : kLanes;
+    lrlaw_areas_rows(plr + r0 * T, plam + (nlam == 1 ? 0 : r0), nlam == 1 ? 1 : n, n, T, ignore,
+                     p1 ? p1 + r0 * T : nullptr, p2 ? p2 + r0 * T : nullptr,
+                     pm ? pm + r0 * T : nullptr);
+  });
   return ffi::Error::Success();
 }
 
-static ffi::Error EfflrAtImpl(ffi::Buffer<ffi::F64> lr, ffi::Buffer<ffi::F64> r,
+static ffi::Error EfflrAtImpl(LRLAW_POOL_PARAM ffi::Buffer<ffi::F64> lr, ffi::Buffer<ffi::F64> r,
                               ffi::Buffer<ffi::F64> kappa, ffi::Buffer<ffi::S64> idx, double q,
                               int64_t deriv, ffi::ResultBuffer<ffi::F64> s,
                               ffi::ResultBuffer<ffi::F64> nu, ffi::ResultBuffer<ffi::F64> ds,
@@ -494,21 +505,26 @@ static ffi::Error EfflrAtImpl(ffi::Buffer<ffi::F64> lr, ffi::Buffer<ffi::F64> r,
     rows *= od[d];
   }
   const bool want = deriv != 0;
-  for (int64_t row = 0; row < rows; ++row) {
+  const double *plr = lr.typed_data(), *pr = r.typed_data(), *pk = kappa.typed_data();
+  const int64_t* pi = idx.typed_data();
+  double *ps = s->typed_data(), *pn = nu->typed_data();
+  double *pds = want ? ds->typed_data() : nullptr, *pdr = want ? dr->typed_data() : nullptr;
+  double* pdk = want ? dk->typed_data() : nullptr;
+  // one row per piece (out_lead etc. are copied into the closure)
+  ParallelFor(LRLAW_POOL_PTR, rows, rows * T >= kThreadMinStepsEfflr, [=](int64_t row) {
     const int64_t o = row * K;
-    EfflrRowAt(lr.typed_data() + Offset(row, out_lead, l_lead, nlead, T), T,
-               r.typed_data()[Offset(row, out_lead, r_lead, nlead, 1)],
-               kappa.typed_data()[Offset(row, out_lead, k_lead, nlead, 1)], q,
-               idx.typed_data() + Offset(row, out_lead, i_lead, nlead, K), K,
-               s->typed_data() + o, nu->typed_data() + o,
-               want ? ds->typed_data() + o : nullptr, want ? dr->typed_data() + o : nullptr,
-               want ? dk->typed_data() + o : nullptr);
-  }
+    EfflrRowAt(plr + Offset(row, out_lead, l_lead, nlead, T), T,
+               pr[Offset(row, out_lead, r_lead, nlead, 1)],
+               pk[Offset(row, out_lead, k_lead, nlead, 1)], q,
+               pi + Offset(row, out_lead, i_lead, nlead, K), K, ps + o, pn + o,
+               want ? pds + o : nullptr, want ? pdr + o : nullptr, want ? pdk + o : nullptr);
+  });
   return ffi::Error::Success();
 }
 
 XLA_FFI_DEFINE_HANDLER_SYMBOL(LrlawEfflrAt, EfflrAtImpl,
                               ffi::Ffi::Bind()
+                                  LRLAW_POOL_CTX
                                   .Arg<ffi::Buffer<ffi::F64>>()
                                   .Arg<ffi::Buffer<ffi::F64>>()
                                   .Arg<ffi::Buffer<ffi::F64>>()

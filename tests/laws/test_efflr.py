@@ -257,6 +257,34 @@ def _native_or_skip():
         pytest.skip("native kernels not built (no C++ compiler or LRLAW_NO_NATIVE)")
 
 
+def test_native_terms_batch_over_threads_equals_the_rows() -> None:
+    """A batch big enough for the threaded path (rows x steps >= 2^16: the rows spread
+    over XLA's intra-op threads), with and without derivatives: every row equals its own
+    one-row call, bit for bit."""
+    from lrlaw.laws import efflr
+
+    _native_or_skip()
+    with jax.enable_x64(True):
+        n = 20_001
+        lr = np.full(n, 1e-3)
+        lr[:200] = np.linspace(0.0, 1e-3, 200)
+        lr[12_000:] = 1e-3 * np.cos(np.linspace(0.0, 1.4, n - 12_000)) ** 2
+        lr_j = jnp.asarray(lr)
+        steps = jnp.asarray(np.arange(100, n, 50))
+        assert efflr._use_native(lr_j, steps)
+        rks = jnp.stack([jnp.linspace(0.5, 0.95, 7), jnp.geomspace(1e-3, 0.3, 7)], axis=1)
+
+        def terms(rk):
+            return jnp.concatenate(efflr._terms(lr_j, steps, rk[0], rk[1], 0.5, 1e-3))
+
+        batch = jax.jit(jax.vmap(terms))(rks)
+        jac = jax.jit(jax.vmap(jax.jacfwd(terms)))(rks)
+        one, one_jac = jax.jit(terms), jax.jit(jax.jacfwd(terms))
+        for k in range(rks.shape[0]):
+            np.testing.assert_array_equal(batch[k], one(rks[k]))
+            np.testing.assert_array_equal(jac[k], one_jac(rks[k]))
+
+
 @pytest.mark.parametrize("q", [0.0, 0.5, 1.0])
 def test_native_terms_match_the_scan(q: float) -> None:
     """Issue 16.5: the C loop of the terms (lrlaw._native) gives the scan's values and
