@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given, settings, strategies as st
 from hypothesis.extra.numpy import arrays
 
-from lrlaw.laws.areas import annealing_area, forward_area, lr_changes, momentum
+from lrlaw.laws.areas import annealing_area, areas_at, forward_area, lr_changes, momentum
 
 
 def s2_double_sum(lr: np.ndarray, lam: float) -> np.ndarray:
@@ -305,6 +305,16 @@ def test_native_batch_over_threads_and_lanes_equals_the_rows(warmup: str) -> Non
         np.testing.assert_array_equal(v1[k], r1)
         np.testing.assert_array_equal(v2[k], r2)
         np.testing.assert_array_equal(vm[k], rm)
+    # areas_at over the same batch (one row per thread piece), steps per row and shared
+    steps = np.sort(np.random.default_rng(3).integers(0, n, size=(rows, 40)), axis=1)
+    at = jax.jit(jax.vmap(lambda x, lam, k: areas_at(x, k, lam, warmup, method="native")))
+    a1, a2 = at(batch, lams, jnp.asarray(steps))
+    shared = jax.jit(jax.vmap(lambda x, lam: areas_at(x, steps[0], lam, warmup, method="native")))
+    b1, _ = shared(batch, lams)
+    for k in range(rows):
+        np.testing.assert_array_equal(a1[k], np.asarray(v1[k])[steps[k]])
+        np.testing.assert_array_equal(a2[k], np.asarray(v2[k])[steps[k]])
+        np.testing.assert_array_equal(b1[k], np.asarray(v1[k])[steps[0]])
     # and against the numpy transcription (cumsum, lfilter), within 1e-12
     s1_ref, m_ref, s2_ref = numpy_areas(batch[rows - 1], float(lams[rows - 1]), warmup)
     assert rel_err(v2[rows - 1], s2_ref) <= 1e-12 and rel_err(v1[rows - 1], s1_ref) <= 1e-12
