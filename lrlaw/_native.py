@@ -118,30 +118,45 @@ int64_t FirstDrop(const double* e, int64_t T, bool ignore) {
   return T;
 }
 
-// One schedule: S1, S2, m (null pointers are not written).  ``ignore``: drop the LR
-// increases before the first drop (warmup="ignore").
-template <bool O1, bool O2, bool OM>
-void Row(const double* e, int64_t T, double lam, bool ignore, double* s1, double* s2,
+// L schedules at once (rows of a batch, stride T; L = 1: one schedule): S1, S2, m (null
+// pointers are not written).  ``ignore``: drop the LR increases before the first drop
+// (warmup="ignore").  Each lane runs one row's operations in that row's order, so a row
+// gets the same bits whatever L; with L > 1 the lanes' independent multiply-add chains
+// overlap in the CPU, where one row alone waits on the latency of ``m = lam m + d``.
+constexpr int kLanes = 4;
+
+template <int L, bool O1, bool O2, bool OM>
+void Row(const double* e, int64_t T, const double* lam, bool ignore, double* s1, double* s2,
          double* om) {
   if (T == 0) return;
-  const int64_t t0 = FirstDrop(e, T, ignore);
-  double prev = 0.0, m = 0.0, b1 = 0.0, r1 = -e[0], b2 = 0.0, r2 = 0.0;
+  int64_t t0[L];
+  double prev[L], m[L], b1[L], r1[L], b2[L], r2[L];
+  for (int k = 0; k < L; ++k) {
+    t0[k] = FirstDrop(e + k * T, T, ignore);
+    prev[k] = m[k] = b1[k] = b2[k] = r2[k] = 0.0;
+    r1[k] = -e[k * T];
+  }
   for (int64_t i0 = 0; i0 < T; i0 += kBlock) {
     const int64_t i1 = i0 + kBlock < T ? i0 + kBlock : T;
     for (int64_t i = i0; i < i1; ++i) {
-      const double eta = e[i];
-      double d = prev - eta;
-      if (i < t0 && d < 0) d = 0.0;
-      prev = eta;
-      m = lam * m + d;
-      r1 += eta;
-      r2 += m;
-      if (O1) s1[i] = b1 + r1;
-      if (O2) s2[i] = b2 + r2;
-      if (OM) om[i] = m;
+#pragma GCC unroll 4
+      for (int k = 0; k < L; ++k) {
+        const double eta = e[k * T + i];
+        double d = prev[k] - eta;
+        if (i < t0[k] && d < 0) d = 0.0;
+        prev[k] = eta;
+        m[k] = lam[k] * m[k] + d;
+        r1[k] += eta;
+        r2[k] += m[k];
+        if (O1) s1[k * T + i] = b1[k] + r1[k];
+        if (O2) s2[k * T + i] = b2[k] + r2[k];
+        if (OM) om[k * T + i] = m[k];
+      }
     }
-    b1 += r1; r1 = 0.0;
-    b2 += r2; r2 = 0.0;
+    for (int k = 0; k < L; ++k) {
+      b1[k] += r1[k]; r1[k] = 0.0;
+      b2[k] += r2[k]; r2[k] = 0.0;
+    }
   }
 }
 
@@ -176,47 +191,6 @@ void RowAt(const double* e, int64_t T, double lam, bool ignore, const int64_t* i
   }
 }
 
-// Row for kLanes schedules at once (rows r .. r + kLanes - 1 of a batch, stride T): each
-// lane runs exactly Row's operations in Row's order, so the values are the same bits; the
-// lanes' independent multiply-add chains overlap in the CPU, where one row at a time waits
-// on the latency of ``m = lam m + d``.
-constexpr int kLanes = 4;
-
-template <bool O1, bool O2, bool OM>
-void RowLanes(const double* e, int64_t T, const double* lam, bool ignore, double* s1,
-              double* s2, double* om) {
-  if (T == 0) return;
-  int64_t t0[kLanes];
-  double prev[kLanes], m[kLanes], b1[kLanes], r1[kLanes], b2[kLanes], r2[kLanes];
-  for (int k = 0; k < kLanes; ++k) {
-    t0[k] = FirstDrop(e + k * T, T, ignore);
-    prev[k] = m[k] = b1[k] = b2[k] = r2[k] = 0.0;
-    r1[k] = -e[k * T];
-  }
-  for (int64_t i0 = 0; i0 < T; i0 += kBlock) {
-    const int64_t i1 = i0 + kBlock < T ? i0 + kBlock : T;
-    for (int64_t i = i0; i < i1; ++i) {
-#pragma GCC unroll 4
-      for (int k = 0; k < kLanes; ++k) {
-        const double eta = e[k * T + i];
-        double d = prev[k] - eta;
-        if (i < t0[k] && d < 0) d = 0.0;
-        prev[k] = eta;
-        m[k] = lam[k] * m[k] + d;
-        r1[k] += eta;
-        r2[k] += m[k];
-        if (O1) s1[k * T + i] = b1[k] + r1[k];
-        if (O2) s2[k * T + i] = b2[k] + r2[k];
-        if (OM) om[k * T + i] = m[k];
-      }
-    }
-    for (int k = 0; k < kLanes; ++k) {
-      b1[k] += r1[k]; r1[k] = 0.0;
-      b2[k] += r2[k]; r2[k] = 0.0;
-    }
-  }
-}
-
 template <bool O1, bool O2, bool OM>
 void Rows(const double* lr, const double* lam, int64_t nlam, int64_t rows, int64_t T,
           bool ignore, double* s1, double* s2, double* om) {
@@ -224,12 +198,13 @@ void Rows(const double* lr, const double* lam, int64_t nlam, int64_t rows, int64
   for (; r + kLanes <= rows; r += kLanes) {
     double lams[kLanes];
     for (int k = 0; k < kLanes; ++k) lams[k] = lam[nlam == 1 ? 0 : r + k];
-    RowLanes<O1, O2, OM>(lr + r * T, T, lams, ignore, O1 ? s1 + r * T : nullptr,
-                         O2 ? s2 + r * T : nullptr, OM ? om + r * T : nullptr);
+    Row<kLanes, O1, O2, OM>(lr + r * T, T, lams, ignore, O1 ? s1 + r * T : nullptr,
+                            O2 ? s2 + r * T : nullptr, OM ? om + r * T : nullptr);
   }
   for (; r < rows; ++r)
-    Row<O1, O2, OM>(lr + r * T, T, lam[nlam == 1 ? 0 : r], ignore, O1 ? s1 + r * T : nullptr,
-                    O2 ? s2 + r * T : nullptr, OM ? om + r * T : nullptr);
+    Row<1, O1, O2, OM>(lr + r * T, T, lam + (nlam == 1 ? 0 : r), ignore,
+                       O1 ? s1 + r * T : nullptr, O2 ? s2 + r * T : nullptr,
+                       OM ? om + r * T : nullptr);
 }
 // The effective-LR law's terms (lrlaw.laws.efflr) at the steps idx[0] <= ... <= idx[K-1]:
 //   u_t = (eta_t / eta_ref)^r (0 where eta_t <= 0),  w_t = u_t^q,  a_t = exp(-kappa w_t)
