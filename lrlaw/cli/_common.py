@@ -225,6 +225,22 @@ _READ_OPTIONS: list[tuple[str, Any, Any]] = [
         None,
     ),
     (
+        "loss_average",
+        Annotated[
+            str,
+            typer.Option(
+                "--loss-average",
+                help="How the trainer averaged each logged loss, so that it is compared with "
+                "the law at the centre of the steps it averages: none (the loss of its step) | "
+                "since-last (the mean since the previous log: Hugging Face Trainer, "
+                "Megatron-LM) | window:K (the mean of the last K steps) | ema:BETA (an EMA "
+                "updated every step) | auto (since-last for a Hugging Face Trainer's training "
+                "loss, else none).",
+            ),
+        ],
+        "auto",
+    ),
+    (
         "max_points",
         Annotated[
             int | None,

@@ -21,6 +21,10 @@ run (see :mod:`lrlaw.io.readers`):
 - **Branch merging**: :func:`join_base` joins a run that holds only its last
   segment (a WSD cooldown resumed from a checkpoint of a base run) to the base
   run.
+- **Logged averages**: a trainer that logs the mean loss of the steps since its last
+  log (Hugging Face ``Trainer``, Megatron-LM) or a running mean writes each value at
+  the *end* of the steps it averages; :func:`place_averages` moves it to their
+  centre (:func:`average_centres`), where the law is compared with it.
 - **Smoothing** (opt-in): a debiased exponential moving average or a centred
   moving average of the loss (:func:`smooth`).
 - **Resampling**: :func:`resample` averages a long series in step bins (equal
@@ -43,14 +47,18 @@ from lrlaw.errors import DataError, LrlawError
 __all__ = [
     "DEFAULT_MAX_POINTS",
     "GAP_FACTOR",
+    "LOSS_AVERAGES",
     "CleanRun",
     "Series",
     "SeriesReport",
+    "average_centres",
     "bin_edges",
     "clean_series",
     "find_gaps",
     "join_base",
+    "parse_averaging",
     "parse_smoothing",
+    "place_averages",
     "resample",
     "resample_counts",
     "smooth",
@@ -313,6 +321,122 @@ def join_base(branch: CleanRun, base: CleanRun, base_name: str) -> CleanRun:
         notes=(*branch.notes, note),
         base_source=base.source,
     )
+
+
+#: How a trainer may have averaged the losses it logged (``--loss-average``).
+LOSS_AVERAGES = "none, since-last, window:K (an integer K >= 1) or ema:BETA (0 <= BETA < 1)"
+
+
+def parse_averaging(text: str | None) -> tuple[str, float] | None:
+    """Parse how each logged loss was averaged: ``none``, ``since-last``, ``window:K``
+    or ``ema:BETA`` (see :func:`average_centres`).
+
+    >>> parse_averaging("since-last"), parse_averaging("window:100"), parse_averaging("none")
+    (('since-last', 0.0), ('window', 100.0), None)
+    """
+    if text is None or text.strip().lower() in ("", "none"):
+        return None
+    method, _, arg = text.strip().lower().partition(":")
+    method = method.strip()
+    if method == "since-last" and not arg.strip():
+        return ("since-last", 0.0)
+    try:
+        x = float(arg)
+    except ValueError:
+        x = float("nan")
+    if method == "window" and x >= 1 and x == int(x):
+        return ("window", x)
+    if method == "ema" and 0 <= x < 1:
+        return ("ema", x)
+    raise LrlawError(f"loss average {text!r}: expected {LOSS_AVERAGES}")
+
+
+def average_centres(
+    steps: np.ndarray, spec: str | tuple[str, float] | None, logged: np.ndarray | None = None
+) -> np.ndarray:
+    r"""The centre (mean step) of the steps each logged loss averages.
+
+    A law gives the loss at a step; a logged value that averages the per-step losses
+    of a stretch ``W_i`` of training is compared with it at the stretch's centre
+    ``c_i = \sum_{s \in W_i} w_s s / \sum w_s``.  The mean of a smooth curve over a
+    stretch equals its value at the centre up to the curvature term
+    ``L''(c) Var_w(s) / 2``, about ``alpha (alpha + 1) delta^2 / 24`` relative for a power
+    law ``s^-alpha`` over a stretch of relative width ``delta`` (as for the resampling
+    bins, :func:`bin_edges`); placed at the logged (last) step instead, it is off by
+    half the stretch, a first-order error.  ``steps`` are the logged steps (strictly
+    increasing), counted from the start of training:
+
+    - ``since-last``: the mean of the steps after the previous logged one,
+      ``W_i = (s_{i-1}, s_i]`` (Hugging Face ``Trainer``'s ``loss``, Megatron-LM's
+      ``lm loss`` over ``--log-interval``, fairseq), ``c_i = (s_{i-1} + 1 + s_i) / 2``.
+      ``logged`` (sorted) are all the steps the log has an entry for, those whose
+      value was dropped (NaN) included: they still ended a stretch (default ``steps``).
+      The first value is taken to average as many steps as the next one (a regular
+      logging interval), from step 0 at most.
+    - ``window:K``: the mean of the last ``K`` steps, ``W_i = [max(0, s_i - K + 1), s_i]``.
+    - ``ema:BETA``: a debiased exponential moving average updated every step,
+      weights ``beta^(s_i - k)`` for ``k = 0..s_i``, so ``c_i = s_i - lag`` with
+      ``lag = sum_j j beta^j / sum_j beta^j`` over ``j = 0..s_i`` (``beta / (1 - beta)``
+      once ``s_i`` is large).
+
+    >>> average_centres(np.array([500, 1000, 1500]), "since-last").tolist()
+    [250.5, 750.5, 1250.5]
+    >>> average_centres(np.array([10, 1000]), "window:100").tolist()
+    [5.0, 950.5]
+    >>> round(float(average_centres(np.array([100000]), "ema:0.99")[0]), 6)
+    99901.0
+    """
+    parsed = parse_averaging(spec) if isinstance(spec, str) or spec is None else spec
+    s = np.asarray(steps, dtype=np.float64)
+    if parsed is None or s.size == 0:
+        return s.copy()
+    kind, arg = parsed
+    if kind == "since-last":
+        every = s if logged is None else np.asarray(logged, dtype=np.float64)
+        i = np.searchsorted(every, s)  # every[i - 1] < s[k]: the log before each value
+        first = every[1] - every[0] if every.size > 1 else every[0]
+        before = np.concatenate([[max(every[0] - first, -1.0)], every])
+        return 0.5 * (before[i] + 1.0 + s)
+    if kind == "window":
+        return 0.5 * (np.maximum(0.0, s - arg + 1.0) + s)
+    beta = float(arg)
+    if beta == 0.0:
+        return s.copy()
+    t = np.maximum(s, 0.0)
+    # sum_{j<=t} j b^j = b (1 - (t+1) b^t + t b^(t+1)) / (1-b)^2,
+    # sum_{j<=t} b^j = (1 - b^(t+1)) / (1-b)
+    bt = beta**t
+    num = beta * (1.0 - (t + 1.0) * bt + t * bt * beta) / (1.0 - beta) ** 2
+    den = (1.0 - bt * beta) / (1.0 - beta)
+    return s - num / den
+
+
+def place_averages(
+    series: Series, spec: str | tuple[str, float] | None, logged: np.ndarray | None = None
+) -> Series:
+    """``series`` with each value moved to the centre of the steps it averages
+    (:func:`average_centres`, rounded half up to a step).  Values whose centres round
+    to one step (an EMA logged every step, in its first steps) are merged into their
+    mean, their ``count`` summed.  ``logged``: as for :func:`average_centres`.
+
+    >>> s = Series("loss", np.array([500, 1000]), np.array([3.0, 2.9]), np.array([2, 3]))
+    >>> place_averages(s, "since-last").step.tolist()
+    [251, 751]
+    """
+    parsed = parse_averaging(spec) if isinstance(spec, str) or spec is None else spec
+    if parsed is None or series.step.size == 0:
+        return series
+    centre = np.floor(average_centres(series.step, parsed, logged) + 0.5).astype(np.int64)
+    uniq, inv = np.unique(centre, return_inverse=True)
+    if uniq.size == centre.size:
+        return replace(series, step=centre)
+    n = np.ones(centre.size) if series.count is None else np.asarray(series.count, np.float64)
+    w = np.bincount(inv, n)
+    value = np.bincount(inv, series.value * n) / w
+    last = np.zeros(uniq.size, dtype=np.int64)
+    last[inv] = np.arange(centre.size)  # the last entry of each merged group (steps ascend)
+    base = None if series.from_base is None else series.from_base[last]
+    return replace(series, step=uniq, value=value, pos=series.pos[last], from_base=base, count=w)
 
 
 def parse_smoothing(text: str | None) -> tuple[str, float] | None:

@@ -71,7 +71,9 @@ from lrlaw.io.cleaning import (
     CleanRun,
     Series,
     clean_series,
+    parse_averaging,
     parse_smoothing,
+    place_averages,
     resample_counts,
     smooth,
     summarise_reports,
@@ -201,6 +203,13 @@ class ReadOptions:
             :func:`lrlaw.io.cleaning.smooth`), applied to the loss.
         max_points: average the loss into at most this many points per run
             (:func:`lrlaw.io.cleaning.resample`); ``None`` keeps every point.
+        loss_average: how the trainer averaged each logged loss (``none``,
+            ``since-last``, ``window:K``, ``ema:BETA``): each value is then placed at
+            the centre of the steps it averages (:func:`lrlaw.io.cleaning.place_averages`).
+            ``"auto"``: ``since-last`` for the training loss of a Hugging Face
+            ``Trainer`` log (``trainer_state.json``'s ``loss``, or ``train/loss`` over
+            the ``train/global_step`` of its W&B logger), which is the mean since the
+            previous log; ``none`` otherwise.
     """
 
     step_col: str | None = None
@@ -213,6 +222,7 @@ class ReadOptions:
     sort_steps: bool = False
     smooth: str | None = None
     max_points: int | None = DEFAULT_MAX_POINTS
+    loss_average: str = "auto"
 
     def __post_init__(self) -> None:
         if self.loss_kind not in LOSS_KINDS:
@@ -224,6 +234,8 @@ class ReadOptions:
         if self.max_points is not None and self.max_points < 1:
             raise LrlawError(f"max points {self.max_points}: expected an integer >= 1 (or None)")
         parse_smoothing(self.smooth)
+        if self.loss_average.strip().lower() != "auto":
+            parse_averaging(self.loss_average)
 
 
 # --------------------------------------------------------------------------- #
@@ -1269,9 +1281,15 @@ def _checked(run: RunLog, col: Column, role: str) -> tuple[np.ndarray, ...]:
     return steps, values, missing, pos
 
 
-def _clean(run: RunLog, col: Column, role: str, options: ReadOptions) -> Series:
+def _clean(
+    run: RunLog,
+    col: Column,
+    role: str,
+    options: ReadOptions,
+    averaging: tuple[str, float] | None = None,
+) -> Series:
     steps, values, missing, pos = _checked(run, col, role)
-    return clean_series(
+    series = clean_series(
         steps,
         values,
         missing,
@@ -1282,6 +1300,40 @@ def _clean(run: RunLog, col: Column, role: str, options: ReadOptions) -> Series:
         sort_steps=options.sort_steps,
         step_label=col.step_label,
     )
+    if averaging is None:
+        return series
+    # every step with an entry (a NaN one too) ended the stretch its value averaged
+    return place_averages(series, averaging, np.unique(np.asarray(steps)[~missing]))
+
+
+#: The step column of the Hugging Face ``Trainer``'s W&B logger.
+_HF_WANDB_STEP = "train/global_step"
+
+
+def _loss_averaging(
+    run: RunLog, sel: Selection, options: ReadOptions
+) -> tuple[tuple[str, float] | None, str]:
+    """How the chosen loss was averaged (``options.loss_average``, or for ``"auto"``
+    the known logger's habit), and a phrase saying so for the summary line."""
+    text = options.loss_average.strip().lower()
+    if text != "auto":
+        spec = parse_averaging(text)
+        if spec is None:
+            return None, ""
+        what = {
+            "since-last": "the mean since the previous log",
+            "window": f"the mean of the last {spec[1]:g} steps",
+            "ema": f"an EMA of decay {spec[1]:g} per step",
+        }[spec[0]]
+        return spec, f"{what}, as --loss-average says: placed at the centre of its steps"
+    hf_json = run.fmt == "Hugging Face JSON" and sel.loss.name == "loss"
+    hf_wandb = sel.loss.step_label == _HF_WANDB_STEP and sel.loss.name == "train/loss"
+    if hf_json or hf_wandb:
+        return ("since-last", 0.0), (
+            "the Hugging Face Trainer's mean since the previous log: placed at the centre of "
+            "its steps; --loss-average none keeps it at its step"
+        )
+    return None, ""
 
 
 def prepare_run(
@@ -1295,7 +1347,8 @@ def prepare_run(
     """
     options = options or ReadOptions()
     sel = selection or select_columns(run, options)
-    loss = _clean(run, sel.loss, "loss", options)
+    averaging, why = _loss_averaging(run, sel, options)
+    loss = _clean(run, sel.loss, "loss", options, averaging)
     if loss.step.size == 0:
         r = loss.report
         _, _, missing, pos = sel.loss.entries()
@@ -1324,6 +1377,8 @@ def prepare_run(
             f"'{sel.other_loss.label}' also logged: --loss-kind {flag} uses it)"
         )
     head = [f"{run.fmt}, step '{sel.loss.step_label}'"]
+    if averaging is not None:
+        kind += f" (each value {why})"
     parts = [(f"loss '{sel.loss.label}'{kind}", loss)]
     if lr is not None:
         parts.append((f"lr '{sel.lr.label}'", lr))

@@ -472,8 +472,12 @@ def test_jsonl_and_trainer_state_count_a_logged_nan_loss_but_not_an_absent_key(t
     state = tmp_path / "trainer_state.json"
     state.write_text(json.dumps({"log_history": rows}))
     (curve,) = load_curves([state])
-    np.testing.assert_array_equal(curve.steps, [0, 50, 100, 200, 250, 300])
+    # The Trainer's loss is its mean since the previous log, placed at the centre of those
+    # steps; the NaN logged at 150 still ended a stretch, so 200's value averages 151-200.
+    np.testing.assert_array_equal(curve.steps, [0, 26, 76, 176, 226, 276])
     assert "1 NaN/inf losses dropped" in curve.meta["summary"]
+    (curve,) = load_curves([state], options=ReadOptions(loss_average="none"))
+    np.testing.assert_array_equal(curve.steps, [0, 50, 100, 200, 250, 300])
     rows[3]["loss"] = 3.85
     path.write_text("".join(json.dumps(r) + "\n" for r in rows))
     (curve,) = load_curves([path])

@@ -92,7 +92,11 @@ def test_wandb_run_reads_every_row(fake_wandb):
     assert is_remote("wandb:ent/proj/abc123") and not is_remote("wandb.csv")
     (log,) = read_runs("wandb:ent/proj/abc123")
     assert log.name == "abc123" and log.fmt == "W&B"
-    clean = prepare_run(log, ReadOptions(loss_kind="train", max_points=None))
+    # These rows are a Hugging Face Trainer's (train/global_step, train/loss), whose loss is
+    # the mean since the previous log: by default placed at the centre of those steps.
+    auto = prepare_run(log, ReadOptions(loss_kind="train", max_points=None))
+    np.testing.assert_array_equal(auto.loss.step[1:], (c.steps[:-1] + 1 + c.steps[1:] + 1) // 2)
+    clean = prepare_run(log, ReadOptions(loss_kind="train", max_points=None, loss_average="none"))
     np.testing.assert_array_equal(clean.loss.step, c.steps)
     np.testing.assert_allclose(clean.loss.value, c.loss)
     np.testing.assert_allclose(clean.lr.value, c.lr[c.steps])
