@@ -111,8 +111,14 @@ class WatchFeed:
             self._said.add(message)
             log.warning("lrlaw: %s", message)
 
-    def update(self, step: Any, loss: Any, lr: Any = None) -> dict[str, float]:
-        """Feed one loss; the metrics to log when a refit happened (else ``{}``)."""
+    def update(
+        self, step: Any, loss: Any, lr: Any = None, *, loss_step: int | None = None
+    ) -> dict[str, float]:
+        """Feed one loss; the metrics to log when a refit happened (else ``{}``).
+
+        ``lr`` is the LR at ``step``; ``loss_step`` (default ``step``) is the step the
+        loss is compared with the law at (the centre of the steps a logged mean averages).
+        """
         step_f, loss_f, lr_f = as_float(step), as_float(loss), as_float(lr)
         if step_f is None or not math.isfinite(step_f):
             self.warn(f"step {step!r} is not a number; loss not fed")
@@ -121,7 +127,12 @@ class WatchFeed:
             self.warn(f"loss {loss!r} at step {step_f:g} is not a number; skipped")
             return {}
         try:
-            pred = self.watcher.update(int(step_f), loss_f, lr_f)
+            if loss_step is None:
+                pred = self.watcher.update(int(step_f), loss_f, lr_f)
+            else:
+                if lr_f is not None:
+                    self.watcher.update_lr([int(step_f)], [lr_f])
+                pred = self.watcher.update(int(loss_step), loss_f, None)
         except Exception as exc:  # never stop the training run
             self.warn(f"watch update failed ({type(exc).__name__}: {exc}); keeping the last one")
             return {}

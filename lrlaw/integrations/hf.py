@@ -13,8 +13,11 @@ see those values when this callback comes before them in the trainer's list,
 which :meth:`LrlawCallback.install` arranges; ``Trainer(callbacks=[...])`` puts it
 after them, and they then miss the values.  ``state.log_history`` is written
 before the callbacks run and never holds them; :attr:`LrlawCallback.history` does.
-``loss_key="eval_loss"`` follows the
-evaluation loss instead.  A run resumed from a checkpoint (``global_step`` > 0) is
+The Trainer's training ``loss`` is the mean of the steps since its previous log, so
+each is fed at the centre of those steps (``loss_average``;
+:func:`lrlaw.io.cleaning.average_centres`), as ``lrlaw fit`` reads a
+``trainer_state.json``.  ``loss_key="eval_loss"`` follows the evaluation loss
+instead (a value at its step).  A run resumed from a checkpoint (``global_step`` > 0) is
 fed the losses of ``state.log_history`` first, so it goes on with its history.
 Needs ``pip install 'lrlaw[hf]'``; errors are logged once and never reach the
 trainer.
@@ -22,6 +25,7 @@ trainer.
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 from lrlaw.errors import LrlawError
@@ -75,6 +79,10 @@ class LrlawCallback(TrainerCallback):
         watcher: an existing watcher instead of ``schedule`` and ``options``.
         loss_key: the ``logs`` key of the loss to follow (``"loss"``: training loss).
         lr_key: the ``logs`` key of the LR.
+        loss_average: ``"since-last"``: each loss is the mean since the previous log and
+            is fed at the centre of those steps; ``"none"``: at its step; ``"auto"``
+            (default): ``since-last`` for ``loss_key="loss"`` (what the Trainer logs), else
+            ``none``.
         prefix: metric name prefix.
         options: passed to :class:`~lrlaw.watch.Watcher`.
     """
@@ -87,13 +95,21 @@ class LrlawCallback(TrainerCallback):
         loss_key: str = "loss",
         lr_key: str = "learning_rate",
         prefix: str = "pred/",
+        loss_average: str = "auto",
         **options: Any,
     ) -> None:
+        if loss_average not in ("auto", "none", "since-last"):
+            raise LrlawError(
+                f"loss_average={loss_average!r}: expected 'auto', 'none' or 'since-last'"
+            )
         self._args = (watcher, schedule, prefix, options)
         self.feed: WatchFeed | None = None
         if watcher is not None or schedule is not None:
             self.feed = WatchFeed(watcher, schedule, prefix=prefix, **options)
         self.loss_key, self.lr_key = loss_key, lr_key
+        auto = loss_average == "auto"
+        self.since_last = loss_average == "since-last" or (auto and loss_key == "loss")
+        self._last_log = 0.0  # the Trainer's ``_globalstep_last_logged``
         #: ``(step, metrics)`` after each refit.
         self.history: list[tuple[int, dict[str, float]]] = []
 
@@ -129,6 +145,7 @@ class LrlawCallback(TrainerCallback):
             return
         try:
             step = int(getattr(state, "global_step", 0) or 0)
+            self._last_log = float(step)  # the Trainer counts its next mean from here
             if step > 0 and getattr(state, "log_history", None):
                 self._replay(state.log_history, step)
             lr = None
@@ -146,10 +163,17 @@ class LrlawCallback(TrainerCallback):
         losses = [(r["step"], r[self.loss_key]) for r in rows if self.loss_key in r]
         lrs = [(r["step"], r[self.lr_key]) for r in rows if self.lr_key in r]
         ok = [(s, y) for s, y in losses if as_float(y) is not None]
+        at = [s for s, _ in ok]
+        if self.since_last and ok:
+            from lrlaw.io.cleaning import average_centres
+
+            logged = sorted({s for s, _ in losses})  # a NaN logged loss ended a stretch too
+            centres = average_centres(at, ("since-last", 0.0), logged)
+            at = [math.floor(c + 0.5) for c in centres]
         self.feed.watcher.load_state_dict(
             {
                 "format": "lrlaw.watch.state/1",
-                "steps": [s for s, _ in ok],
+                "steps": at,
                 "loss": [as_float(y) for _, y in ok],
                 "lr_steps": [s for s, r in lrs if as_float(r) is not None],
                 "lr": [as_float(r) for _, r in lrs if as_float(r) is not None],
@@ -160,7 +184,12 @@ class LrlawCallback(TrainerCallback):
         if self.feed is None or not logs or self.loss_key not in logs:
             return
         step = getattr(state, "global_step", None)
-        metrics = self.feed.update(step, logs[self.loss_key], logs.get(self.lr_key))
+        at = None
+        s = as_float(step)
+        if self.since_last and s is not None and math.isfinite(s):
+            at = math.floor((self._last_log + 1.0 + s) / 2.0 + 0.5)  # centre of (last, s]
+            self._last_log = s
+        metrics = self.feed.update(step, logs[self.loss_key], logs.get(self.lr_key), loss_step=at)
         if metrics:
             self.history.append((int(step), metrics))
             try:

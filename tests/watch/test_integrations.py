@@ -19,6 +19,7 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 
+from lrlaw.errors import LrlawError
 from lrlaw.integrations.torch import WatchLoop
 from lrlaw.io import load_curves, read_schedules_file
 
@@ -135,7 +136,10 @@ def test_hf_callback_logs_the_prediction_to_the_reporters():
     p = callback.prediction
     assert p.fitted and len(with_pred) == p.refits == len(callback.history)
     step, logs = with_pred[-1]
-    assert step == p.fit_step and logs["pred/final_loss"] == pytest.approx(p.final_loss)
+    # The Trainer's loss is its mean since the previous log: fed at the centre of those steps
+    prev = int(c.steps[np.searchsorted(c.steps, step) - 1])
+    assert p.fit_step == (prev + 1 + step + 1) // 2
+    assert logs["pred/final_loss"] == pytest.approx(p.final_loss)
     assert logs["pred/final_lo"] < logs["pred/final_loss"] < logs["pred/final_hi"]
 
 
@@ -159,9 +163,31 @@ def test_hf_callback_learns_the_schedule_and_survives_bad_logs(caplog):
     assert any("not a number" in r.getMessage() for r in caplog.records)
 
 
-def test_hf_module_without_the_extra(monkeypatch):
-    from lrlaw.errors import LrlawError
+def test_hf_callback_feeds_the_trainers_means_at_their_centres():
+    CallbackHandler, TrainerControl, TrainerState, _ = _hf()
+    from lrlaw.integrations.hf import LrlawCallback
 
+    c = _curve()
+    fed = {}
+    for average in ("auto", "none"):
+        callback = LrlawCallback(schedule=SPECS[c.name], loss_average=average, min_points=10**6)
+        handler = CallbackHandler([callback], None, None, None, None)
+        state, control = TrainerState(max_steps=c.total_steps), TrainerControl()
+        state.global_step = int(c.steps[0]) - 128  # a resumed run: the Trainer counts from here
+        handler.on_train_begin(None, state, control)
+        _train_logs(handler, state, control, c, 20)
+        fed[average] = callback.feed.watcher.state_dict()
+    np.testing.assert_array_equal(fed["none"]["steps"], c.steps[:20])
+    np.testing.assert_array_equal(fed["auto"]["steps"], c.steps[:20] - 63)  # (s - 128, s]
+    assert fed["auto"]["loss"] == fed["none"]["loss"]
+    assert fed["auto"]["lr_steps"] == fed["none"]["lr_steps"]  # the LR stays at its step
+    eval_cb = LrlawCallback(schedule=SPECS[c.name], loss_key="eval_loss")
+    assert not eval_cb.since_last
+    with pytest.raises(LrlawError, match="loss_average"):
+        LrlawCallback(loss_average="window:5")
+
+
+def test_hf_module_without_the_extra(monkeypatch):
     monkeypatch.setitem(sys.modules, "transformers", None)
     monkeypatch.delitem(sys.modules, "lrlaw.integrations.hf", raising=False)
     with pytest.raises(LrlawError, match=r"pip install 'lrlaw\[hf\]'"):
