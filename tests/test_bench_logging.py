@@ -126,6 +126,28 @@ def test_gaps_resumed_and_no_warmup(tmp_path):
     )
 
 
+def test_hf_mean_row_is_the_trainers_mean_since_the_last_log(tmp_path):
+    df = _log(tmp_path, "mpl-100m", "hf-mean500", "cosine_24000")
+    assert list(df.columns) == ["train/global_step", "train/loss"]
+    steps = df["train/global_step"].to_numpy()
+    assert np.all(steps % 500 == 0) and np.all(np.diff(steps) == 500)
+    grid, true = _truth("mpl-100m", "cosine_24000")
+    # noise-free, the mean of the 500 steps ending at the logged one lies above the curve there
+    # (a falling loss) and close to the curve at the centre of those steps
+    at = steps - grid[0]
+    mean = np.array([true[a - 499 : a + 1].mean() for a in at])
+    rel = df["train/loss"].to_numpy() / mean - 1
+    assert rel.std() == pytest.approx(0.01 / np.sqrt(500), rel=0.3)
+    assert np.all(mean > true[at])
+    # lrlaw reads it as a Hugging Face log: each value at the centre of its 500 steps
+    from lrlaw.io import load_curves
+
+    (curve,) = load_curves(
+        [tmp_path / "hf-mean500" / "cosine_24000.csv"], schedules_file=bl.SCHEDULES
+    )
+    np.testing.assert_array_equal(curve.steps, steps - 249)
+
+
 def test_scoring_on_a_known_case(tmp_path):
     y = np.linspace(4.0, 3.0, 100)
     pred = y * 1.01
