@@ -578,8 +578,12 @@ def section_areas(table: Table, quick: bool) -> dict[str, float]:
 
             # interleaved: one call of each per repeat, so load hits them alike
             reps = (5 if quick else 7) if T >= 10_000_000 else (5 if quick else 11)
+            # sub-millisecond rows: warm each function 10 times, not once, so that the
+            # timed calls of the Python paths (eager areas, lfilter's wrapper) run
+            # CPython 3.11's specialised bytecode (it specialises after ~8 calls; the
+            # first few eager calls at 1e4 take 2-3x the later ones)
             (st_j, st_lf, st_e, st_s), n_j = bench_interleaved(
-                [run_lrlaw, run_lf, run_eager, run_scan], reps
+                [run_lrlaw, run_lf, run_eager, run_scan], reps, warmup=10 if T <= 100_000 else 1
             )
             t_j, t_lf, t_e, t_s = st_j["median"], st_lf["median"], st_e["median"], st_s["median"]
             n_lf = n_j

@@ -261,23 +261,87 @@ def _compute(
 _compute_jit = jax.jit(_compute, static_argnames=("warmup", "method", "outputs"))
 
 
+@functools.cache
+def _dlpack_import() -> Any:
+    """jaxlib's DLPack import of a 64-byte aligned float64 numpy array on the CPU, or None.
+
+    ``jax.dlpack.from_dlpack`` looks the device up and calls ``jnp.asarray`` on every
+    call: 22 us of its 25 us at 1e4 steps, most of an eager ``areas`` call
+    (``benchmarks/README.md``, issue 18 in session 15).  This calls the jaxlib entry point
+    it wraps, with the device looked up once (3 us).  The entry point is private, so it is
+    probed once on a small array (shape, dtype, values and shared memory checked) and
+    any failure, e.g. after a jaxlib upgrade, leaves the public function in use."""
+    try:
+        from jax._src import xla_bridge
+        from jax._src.lib import _jax, jaxlib_extension_version
+
+        probe = _native._aligned_empty(8)
+        probe[:] = np.arange(8.0)
+        kind, device_id = probe.__dlpack_device__()
+        device = xla_bridge.get_backend("cpu").device_from_local_hardware_id(device_id)
+        to_buffer = _jax.dlpack_managed_tensor_to_buffer
+        extra = (int(kind),) if jaxlib_extension_version >= 467 else ()
+
+        def imp(a: np.ndarray) -> jax.Array:
+            return to_buffer(a.__dlpack__(stream=None), device, None, None, *extra)
+
+        x = imp(probe)
+        ok = (
+            isinstance(x, jax.Array)
+            and x.dtype == np.float64
+            and x.shape == probe.shape
+            and x.unsafe_buffer_pointer() == probe.ctypes.data
+            and np.array_equal(np.asarray(x), probe)
+        )
+        return imp if ok else None
+    except Exception:
+        return None
+
+
 def _wrap(a: np.ndarray) -> jax.Array:
-    """``a`` as a jax array, without a copy where the buffer allows it (DLPack)."""
+    """``a`` (a float64 result of the native kernel) as a jax array, without a copy where
+    the buffer allows it (DLPack)."""
+    imp = _dlpack_import()
+    if imp is not None:
+        try:
+            return imp(a)
+        except Exception:
+            pass
     try:
         return jax.dlpack.from_dlpack(a)
     except Exception:  # e.g. a backend that cannot alias host memory
         return jnp.asarray(a)
 
 
+@functools.cache
+def _on_cpu() -> bool:
+    """Whether jax's default backend is the CPU (fixed once jax has started)."""
+    return jax.default_backend() == "cpu"
+
+
 def _run(
     lr: ArrayLike, lam: ArrayLike, warmup: WarmupMode, method: str, outputs: tuple[str, ...]
 ) -> tuple[jax.Array, ...]:
     """Evaluate :func:`_compute`: traced inputs trace it; concrete ones run the native
-    kernel on the numpy array directly (no XLA dispatch, one copy of each result) or
+    kernel on the numpy array directly (no XLA dispatch; the results are handed to jax
+    without a copy) or
     else a cached compiled kernel on a length bucket (zero padding at the end cannot
     change the first ``len(lr)`` outputs: every area at step ``s`` depends on
     ``lr[:s + 1]`` only)."""
     _check_warmup(warmup)
+    if (  # the common eager call, decided in ~1 us: a float64 numpy schedule, a float lam
+        type(lr) is np.ndarray
+        and type(lam) is float
+        and lr.ndim == 1
+        and lr.dtype == np.float64
+        and lr.size
+        and method in ("auto", "native")
+        and _on_cpu()
+        and jax.dtypes.canonicalize_dtype(np.float64) == np.float64  # x64 on here and now
+        and _native._state.get("lib") is not None  # loaded: what _kernel would pick
+    ):
+        out = _native.areas_numpy(lr, lam, warmup == "ignore", outputs)
+        return tuple(_wrap(o) for o in out)
     if isinstance(lr, jax.core.Tracer) or isinstance(lam, jax.core.Tracer):
         return _compute(lr, lam, warmup, method, outputs)
     x = lr if isinstance(lr, jax.Array) else np.asarray(lr)

@@ -377,6 +377,51 @@ def test_eager_call_does_not_overwrite_its_input() -> None:
     np.testing.assert_array_equal(lr, before)
 
 
+@pytest.mark.skipif(not _native.available(), reason="no native areas kernel here")
+def test_eager_native_results_are_jax_arrays_on_the_kernels_own_buffers() -> None:
+    """The eager native path hands its results to jax through jaxlib's DLPack import
+    (``_dlpack_import``, issue 18.4): jax float64 arrays equal to the jitted call's, no
+    copy, alive after the numpy side is gone; and a failing import falls back."""
+    import gc
+
+    from lrlaw.laws import areas as areas_mod
+
+    assert areas_mod._dlpack_import() is not None, "jaxlib's DLPack entry point moved"
+    lr = schedule(5000)
+    want = _areas_jit(jnp.asarray(lr), 0.999, "signed", "native")
+    got = areas(lr, 0.999, method="native")
+    for g, w in zip(got, want, strict=True):
+        assert isinstance(g, jax.Array) and g.dtype == jnp.float64 and g.shape == lr.shape
+        np.testing.assert_array_equal(np.asarray(g), np.asarray(w))
+    raw = _native._aligned_empty(100)
+    raw[:] = np.arange(100.0)
+    wrapped = areas_mod._wrap(raw)
+    assert wrapped.unsafe_buffer_pointer() == raw.ctypes.data
+    del raw
+    gc.collect()
+    np.testing.assert_array_equal(np.asarray(wrapped + 0.0), np.arange(100.0))
+    # the fast eager path is for float64 only: with x64 off, the same call is float32
+    with jax.enable_x64(False):
+        s1, s2 = areas(lr, 0.999)
+    assert s1.dtype == s2.dtype == jnp.float32
+    np.testing.assert_allclose(np.asarray(s2), np.asarray(want[1]), rtol=1e-4, atol=1e-6)
+
+
+def test_a_broken_dlpack_import_falls_back_to_the_public_one(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from lrlaw.laws import areas as areas_mod
+
+    def broken(a: np.ndarray) -> jax.Array:
+        raise RuntimeError("a jaxlib without the entry point")
+
+    monkeypatch.setattr(areas_mod, "_dlpack_import", lambda: broken)
+    a = np.arange(10.0)
+    got = areas_mod._wrap(a)
+    assert isinstance(got, jax.Array)
+    np.testing.assert_array_equal(np.asarray(got), a)
+
+
 def test_without_the_native_kernel_auto_uses_the_scan(monkeypatch: pytest.MonkeyPatch) -> None:
     """No compiler / LRLAW_NO_NATIVE=1: ``auto`` falls back to the lax.scan (same result),
     and asking for ``native`` explicitly is a clear error."""
