@@ -100,6 +100,16 @@ class _Tail:
                 f"warning: {self.path}: {run.loss.report.nonfinite} NaN/inf loss(es) skipped so far"
             )
         self.nonfinite = run.loss.report.nonfinite
+        average = run.loss_average[0] if run.loss_average else None
+        if average == "since-last" and run.loss.step.size < 2 and not self.fed_steps:
+            # The stretch of steps the first mean covers is read off the first logging
+            # interval (average_centres), so its step is known once a second value is
+            # logged; fed now, it could move then and look like a rewritten log.
+            self.say(
+                f"{self.path}: one logged loss so far, a mean since the previous log; "
+                "waiting for the second to place it"
+            )
+            return False
         steps, loss = run.loss.step.tolist(), run.loss.value.tolist()
         # First entry that differs from what was fed (a rewritten or resumed log).
         n = min(len(steps), len(self.fed_steps))

@@ -137,6 +137,9 @@ class CleanRun:
     notes: tuple[str, ...] = ()
     base_source: str | None = None
     columns: tuple[str, ...] = ()  # every column the log has (for messages)
+    #: how each logged loss was averaged (:func:`parse_averaging`'s form; ``None``: a value
+    #: at its step), as :func:`place_averages` placed them
+    loss_average: tuple[str, float] | None = None
 
     @property
     def first_step(self) -> int:

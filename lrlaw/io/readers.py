@@ -1396,6 +1396,7 @@ def prepare_run(
         loss_kind=sel.loss_kind,
         notes=(", ".join(head), *summarise_reports(parts)),
         columns=tuple(run.columns),
+        loss_average=averaging,
     )
 
 

@@ -407,3 +407,49 @@ def test_watch_follows_a_rewritten_trainer_state_json(tmp_path):
     out = tmp_path / "out"
     _, snap = _watch_while_writing(grow, path, SPECS[c.name], out, interval="0.05")
     assert snap["fitted"] and snap["n_points"] == len(rows)
+
+
+class _Recorder:
+    """A stand-in watcher: records what ``lrlaw watch``'s tail feeds it."""
+
+    def __init__(self) -> None:
+        self.fed: list[tuple[list[int], list[float]]] = []
+
+    def update_many(self, steps, loss):
+        self.fed.append((list(steps), list(loss)))
+
+    def update_lr(self, steps, values):
+        pass
+
+
+def test_watch_places_a_trainers_first_mean_once_and_warns_of_no_rewrite(tmp_path, capsys):
+    """A Trainer's first log at step 10, then every 500 steps: its first value is a mean
+    of steps 1-10, placed by the first logging interval (--loss-average auto). ``watch``
+    must not feed it at a provisional step that moves once the second value arrives
+    (it used to: step 6, then 5, and a spurious "rewritten" warning)."""
+    import json
+
+    from lrlaw.cli.watch import _Tail
+    from lrlaw.io import ReadOptions
+
+    path = tmp_path / "trainer_state.json"
+    hist = [{"step": 10, "loss": 3.2, "learning_rate": 1e-3}]
+
+    def save() -> None:
+        path.write_text(json.dumps({"global_step": hist[-1]["step"], "log_history": hist}))
+
+    save()
+    rec = _Recorder()
+    tail = _Tail(path, ReadOptions(), rec, learn_lr=False)
+    assert tail.poll() is False and rec.fed == []
+    assert "waiting for the second" in capsys.readouterr().err
+    for step, loss in ((510, 3.0), (1010, 2.9)):
+        hist.append({"step": step, "loss": loss, "learning_rate": 1e-3})
+        save()
+        time.sleep(0.01)
+        tail.size = -1  # the file's size changes anyway; do not hinge on mtime resolution
+        assert tail.poll() is True
+    assert "rewritten" not in capsys.readouterr().err
+    steps = [s for chunk, _ in rec.fed for s in chunk]
+    assert steps == [5, 261, 761]  # centres of 0-10, 11-510, 511-1010, rounded half up
+    assert [y for _, chunk in rec.fed for y in chunk] == [3.2, 3.0, 2.9]
