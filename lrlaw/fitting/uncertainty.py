@@ -225,6 +225,16 @@ def bootstrap_weights(
     return counts
 
 
+def _rms(x: np.ndarray) -> float:
+    """Root mean square of finite, non-negative ``x``, scaled by its largest value first, so
+    that values above ~1e154 (a replicate diverged at the first steps) give a large
+    finite figure, not an overflow to inf."""
+    top = float(np.max(x)) if x.size else 0.0
+    if top == 0.0 or not np.isfinite(top):
+        return top
+    return top * float(np.sqrt(np.mean((x / top) ** 2)))
+
+
 def jackknife_deviations(curve_preds: np.ndarray, n: int) -> np.ndarray:
     r"""The curve-level term of a band: ``n`` rows of jackknife deviations.
 
@@ -509,9 +519,9 @@ class Uncertainty:
         edge, share = edge[ok], share[ok]
         return {
             "level": float(level),
-            "edge": float(np.sqrt(np.mean(edge**2))),
+            "edge": _rms(edge),
             "edge_max": float(np.max(edge)),
-            "width_share": float(np.sqrt(np.mean(share**2))),
+            "width_share": _rms(share),
         }
 
     def to_dict(self) -> dict[str, Any]:

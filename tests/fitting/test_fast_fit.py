@@ -81,6 +81,22 @@ def test_mc_error_leaves_out_steps_where_a_replicate_diverged() -> None:
     assert np.isinf(p[0, 0]) and np.all(np.isfinite(p[0, 1:]))
 
 
+def test_mc_error_of_huge_finite_replicates_is_finite_without_a_warning() -> None:
+    """A replicate diverged to huge but finite values (1e250) at the first steps: the
+    root mean squares used to overflow to inf with a RuntimeWarning (seen on the
+    one-curve auto fit); they are now large finite figures."""
+    import warnings
+
+    rng = np.random.default_rng(2)
+    preds = 1.0 + 0.01 * rng.standard_normal((40, 300))
+    preds[:6, :3] = 1e250 * (1.0 + rng.random((6, 3)))  # all in the first half
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        mc = _uncertainty(40).mc_error_of([preds], 0.9)
+    assert all(np.isfinite(v) for v in mc.values())
+    assert mc["edge"] > 1e200 and mc["edge"] <= mc["edge_max"]
+
+
 def test_efflr_jacobian_matches_plain_forward_mode() -> None:
     """The custom JVP of the efflr terms (two partial derivatives, shared by every
     tangent) gives the same Jacobian as forward mode through the recurrence."""
