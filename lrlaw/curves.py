@@ -150,8 +150,9 @@ def schedule_from_table(
     Linear interpolation between listed steps (exact when every step is
     listed).  When the listed steps start after 0, the start must be
     supplied: ``warmup=W`` is a linear warmup from ``initial_lr`` (default 0)
-    at step 0 to the first listed LR at step ``W`` (requires
-    ``W <= first listed step``; held until the first listed step);
+    at step 0 to the first listed LR at step ``W``, held until the first listed
+    step (a ``W`` past the first listed step: the listed LRs rise on to ``W``,
+    and the ramp from step 0 reaches the first of them at its own step);
     ``initial_lr`` alone is the LR at step 0, interpolated linearly to the
     first listed LR (W&B logs the LR from its first logging step on).
 
@@ -177,11 +178,24 @@ def schedule_from_table(
         if warmup is None:
             head, head_lr = [0], [float(initial_lr)]
         else:
-            if not 0 <= warmup <= first:
-                raise DataError(
-                    f"{prefix}--warmup {warmup} must be between 0 and the first step "
-                    f"with an lr ({first})"
-                )
+            if warmup < 0:
+                raise DataError(f"{prefix}--warmup {warmup}: expected a number of steps >= 0")
+            if warmup > first:
+                # The warmup goes on past the first listed step (Lightning's or HF's first
+                # log of a 500-step warmup at step 49): the listed LRs carry the ramp from
+                # there, so only steps 0..first are supplied, linear from the start LR.
+                # A listed LR that falls before the warmup's end contradicts it.
+                ramp = lrs[: int(np.searchsorted(steps, warmup, side="right"))]
+                falls = np.flatnonzero(np.diff(ramp) < 0)
+                if falls.size:
+                    k = int(falls[0])
+                    raise DataError(
+                        f"{prefix}--warmup {warmup}: column '{column}' falls before step "
+                        f"{warmup} (from {lrs[k]:g} at step {steps[k]} to {lrs[k + 1]:g} at "
+                        f"step {steps[k + 1]}), so its warmup ends earlier; pass the number of "
+                        f"steps the LR rose for, or --schedule SPEC"
+                    )
+                warmup = first
             if warmup == 0 and initial_lr is not None:
                 raise DataError(
                     f"{prefix}--initial-lr needs a warmup: with --warmup 0 the LR at step 0 "

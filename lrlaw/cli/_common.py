@@ -49,7 +49,7 @@ WarmupOpt = Annotated[
         "--warmup",
         min=0,
         help="For logs whose lr column starts after step 0: assume a linear warmup from 0 over "
-        "this many steps.",
+        "this many steps (one that goes on past the first logged lr rises from 0 to it).",
         show_default=False,
     ),
 ]

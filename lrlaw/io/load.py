@@ -273,7 +273,14 @@ def curve_from_table(
     )
     if supplied is not None:
         start = "" if not initial_lr else f" from {initial_lr:g}"
-        how += f", linear warmup{start} over {supplied} steps supplied"
+        first = int(table.step[has_lr][0])
+        if supplied > first:  # the listed LRs carry the rest of the ramp
+            how += (
+                f", linear warmup{start} from step 0 to the first listed lr (step {first}) "
+                f"supplied, a {supplied}-step warmup"
+            )
+        else:
+            how += f", linear warmup{start} over {supplied} steps supplied"
     elif late and initial_lr is not None:
         how += f", lr {initial_lr:g} at step 0 supplied"
     if not exact and supplied is None:

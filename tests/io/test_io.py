@@ -356,10 +356,29 @@ def test_warmup_supplies_missing_start(tmp_path, warmup):
     assert f"linear warmup over {warmup} steps" in curve.schedule
 
 
-def test_warmup_longer_than_first_listed_step_raises(tmp_path):
-    path = write(tmp_path, "late.csv", "step,loss,lr\n10,5,1.0\n20,4,0.5\n")
-    with pytest.raises(DataError, match=r"--warmup 11 must be between 0 and the first step"):
-        load_curves([path], warmup=11)
+def test_warmup_past_the_first_listed_step_ramps_to_it(tmp_path):
+    """A 500-step warmup whose LR is first logged at step 49 (Lightning's and HF's first
+    log): ``--warmup 500`` used to be refused ("must be between 0 and the first step with
+    an lr (49)"); the listed LRs carry the ramp from step 49, steps 0-49 rise linearly
+    from 0 to the first of them, and the curve's warmup is the 500 steps given."""
+    rows = "".join(f"{s},{6 - s / 1000:.4f},{1e-3 * min(1.0, (s + 1) / 500):.6g}\n" for s in
+                   range(49, 2000, 50))  # fmt: skip
+    path = write(tmp_path, "late.csv", "step,loss,lr\n" + rows)
+    (curve,) = load_curves([path], warmup=500)
+    assert curve.warmup == 500
+    assert "from step 0 to the first listed lr (step 49) supplied, a 500-step warmup" in (
+        curve.schedule
+    )
+    np.testing.assert_allclose(curve.lr[:50], np.linspace(0.0, 1e-4, 50), rtol=1e-12)
+    np.testing.assert_allclose(curve.lr[499], 1e-3, rtol=1e-12)
+    # a warmup past the first listed step that the log itself contradicts is an error
+    path = write(tmp_path, "late2.csv", "step,loss,lr\n10,5,1.0\n20,4,0.5\n30,3,0.4\n")
+    falls = r"--warmup 25: column 'lr' falls before step 25 \(from 1 at step 10 to 0.5 at step 20\)"
+    with pytest.raises(DataError, match=in_file(path, falls)):
+        load_curves([path], warmup=25)
+    (short,) = load_curves([path], warmup=11)  # the peak between two listed steps
+    (at_first,) = load_curves([path], warmup=10)
+    np.testing.assert_array_equal(short.lr, at_first.lr)
 
 
 def test_lr_ending_before_last_loss_raises(tmp_path):
