@@ -1174,6 +1174,7 @@ class Selection:
     lr: Column | None = None
     tokens: Column | None = None
     other_loss: Column | None = None
+    note: str = ""  # how the loss column was chosen, where that is not by its name
 
 
 def _kind_of(name: str) -> str:
@@ -1215,6 +1216,10 @@ def select_columns(run: RunLog, options: ReadOptions | None = None) -> Selection
         if options.loss_kind == "auto" and val and train and not _has_finite(run.columns[val]):
             val = None  # an evaluation column with no value (a W&B export's empty eval/loss)
         wanted = {"auto": val or train, "val": val, "train": train}[options.loss_kind]
+        if wanted is None and options.loss_kind == "auto" and _tensorboard_export(run):
+            loss = run.columns["Value"]
+            lr = named(options.lr_col, "--lr-col") if options.lr_col is not None else None
+            return Selection(loss, "", lr, note=_TB_EXPORT_NOTE)
         if wanted is None:
             what = {"auto": "loss", "val": "validation-loss", "train": "training-loss"}
             looked = {
@@ -1240,6 +1245,23 @@ def select_columns(run: RunLog, options: ReadOptions | None = None) -> Selection
         found = _find(names, TOKEN_NAMES)
         tokens = run.columns[found] if found is not None else None
     return Selection(loss, kind, lr, tokens, other)
+
+
+#: The columns of TensorBoard's "Download CSV" of one scalar chart (besides its step).
+_TB_EXPORT_COLUMNS = ("Wall time", "Value")
+_TB_EXPORT_NOTE = (
+    "a TensorBoard scalar export (Wall time, Step, Value): its Value taken as the loss; "
+    "--loss-col names another"
+)
+
+
+def _tensorboard_export(run: RunLog) -> bool:
+    """Whether the log is TensorBoard's CSV download of one scalar: exactly the columns
+    ``Wall time``, ``Step``, ``Value`` (the step column read as the steps)."""
+    return (
+        sorted(run.columns) == sorted(_TB_EXPORT_COLUMNS)
+        and run.columns["Value"].step_label.lower() == "step"
+    )
 
 
 def _has_finite(col: Column) -> bool:
@@ -1370,6 +1392,8 @@ def prepare_run(
     lr = _clean(run, sel.lr, "lr", options) if sel.lr is not None else None
     tokens = _clean(run, sel.tokens, "tokens", options) if sel.tokens is not None else None
     kind = f" ({sel.loss_kind})" if sel.loss_kind else ""
+    if sel.note:
+        kind += f" ({sel.note})"
     if sel.other_loss is not None:
         flag = "train" if sel.loss_kind == "validation" else "val"
         kind = (

@@ -970,3 +970,31 @@ def test_semicolon_separated_csv_says_so(tmp_path):
     path.write_text("step;loss;lr\n0;5;0.001\n10;4;0.001\n")
     with pytest.raises(DataError, match=r"semi.csv: no step column .*looks ';'-separated"):
         read_log(path)
+
+
+def test_a_tensorboard_scalar_download_is_read_as_the_loss(tmp_path):
+    """TensorBoard's "Download CSV" of a loss chart has the columns Wall time, Step, Value.
+    It used to stop with "no loss column"; its Value is now taken as the loss, the read
+    summary says so, and the curve is the shipped one's (MPL 100M cosine, its schedule
+    from the schedules file)."""
+    src = pd.read_csv(DATA / "mpl" / "100m" / "cosine_24000.csv")
+    tb = pd.DataFrame(
+        {"Wall time": 1.7e9 + 0.3 * src["step"], "Step": src["step"], "Value": src["loss"]}
+    )
+    path = tmp_path / "cosine_24000.csv"
+    tb.to_csv(path, index=False)
+    sched = DATA / "schedules.txt"
+    (curve,) = load_curves([path], schedules_file=sched)
+    (want,) = load_curves([DATA / "mpl" / "100m" / "cosine_24000.csv"], schedules_file=sched)
+    np.testing.assert_array_equal(curve.steps, want.steps)
+    np.testing.assert_array_equal(curve.loss, want.loss)
+    np.testing.assert_array_equal(curve.lr, want.lr)
+    out = run("fit", path, "--schedules", sched, "--bootstrap", "0", "--out", tmp_path / "f.json")
+    assert out.exit_code == 0, out.output
+    assert "a TensorBoard scalar export (Wall time, Step, Value): its Value taken as the" in (
+        " ".join(out.output.split())
+    )
+    # a file with more columns than a TensorBoard download is not guessed at
+    tb.assign(other=1.0).to_csv(tmp_path / "more.csv", index=False)
+    with pytest.raises(DataError, match="no loss column"):
+        load_curves([tmp_path / "more.csv"], schedules_file=sched)
