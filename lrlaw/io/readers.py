@@ -127,6 +127,19 @@ VAL_LOSS_NAMES = (
     "validation_loss",
     "valid/loss",
     "valid_loss",
+    # other trainers' names (checked in their code or logs): Megatron-LM, and its
+    # DeepSpeed fork's TensorBoard groups; GPT-NeoX; PyTorch's TensorBoard tutorial;
+    # MosaicML Composer
+    "lm loss validation",
+    "lm-loss-validation/lm loss validation",
+    "validation/lm_loss",
+    "val/lm_loss",
+    "eval/lm_loss",
+    "loss/val",
+    "loss/valid",
+    "loss/validation",
+    "loss/eval",
+    "metrics/eval/LanguageCrossEntropy",
 )
 #: Training-loss column names, in order of preference (a plain ``loss`` comes last).
 TRAIN_LOSS_NAMES = (
@@ -136,6 +149,15 @@ TRAIN_LOSS_NAMES = (
     "training_loss",
     "train/lm_loss",
     "lm loss",
+    # OLMo-core, OLMo, torchtitan, Composer, PyTorch's TensorBoard tutorial, Megatron-
+    # DeepSpeed's TensorBoard groups, nanotron
+    "train/CE loss",
+    "train/CrossEntropyLoss",
+    "loss_metrics/global_avg_loss",
+    "loss/train/total",
+    "loss/train",
+    "lm-loss-training/lm loss",
+    "lm_loss",
     "loss",
 )
 #: Learning-rate column names, in order of preference.
@@ -150,6 +172,11 @@ LR_NAMES = (
     "lr-AdamW",
     "lr-Adam",
     "lr-SGD",
+    # Lightning's LearningRateMonitor with parameter groups, Composer, OLMo-core, OLMo
+    "lr-AdamW/pg1",
+    "lr-DecoupledAdamW/group0",
+    "optim/LR (group 0)",
+    "optim/learning_rate_group0",
 )
 #: Token-count column names, in order of preference.
 TOKEN_NAMES = (

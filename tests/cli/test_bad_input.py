@@ -102,8 +102,12 @@ CASES = [
         "no-loss-column", ["no_loss_column.csv"], [],
         "{d}/no_loss_column.csv: run 'no_loss_column': no loss column (looked for val/loss, "
         "val_loss, eval/loss, eval_loss, validation/loss, validation_loss, valid/loss, "
-        "valid_loss, train/loss, train_loss, train_loss_step, training_loss, train/lm_loss, "
-        "lm loss, loss); "
+        "valid_loss, lm loss validation, lm-loss-validation/lm loss validation, "
+        "validation/lm_loss, val/lm_loss, eval/lm_loss, loss/val, loss/valid, "
+        "loss/validation, loss/eval, metrics/eval/LanguageCrossEntropy, train/loss, "
+        "train_loss, train_loss_step, training_loss, train/lm_loss, lm loss, train/CE loss, "
+        "train/CrossEntropyLoss, loss_metrics/global_avg_loss, loss/train/total, loss/train, "
+        "lm-loss-training/lm loss, lm_loss, loss); "
         "columns found: step, lr, acc; name it with --loss-col",
     ),
     (
@@ -189,7 +193,10 @@ CASES = [
     (
         "missing-loss-kind", ["good.csv"], ["--loss-kind", "val"],
         "{d}/good.csv: run 'good': no validation-loss column (looked for val/loss, val_loss, "
-        "eval/loss, eval_loss, validation/loss, validation_loss, valid/loss, valid_loss); "
+        "eval/loss, eval_loss, validation/loss, validation_loss, valid/loss, valid_loss, lm "
+        "loss validation, lm-loss-validation/lm loss validation, validation/lm_loss, "
+        "val/lm_loss, eval/lm_loss, loss/val, loss/valid, loss/validation, loss/eval, "
+        "metrics/eval/LanguageCrossEntropy); "
         "columns found: step, loss, lr; name it with --loss-col",
     ),
     (

@@ -37,6 +37,7 @@ from lrlaw.io.readers import (
     read_log,
     read_runs,
     read_series,
+    select_columns,
 )
 from lrlaw.laws import get_law
 
@@ -998,3 +999,30 @@ def test_a_tensorboard_scalar_download_is_read_as_the_loss(tmp_path):
     tb.assign(other=1.0).to_csv(tmp_path / "more.csv", index=False)
     with pytest.raises(DataError, match="no loss column"):
         load_curves([tmp_path / "more.csv"], schedules_file=sched)
+
+
+@pytest.mark.parametrize(
+    ("loss_col", "lr_col", "kind"),
+    [
+        ("lm loss validation", "learning-rate", "validation"),  # Megatron-LM
+        ("train/CE loss", "optim/LR (group 0)", "training"),  # OLMo-core
+        ("train/CrossEntropyLoss", "optim/learning_rate_group0", "training"),  # OLMo
+        ("loss_metrics/global_avg_loss", "lr", "training"),  # torchtitan
+        ("loss/train/total", "lr-DecoupledAdamW/group0", "training"),  # Composer
+        ("metrics/eval/LanguageCrossEntropy", "lr-DecoupledAdamW/group0", "validation"),
+        ("Loss/train", "lr-AdamW/pg1", "training"),  # PyTorch's TB tutorial, Lightning
+    ],
+)
+def test_other_trainers_column_names_are_found(tmp_path, loss_col, lr_col, kind):
+    """Logs from trainers whose metric names lrlaw did not know used to stop with 'no loss
+    column' (or 'no lr column'); the shipped MPL 100M cosine under each trainer's names
+    reads as the shipped file does."""
+    src = pd.read_csv(DATA / "mpl" / "100m" / "cosine_24000.csv")
+    path = tmp_path / "cosine_24000.csv"
+    src.rename(columns={"loss": loss_col, "lr": lr_col}).to_csv(path, index=False)
+    (curve,) = load_curves([path], warmup=2160)  # its first logged step
+    (want,) = load_curves([DATA / "mpl" / "100m" / "cosine_24000.csv"], warmup=2160)
+    np.testing.assert_array_equal(curve.loss, want.loss)
+    np.testing.assert_array_equal(curve.lr, want.lr)
+    sel = select_columns(read_runs(path)[0])
+    assert sel.loss.name == loss_col and sel.lr.name == lr_col and sel.loss_kind == kind
