@@ -234,9 +234,10 @@ class ReadOptions:
             ``since-last``, ``window:K``, ``ema:BETA``): each value is then placed at
             the centre of the steps it averages (:func:`lrlaw.io.cleaning.place_averages`).
             ``"auto"``: ``since-last`` for the training loss of a Hugging Face
-            ``Trainer`` log (``trainer_state.json``'s ``loss``, or ``train/loss`` over
-            the ``train/global_step`` of its W&B logger), which is the mean since the
-            previous log; ``none`` otherwise.
+            ``Trainer`` log (``trainer_state.json``'s ``loss``, ``train/loss`` over
+            the ``train/global_step`` of its W&B logger, or ``train/loss`` beside
+            ``train/epoch`` and ``train/learning_rate`` in its TensorBoard log), which
+            is the mean since the previous log; ``none`` otherwise.
     """
 
     step_col: str | None = None
@@ -1377,7 +1378,17 @@ def _loss_averaging(
         return spec, f"{what}, as --loss-average says: placed at the centre of its steps"
     hf_json = run.fmt == "Hugging Face JSON" and sel.loss.name == "loss"
     hf_wandb = sel.loss.step_label == _HF_WANDB_STEP and sel.loss.name == "train/loss"
-    if hf_json or hf_wandb:
+    # The Trainer's TensorBoardCallback writes every logged key with a "train/" prefix at
+    # the global step: its training loss comes with "train/epoch" (Trainer.log adds the
+    # epoch to every log) and "train/learning_rate" (checked in transformers'
+    # integration_utils.py).  fairseq's "train/loss", the one other log seen with these
+    # tags, is a mean since the previous log too.
+    hf_tb = (
+        run.fmt == "TensorBoard"
+        and sel.loss.name == "train/loss"
+        and {"train/epoch", "train/learning_rate"} <= set(run.columns)
+    )
+    if hf_json or hf_wandb or hf_tb:
         return ("since-last", 0.0), (
             "the Hugging Face Trainer's mean since the previous log: placed at the centre of "
             "its steps; --loss-average none keeps it at its step"

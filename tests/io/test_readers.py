@@ -34,6 +34,7 @@ from lrlaw.io.readers import (
     TRAIN_LOSS_NAMES,
     VAL_LOSS_NAMES,
     ReadOptions,
+    prepare_run,
     read_log,
     read_runs,
     read_series,
@@ -1026,3 +1027,34 @@ def test_other_trainers_column_names_are_found(tmp_path, loss_col, lr_col, kind)
     np.testing.assert_array_equal(curve.lr, want.lr)
     sel = select_columns(read_runs(path)[0])
     assert sel.loss.name == loss_col and sel.lr.name == lr_col and sel.loss_kind == kind
+
+
+def test_a_trainers_tensorboard_log_is_read_as_means_since_the_last_log(tmp_path):
+    """The Hugging Face Trainer's TensorBoardCallback writes its training loss (a mean since
+    the previous log) as "train/loss" beside "train/epoch" and "train/learning_rate".
+    --loss-average auto used to read it at the logged step; it now places each value at
+    the centre of the steps it averages, as for the Trainer's JSON and W&B logs.  A
+    TensorBoard "train/loss" without the Trainer's other tags stays a point value."""
+    pytest.importorskip("tensorboard")
+    steps = list(range(500, 5001, 500))
+    hf = tmp_path / "hf"
+    hf.mkdir()
+    _write_events(
+        hf,
+        {
+            "train/loss": [(s, 4.0 - s / 10000) for s in steps],
+            "train/learning_rate": [(s, 1e-3) for s in steps],
+            "train/epoch": [(s, s / 5000) for s in steps],
+        },
+    )
+    (run_log,) = read_runs(hf)
+    clean = prepare_run(run_log)
+    assert clean.loss_average == ("since-last", 0.0)
+    np.testing.assert_array_equal(clean.loss.step, [s - 250 + 1 for s in steps])  # 251, 751, ..
+    assert "mean since the previous log" in clean.summary()
+    plain = tmp_path / "plain"
+    plain.mkdir()
+    _write_events(plain, {"train/loss": [(s, 4.0 - s / 10000) for s in steps]})
+    clean = prepare_run(read_runs(plain)[0])
+    assert clean.loss_average is None
+    np.testing.assert_array_equal(clean.loss.step, steps)
