@@ -235,9 +235,10 @@ class ReadOptions:
             the centre of the steps it averages (:func:`lrlaw.io.cleaning.place_averages`).
             ``"auto"``: ``since-last`` for the training loss of a Hugging Face
             ``Trainer`` log (``trainer_state.json``'s ``loss``, ``train/loss`` over
-            the ``train/global_step`` of its W&B logger, or ``train/loss`` beside
-            ``train/epoch`` and ``train/learning_rate`` in its TensorBoard log), which
-            is the mean since the previous log; ``none`` otherwise.
+            the ``train/global_step`` of its W&B logger, ``train/loss`` beside
+            ``train/epoch`` and ``train/learning_rate`` in its TensorBoard log, or
+            ``loss`` beside ``epoch`` and ``learning_rate`` in a table), which is the
+            mean since the previous log; ``none`` otherwise.
     """
 
     step_col: str | None = None
@@ -1388,7 +1389,12 @@ def _loss_averaging(
         and sel.loss.name == "train/loss"
         and {"train/epoch", "train/learning_rate"} <= set(run.columns)
     )
-    if hf_json or hf_wandb or hf_tb:
+    # Its log_history as a table (a CSV of trainer_state.json's entries) or through its
+    # MLflow logger: the Trainer's own keys, "loss" beside "epoch" and "learning_rate".
+    # (Keras's CSVLogger has the same columns; its per-epoch loss is a mean since the
+    # previous log as well.)
+    hf_table = sel.loss.name == "loss" and {"epoch", "learning_rate"} <= set(run.columns)
+    if hf_json or hf_wandb or hf_tb or hf_table:
         return ("since-last", 0.0), (
             "the Hugging Face Trainer's mean since the previous log: placed at the centre of "
             "its steps; --loss-average none keeps it at its step"

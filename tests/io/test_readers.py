@@ -1058,3 +1058,23 @@ def test_a_trainers_tensorboard_log_is_read_as_means_since_the_last_log(tmp_path
     clean = prepare_run(read_runs(plain)[0])
     assert clean.loss_average is None
     np.testing.assert_array_equal(clean.loss.step, steps)
+
+
+def test_a_trainers_log_history_as_a_table_is_read_as_means_since_the_last_log(tmp_path):
+    """trainer_state.json's log_history saved as a CSV (or the Trainer's MLflow logger)
+    keeps its keys: "loss" beside "epoch" and "learning_rate".  auto places its values
+    at the centres of their stretches, as for the JSON; a table with only step and loss
+    does not move."""
+    steps = np.arange(500, 5001, 500)
+    table = pd.DataFrame(
+        {"loss": 4.0 - steps / 1e4, "grad_norm": 1.0, "learning_rate": 1e-3,
+         "epoch": steps / 5000, "step": steps}
+    )  # fmt: skip
+    table.to_csv(tmp_path / "log_history.csv", index=False)
+    clean = prepare_run(read_runs(tmp_path / "log_history.csv")[0])
+    assert clean.loss_average == ("since-last", 0.0)
+    np.testing.assert_array_equal(clean.loss.step, steps - 249)
+    table[["step", "loss"]].to_csv(tmp_path / "plain.csv", index=False)
+    clean = prepare_run(read_runs(tmp_path / "plain.csv")[0])
+    assert clean.loss_average is None
+    np.testing.assert_array_equal(clean.loss.step, steps)
