@@ -63,3 +63,58 @@ def test_run_exits_as_main_does(tmp_path, args):
 def test_checkout_runner_and_console_script_use_run():
     assert "from lrlaw.cli import run" in (ROOT / "cli.py").read_text()
     assert 'lrlaw = "lrlaw.cli:run"' in (ROOT / "pyproject.toml").read_text()
+
+
+def test_cli_xla_flags_are_added_only_where_they_were_checked() -> None:
+    """The command line's own XLA flags (issue 18.2: a faster cold compile): appended to
+    the user's XLA_FLAGS for the jaxlib versions they were checked on; never with
+    LRLAW_NO_XLA_FLAGS=1, for another jaxlib (XLA stops at an unknown flag), or over the
+    user's own setting of the same flag."""
+    from lrlaw.cli import CLI_XLA_FLAGS, cli_xla_flags
+
+    flag = CLI_XLA_FLAGS[0]
+    assert cli_xla_flags({}, "0.10.2") == " ".join(CLI_XLA_FLAGS)
+    assert cli_xla_flags({"XLA_FLAGS": "--xla_dump_to=/tmp/d"}, "0.10.7") == (
+        "--xla_dump_to=/tmp/d " + " ".join(CLI_XLA_FLAGS)
+    )
+    name = flag.split("=")[0]
+    assert cli_xla_flags({"XLA_FLAGS": f"{name}=true"}, "0.10.2") is None
+    assert cli_xla_flags({"LRLAW_NO_XLA_FLAGS": "1"}, "0.10.2") is None
+    assert cli_xla_flags({}, "0.11.0") is None and cli_xla_flags({}, "0.9.1") is None
+    assert cli_xla_flags({}, "") is None and cli_xla_flags({}, "dev") is None
+
+
+def test_the_cli_xla_flags_leave_a_fit_bit_identical(tmp_path: Path) -> None:
+    """A fit and its band through the console entry, with and without the command line's
+    XLA flags: the same bits (checked for every law when they were added; one here)."""
+    import json
+
+    mpl = ROOT / "data" / "mpl" / "100m"
+    args = ("fit", *(str(mpl / f"{n}.csv") for n in ("cosine_24000", "constant_24000")),
+            "--schedules", str(ROOT / "data" / "schedules.txt"), "--bootstrap", "40")  # fmt: skip
+    fits = []
+    for off in ("0", "1"):
+        os.environ["LRLAW_NO_XLA_FLAGS"] = off
+        try:
+            out = _cli("run", tmp_path, *args, "--out", f"fit{off}.json")
+        finally:
+            del os.environ["LRLAW_NO_XLA_FLAGS"]
+        assert out.returncode == 0, out.stderr
+        fits.append(json.loads((tmp_path / f"fit{off}.json").read_text()))
+    assert fits[0]["params"] == fits[1]["params"]
+    assert fits[0]["uncertainty"]["params"] == fits[1]["uncertainty"]["params"]
+    # ... and the console entry did set them in its process (where this jaxlib gets them)
+    import jaxlib.version
+
+    from lrlaw.cli import CLI_XLA_FLAGS, cli_xla_flags
+
+    show = "import os\nfrom lrlaw.cli import _set_cli_xla_flags\n_set_cli_xla_flags()\n"
+    show += "print(os.environ.get('XLA_FLAGS', ''))"
+    env = {k: v for k, v in os.environ.items() if k != "XLA_FLAGS"}
+    env["PYTHONPATH"] = str(ROOT)
+    got = subprocess.run([sys.executable, "-c", show], env=env, capture_output=True, text=True)
+    assert got.returncode == 0, got.stderr
+    if cli_xla_flags({}, jaxlib.version.__version__) is not None:
+        assert got.stdout.split() == list(CLI_XLA_FLAGS)
+    else:
+        assert got.stdout.strip() == ""
