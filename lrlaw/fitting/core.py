@@ -9,13 +9,15 @@ summed over the points of every curve in the fit window (by default the
 steps after warmup), with the law's parameters shared by all curves (a joint
 fit).  Positive parameters are fitted through ``log`` so they stay positive.
 
-Solver: Levenberg--Marquardt (optimistix) on the "square-root Huber"
-residuals ``rho(r) = sign(r) sqrt(2 Huber_delta(r))`` (so that
+Solver: Levenberg--Marquardt (optimistix's ``LevenbergMarquardt``) on the
+"square-root Huber" residuals ``rho(r) = sign(r) sqrt(2 Huber_delta(r))`` (so that
 ``sum rho^2 / 2 = J``; rho is C^1), from a grid of data-driven starts solved
 in one compiled call, in parallel with ``jax.vmap`` or, for laws whose iterations
 are cheap (``Law.solve_in_turn``: the momentum law), in turn in one loop, so that
 each start stops at its own iteration count; the start with the lowest objective
-is kept.
+is kept.  The starts solved in turn use the same algorithm written out for a small
+dense problem (:func:`_levenberg_marquardt`): 20-25 % less time per fit and no
+optimistix import or trace in a cold one (``benchmarks/README.md``, issue 18.3).
 LM rather than BFGS because the problem is a (robust) least-squares problem:
 on the Multi-Power-Law curves every start converges in < 100 iterations,
 while BFGS stalls on the badly scaled log-parameters.  Laws whose prediction
@@ -165,7 +167,90 @@ def _residual_fn(law: Law, delta: float):
     return residuals
 
 
-@jax.jit(static_argnames=("law", "delta", "max_steps"))
+def _levenberg_marquardt(
+    residuals: Any, y0: jax.Array, args: Any, max_steps: int, rtol: float, atol: float
+) -> tuple[jax.Array, jax.Array, jax.Array]:
+    r"""``optimistix.LevenbergMarquardt(rtol, atol)``'s iteration, written out for a small
+    dense problem: the last accepted parameters, whether the Cauchy test stopped it, and
+    the number of steps.
+
+    The same algorithm, step for step (optimistix 0.1: ``AbstractGaussNewton.step`` with
+    ``DampedNewtonDescent`` and ``ClassicalTrustRegion``): the damped Gauss-Newton step
+    ``delta = -argmin |[J; sqrt(lam) I] d - [-r; 0]|`` with ``lam = 1 / s`` (QR of the
+    augmented matrix, as lineax's ``QR``); a step is accepted when the objective
+    ``f = |r|^2 / 2`` falls by at least 0.01 of the Gauss-Newton prediction
+    ``(|J d + r|^2 - |r|^2) / 2`` (always at the first evaluation), and ``s`` grows 3.5x
+    after a step that achieves 0.99 of it and shrinks 4x after a rejected one (Gould et al.
+    2005's constants); it stops at an accepted step with ``max_i |d_i| / (atol + rtol
+    |y_i|) < 1`` and ``max_j |r_j - r'_j| / (atol + rtol |r_j|) < 1`` (Cauchy).
+
+    Why not optimistix itself: its generic machinery (linear operators, trust-region and
+    descent state, lineax's solve) takes most of each iteration of these 4-parameter
+    problems.  Here the Jacobian is formed once per evaluation (``jax.linearize``, one
+    JVP per parameter) and reused by the trust-region prediction.  ``benchmarks/README.md``
+    (issue 18.3, session 15) has the timings; ``tests/fitting/test_lm.py`` compares the
+    iterates with optimistix's."""
+    p = y0.shape[0]
+    dtype = y0.dtype
+    eye = jnp.eye(p, dtype=dtype)
+
+    def evaluate(y: jax.Array) -> tuple[jax.Array, jax.Array]:
+        r, lin = jax.linearize(lambda t: residuals(t, args), y)
+        return r, jax.vmap(lin, out_axes=1)(eye)
+
+    def descent(y: jax.Array, r: jax.Array, jac: jax.Array, s: jax.Array) -> jax.Array:
+        ok = s > jnp.finfo(dtype).eps
+        lam = jnp.where(ok, 1.0 / jnp.where(ok, s, 1.0), jnp.finfo(dtype).max)
+        a = jnp.concatenate([jac, jnp.sqrt(lam) * eye])
+        b = jnp.concatenate([r, jnp.zeros(p, dtype)])
+        q, rr = jnp.linalg.qr(a)
+        d = jax.scipy.linalg.solve_triangular(rr, q.T @ b)
+        return y - d
+
+    def body(state):
+        y, r, jac, y_eval, s, first, _, steps = state
+        r_e, jac_e = evaluate(y_eval)
+        diff = y_eval - y
+        rtr = jnp.sum(r * r)
+        predicted = 0.5 * (jnp.sum((jac @ diff + r) ** 2) - rtr)
+        change = 0.5 * jnp.sum(r_e * r_e) - 0.5 * rtr
+        accept = (change <= 0.01 * predicted) | first
+        good = (change < 0.99 * predicted) & (predicted < 0) & ~first
+        s = s * jnp.where(accept, jnp.where(good, 3.5, 1.0), 0.25)
+        y_conv = jnp.max(jnp.abs(diff) / (atol + rtol * jnp.abs(y_eval))) < 1
+        f_conv = jnp.max(jnp.abs(r_e - r) / (atol + rtol * jnp.abs(r_e))) < 1
+        done = accept & y_conv & f_conv
+        y = jnp.where(accept, y_eval, y)
+        r = jnp.where(accept, r_e, r)
+        jac = jnp.where(accept, jac_e, jac)
+        return (y, r, jac, descent(y, r, jac, s), s, jnp.array(False), done, steps + 1)
+
+    def cond(state):
+        return ~state[6] & (state[7] < max_steps)
+
+    m = jax.eval_shape(lambda t: residuals(t, args), y0).shape[0]
+    zeros_r = jnp.zeros(m, dtype)
+    init = (y0, zeros_r, jnp.zeros((m, p), dtype), y0, jnp.asarray(1.0, dtype),
+            jnp.array(True), jnp.array(False), jnp.array(0, jnp.int32))  # fmt: skip
+    y, _, _, _, _, _, done, steps = jax.lax.while_loop(cond, body, init)
+    return y, done, steps
+
+
+#: The Levenberg-Marquardt of the laws solved in turn (``Law.solve_in_turn``: the
+#: momentum law): ``"lrlaw"`` (:func:`_levenberg_marquardt`, the default) or
+#: ``"optimistix"`` (``LRLAW_LM=optimistix``; the laws solved in parallel always use it).
+LM_IMPLEMENTATIONS = ("lrlaw", "optimistix")
+
+
+def _lm_implementation() -> str:
+    """``LRLAW_LM`` (read at each fit; part of the solver's export key), else ``lrlaw``."""
+    name = os.environ.get("LRLAW_LM", "").strip() or "lrlaw"
+    if name not in LM_IMPLEMENTATIONS:
+        raise ValueError(f"LRLAW_LM={name!r}: expected one of {LM_IMPLEMENTATIONS}")
+    return name
+
+
+@jax.jit(static_argnames=("law", "delta", "max_steps", "lm"))
 def _solve(
     law: Law,
     prepared: Any,
@@ -176,6 +261,7 @@ def _solve(
     n_rows: jax.Array,
     delta: float,
     max_steps: int,
+    lm: str = "lrlaw",
 ):
     """Solve one robust least-squares problem per row of ``theta0`` / ``weights``.
 
@@ -185,12 +271,12 @@ def _solve(
     are solved, the rest are padding and come back as given, with an infinite
     objective) or, for memory-hungry laws, in turn with ``lax.map``.
     """
-    import optimistix as optx
-
     residuals = _residual_fn(law, delta)
-    solver = optx.LevenbergMarquardt(rtol=1e-8, atol=1e-8)
 
     def one(inputs: tuple[jax.Array, jax.Array]):
+        import optimistix as optx  # 0.3 s of a cold fit: only where it is used
+
+        solver = optx.LevenbergMarquardt(rtol=1e-8, atol=1e-8)
         t0, weight = inputs
         args = (prepared, log_obs, weight, thresholds)
         sol = optx.least_squares(residuals, solver, t0, args=args, max_steps=max_steps, throw=False)
@@ -198,6 +284,13 @@ def _solve(
         objective = 0.5 * jnp.sum(r * r) * delta * delta
         ok = sol.result == optx.RESULTS.successful
         return sol.value, objective, ok, sol.stats["num_steps"]
+
+    def one_lrlaw(inputs: tuple[jax.Array, jax.Array]):
+        t0, weight = inputs
+        args = (prepared, log_obs, weight, thresholds)
+        value, ok, steps = _levenberg_marquardt(residuals, t0, args, max_steps, 1e-8, 1e-8)
+        r = residuals(value, args)
+        return value, 0.5 * jnp.sum(r * r) * delta * delta, ok, steps
 
     if law.parallel_starts and law.solve_in_turn:
         # A loop over the real rows: each row stops at its own iteration count, where
@@ -210,8 +303,10 @@ def _solve(
             jnp.zeros(rows, jnp.int32),
         )
 
+        solve_row = one_lrlaw if lm == "lrlaw" else one
+
         def row(i: jax.Array, out: tuple[jax.Array, ...]) -> tuple[jax.Array, ...]:
-            res = one((theta0[i], weights[i]))
+            res = solve_row((theta0[i], weights[i]))
             return tuple(o.at[i].set(jnp.asarray(x, o.dtype)) for o, x in zip(out, res))
 
         return jax.lax.fori_loop(0, n_rows, row, init)
@@ -435,7 +530,11 @@ class _Problem:
                     np.int32(min(rows, n - lo)),
                 ),
                 static_args=(self.law,),
-                static_kwargs={"delta": float(delta), "max_steps": int(steps)},
+                static_kwargs={
+                    "delta": float(delta),
+                    "max_steps": int(steps),
+                    "lm": _lm_implementation(),
+                },
             )
             parts.append([np.array(x) for x in jax.device_get(out)])
             if bar is not None:
