@@ -176,13 +176,15 @@ def _levenberg_marquardt(
 
     The same algorithm, step for step (optimistix 0.1: ``AbstractGaussNewton.step`` with
     ``DampedNewtonDescent`` and ``ClassicalTrustRegion``): the damped Gauss-Newton step
-    ``delta = -argmin |[J; sqrt(lam) I] d - [-r; 0]|`` with ``lam = 1 / s`` (QR of the
-    augmented matrix, as lineax's ``QR``); a step is accepted when the objective
-    ``f = |r|^2 / 2`` falls by at least 0.01 of the Gauss-Newton prediction
-    ``(|J d + r|^2 - |r|^2) / 2`` (always at the first evaluation), and ``s`` grows 3.5x
-    after a step that achieves 0.99 of it and shrinks 4x after a rejected one (Gould et al.
-    2005's constants); it stops at an accepted step with ``max_i |d_i| / (atol + rtol
-    |y_i|) < 1`` and ``max_j |r_j - r'_j| / (atol + rtol |r_j|) < 1`` (Cauchy).
+    ``d = argmin |J d + r|^2 + lam |d|^2 = -(J^T J + lam I)^-1 J^T r`` with ``lam = 1 / s``
+    (by QR of the augmented matrix ``[J; sqrt(lam) I]``, as lineax's ``QR``); a step is
+    accepted when the objective ``f = |r|^2 / 2`` falls by at least 0.01 of the
+    Gauss-Newton prediction ``(|J d + r|^2 - |r|^2) / 2`` (always at the first
+    evaluation), and ``s`` grows 3.5x after a step that achieves 0.99 of it and shrinks
+    4x after a rejected one (the constants of Gould et al. 2005, "Sensitivity of trust
+    region algorithms to their parameters"); it stops at an accepted step ``y -> y'``
+    with ``max_i |y'_i - y_i| / (atol + rtol |y'_i|) < 1`` and ``max_j |r'_j - r_j| /
+    (atol + rtol |r'_j|) < 1`` (optimistix's Cauchy test).
 
     Why not optimistix itself: its generic machinery (linear operators, trust-region and
     descent state, lineax's solve) takes most of each iteration of these 4-parameter
