@@ -66,6 +66,7 @@ from lrlaw.fitting.uncertainty import (
 )
 from lrlaw.fitting.weighting import (
     despiked,
+    edge_pad,
     huber_thresholds,
     moving_mean,
     noise_level,
@@ -145,9 +146,9 @@ def _prepare(law: Law, lr: np.ndarray, steps: np.ndarray, size: int | None = Non
     meaningful."""
     lr = np.asarray(lr, dtype=np.float64)
     steps = np.asarray(steps, dtype=np.int64)
-    lr = np.pad(lr, (0, bucket(lr.size, 1024) - lr.size), mode="edge")
+    lr = edge_pad(lr, 0, bucket(lr.size, 1024) - lr.size)
     size = bucket(steps.size, _MIN_POINTS) if size is None else max(int(size), steps.size)
-    steps = np.pad(steps, (0, size - steps.size), mode="edge")
+    steps = edge_pad(steps, 0, size - steps.size)
     return law.prepare(lr, steps)
 
 
@@ -390,18 +391,18 @@ class _Problem:
             steps, y = c.steps[window], np.log(c.loss[window])
             counts = None if c.counts is None else c.counts[window]
             prepared.append(_prepare(law, c.lr, steps, padded))
-            log_obs.append(np.pad(y, (0, padded - m), mode="edge"))
+            log_obs.append(edge_pad(y, 0, padded - m))
             real = np.arange(padded) < m
             mask.append(real)
             curve_of.append(np.where(real, len(losses), -1))
             losses.append(c.loss[window])
-            spans.append(np.pad(span_weights(steps), (0, padded - m)))
+            spans.append(np.concatenate([span_weights(steps), np.zeros(padded - m)]))
             sigma = noise_level(steps, y, counts)
             noise.append(sigma)
             n = np.ones(m) if counts is None else counts
             point_noise.append(np.nan_to_num(sigma) / np.sqrt(n))
             thr = huber_thresholds(delta, sigma, counts, m)
-            thresholds.append(np.pad(thr, (0, padded - m), mode="edge"))
+            thresholds.append(edge_pad(thr, 0, padded - m))
         n_points = int(sum(m.sum() for m in masks))
         n_params = len(law.param_names)
         if n_points < n_params + 1:
