@@ -278,3 +278,16 @@ def test_edge_pad_and_running_median_are_numpys(n) -> None:
             y[n // 2] = np.nan
             windows = np.lib.stride_tricks.sliding_window_view(np.pad(y, h, mode="edge"), size)
             np.testing.assert_array_equal(_running_median(y, size), np.median(windows, axis=1))
+
+
+def test_chunk_medians_are_the_medians_of_array_split() -> None:
+    """trend_warnings' vectorised chunk medians: the values of one np.median per chunk of
+    np.array_split, for chunk counts that divide the length and that do not."""
+    from lrlaw.fitting.diagnostics import _chunk_medians
+
+    rng = np.random.default_rng(0)
+    for n in (20, 21, 29, 171, 499, 500, 5003):
+        x = rng.standard_normal(n)
+        k = min(50, n // 10)
+        want = np.array([np.median(c) for c in np.array_split(x, k)])
+        np.testing.assert_array_equal(_chunk_medians(x, k), want)
