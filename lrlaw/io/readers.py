@@ -1235,7 +1235,7 @@ def select_columns(run: RunLog, options: ReadOptions | None = None) -> Selection
             )
         return run.columns[found]
 
-    other = None
+    other, note = None, ""
     if options.loss_col is not None:
         loss = named(options.loss_col, "--loss-col")
         kind = _kind_of(loss.name)
@@ -1246,9 +1246,7 @@ def select_columns(run: RunLog, options: ReadOptions | None = None) -> Selection
             val = None  # an evaluation column with no value (a W&B export's empty eval/loss)
         wanted = {"auto": val or train, "val": val, "train": train}[options.loss_kind]
         if wanted is None and options.loss_kind == "auto" and _tensorboard_export(run):
-            loss = run.columns["Value"]
-            lr = named(options.lr_col, "--lr-col") if options.lr_col is not None else None
-            return Selection(loss, "", lr, note=_TB_EXPORT_NOTE)
+            wanted, note = "Value", _TB_EXPORT_NOTE
         if wanted is None:
             what = {"auto": "loss", "val": "validation-loss", "train": "training-loss"}
             looked = {
@@ -1273,7 +1271,7 @@ def select_columns(run: RunLog, options: ReadOptions | None = None) -> Selection
     else:
         found = _find(names, TOKEN_NAMES)
         tokens = run.columns[found] if found is not None else None
-    return Selection(loss, kind, lr, tokens, other)
+    return Selection(loss, kind, lr, tokens, other, note)
 
 
 #: The columns of TensorBoard's "Download CSV" of one scalar chart (besides its step).

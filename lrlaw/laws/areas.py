@@ -135,7 +135,7 @@ def _kernel(method: str, dtype: Any, steps: int = 0) -> str:
     if method not in METHODS:
         raise ValueError(f"method={method!r}: expected one of {METHODS}")
     if method == "auto":
-        if jax.default_backend() != "cpu":
+        if not _on_cpu():
             return "parallel"
         if jnp.dtype(dtype) != jnp.float64:
             return "sequential"
@@ -145,7 +145,7 @@ def _kernel(method: str, dtype: Any, steps: int = 0) -> str:
             native = _native.built()
         return "native" if native else "sequential"
     if method == "native":
-        if jax.default_backend() != "cpu" or not _native.available():
+        if not _on_cpu() or not _native.available():
             why = (
                 _native._state.get("error") or "no C++ compiler, LRLAW_NO_NATIVE set, or not on CPU"
             )
@@ -313,6 +313,13 @@ def _wrap(a: np.ndarray) -> jax.Array:
         return jnp.asarray(a)
 
 
+def _native_eager(
+    lr: np.ndarray, lam: float, warmup: WarmupMode, outputs: tuple[str, ...]
+) -> tuple[jax.Array, ...]:
+    """The native kernel on a float64 numpy schedule, its results handed to jax."""
+    return tuple(_wrap(o) for o in _native.areas_numpy(lr, lam, warmup == "ignore", outputs))
+
+
 @functools.cache
 def _on_cpu() -> bool:
     """Whether jax's default backend is the CPU (fixed once jax has started)."""
@@ -340,17 +347,14 @@ def _run(
         and jax.dtypes.canonicalize_dtype(np.float64) == np.float64  # x64 on here and now
         and _native._state.get("lib") is not None  # loaded: what _kernel would pick
     ):
-        out = _native.areas_numpy(lr, lam, warmup == "ignore", outputs)
-        return tuple(_wrap(o) for o in out)
+        return _native_eager(lr, lam, warmup, outputs)
     if isinstance(lr, jax.core.Tracer) or isinstance(lam, jax.core.Tracer):
         return _compute(lr, lam, warmup, method, outputs)
     x = lr if isinstance(lr, jax.Array) else np.asarray(lr)
     dtype = jax.dtypes.canonicalize_dtype(x.dtype)
     n = x.shape[0] if x.ndim == 1 else 0
     if n and np.ndim(lam) == 0 and _kernel(method, dtype, n) == "native":
-        lam_f = float(lam)
-        out = _native.areas_numpy(np.asarray(x), lam_f, warmup == "ignore", outputs)
-        return tuple(_wrap(o) for o in out)
+        return _native_eager(np.asarray(x), float(lam), warmup, outputs)
     if x.ndim != 1 or n == 0 or _bucket(n) == n:
         return _compute_jit(jnp.asarray(x), lam, warmup, method, outputs)
     padded = np.zeros(_bucket(n), dtype=dtype)
