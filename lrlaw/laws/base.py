@@ -138,6 +138,17 @@ class Law(abc.ABC):
         Jacobian is then ``jax.jacfwd`` of the residuals, compiled)."""
         return None
 
+    def predict_jac(
+        self, params: jax.Array, prepared: Sequence[Any]
+    ) -> tuple[jax.Array, jax.Array] | None:
+        """The prediction at the points of all of ``prepared`` (one entry per curve,
+        concatenated in order) and its derivatives in the natural parameters
+        ``(n_points, n_params)``, in JAX (traceable), or ``None``: the fit's compiled
+        Levenberg-Marquardt then forms the Jacobian with ``jax.linearize`` (one JVP per
+        parameter).  A closed form saves most of an iteration's cost for laws whose
+        prediction is a few array operations (the momentum law, issue 18.3)."""
+        return None
+
     @abc.abstractmethod
     def initial_guesses(self, prepared: Sequence[Any], losses: Sequence[np.ndarray]) -> np.ndarray:
         """Starting points, shape ``(n_starts, n_params)``, in natural units.

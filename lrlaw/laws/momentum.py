@@ -42,6 +42,18 @@ def _s2_at(lr: jax.Array, steps: jax.Array, lam: jax.Array, warmup: WarmupMode) 
     return annealing_area(lr, lam, warmup)[steps]
 
 
+def _value_and_jac(xp: Any, params: Any, s1: Any, s2: Any) -> tuple[Any, Any]:
+    """``L = L0 + A S1^-alpha - C S2`` and ``dL/d(L0, A, alpha, C) = (1, S1^-alpha,
+    -A S1^-alpha log S1, -S2)`` (Tissue et al. 2024, eq. 1), with ``xp`` numpy or
+    jax.numpy.  ``S1^-alpha`` is ``exp(-alpha log S1)``, so that ``log S1`` serves the
+    value and the derivative in ``alpha`` (the compiled solver computes it once)."""
+    l0, a, alpha, c = params[0], params[1], params[2], params[3]
+    log_s1 = xp.log(s1)
+    p = xp.exp(-alpha * log_s1)
+    jac = xp.stack([xp.ones_like(s1), p, -a * p * log_s1, -s2], axis=1)
+    return l0 + a * p - c * s2, jac
+
+
 @register
 class MomentumLaw(Law):
     r"""``L(s) = L0 + A * S1(s)^(-alpha) - C * S2(s)`` (Tissue et al. 2024, eq. 1).
@@ -141,10 +153,19 @@ class MomentumLaw(Law):
         if areas is None:
             return None
         s1, s2 = areas
-        l0, a, alpha, c = np.asarray(params, dtype=np.float64)
-        p = s1 ** (-alpha)
-        jac = np.stack([np.ones_like(s1), p, -a * p * np.log(s1), -s2], axis=1)
-        return l0 + a * p - c * s2, jac
+        return _value_and_jac(np, np.asarray(params, dtype=np.float64), s1, s2)
+
+    def predict_jac(
+        self, params: jax.Array, prepared: Sequence[tuple[jax.Array, ...]]
+    ) -> tuple[jax.Array, jax.Array] | None:
+        """:meth:`predict_jac_host` in JAX over all curves at once (their areas
+        concatenated: one fused kernel per iteration, not one per curve), for the fit's
+        compiled solver; ``None`` with ``fit_lam`` (the areas depend on a parameter)."""
+        if self.fit_lam:
+            return None
+        s1 = jnp.concatenate([p[0] for p in prepared])
+        s2 = jnp.concatenate([p[1] for p in prepared])
+        return _value_and_jac(jnp, params, s1, s2)
 
     def final_loss(self, params: jax.Array, lr: jax.Array) -> jax.Array:
         r"""``L(T) = L0 + A S1(T)^-alpha - C S2(T)`` at ``T = len(lr) - 1``.
