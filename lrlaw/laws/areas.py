@@ -106,6 +106,7 @@ __all__ = [
     "forward_area",
     "lr_changes",
     "momentum",
+    "prefix_sum",
 ]
 
 WarmupMode = Literal["signed", "ignore"]
@@ -406,6 +407,53 @@ def forward_area(lr: ArrayLike) -> jax.Array:
         [0.0, 1.0, 3.0, 6.0]
     """
     return _run(lr, 0.0, "signed", "auto", ("s1",))[0]
+
+
+def _prefix_native(x: jax.Array, reverse: bool) -> jax.Array:
+    """Prefix sums along the last axis from the native kernel's ``S1`` (of ``[0, x]``, so
+    that ``S1(s) = x_0 + ... + x_{s-1}``), reversed for ``reverse``."""
+    if reverse:
+        x = jnp.flip(x, axis=-1)
+    pad = jnp.zeros((*x.shape[:-1], 1), x.dtype)
+    (s1,) = _native_areas(
+        jnp.concatenate([pad, x], axis=-1), jnp.zeros((), x.dtype), "signed", ("s1",)
+    )
+    out = s1[..., 1:]
+    return jnp.flip(out, axis=-1) if reverse else out
+
+
+@functools.partial(jax.custom_vjp, nondiff_argnums=(1,))
+def _prefix_sum_native(x: jax.Array, reverse: bool) -> jax.Array:
+    return _prefix_native(x, reverse)
+
+
+def _prefix_fwd(x: jax.Array, reverse: bool) -> tuple[jax.Array, None]:
+    return _prefix_native(x, reverse), None
+
+
+def _prefix_bwd(reverse: bool, _: None, g: jax.Array) -> tuple[jax.Array]:
+    # a prefix sum is linear: its transpose is the prefix sum in the other direction
+    return (_prefix_native(g, not reverse),)
+
+
+_prefix_sum_native.defvjp(_prefix_fwd, _prefix_bwd)
+
+
+def prefix_sum(x: ArrayLike, reverse: bool = False) -> jax.Array:
+    r"""``y_s = sum_{i<=s} x_i`` along the last axis (``reverse``: ``sum_{i>=s} x_i``):
+    ``jnp.cumsum``'s values, differentiable (its VJP is the prefix sum the other way).
+
+    On the CPU in float64 it runs the native areas loop (:mod:`lrlaw._native`: ``S1`` of
+    ``[0, x]``, summed in two levels of 256 steps) instead of XLA's ``cumsum``, a tree of
+    ``reduce_window`` passes: 20k values took 164 us that way against 49 us for numpy's
+    ``cumsum`` (issue 18.4, session 16; ``benchmarks/README.md``).  The free-form schedule
+    optimiser (:mod:`lrlaw.plan.optimal`) takes two per objective and gradient.  Elsewhere
+    (no compiler, ``LRLAW_NO_NATIVE=1``, float32, accelerators) it is ``jnp.cumsum``.
+    The two agree to rounding (about ``(T / 256 + 256) eps`` relative)."""
+    x = jnp.asarray(x)
+    if x.ndim == 0 or x.shape[-1] == 0 or _kernel("auto", x.dtype, x.shape[-1]) != "native":
+        return jax.lax.cumsum(x, axis=x.ndim - 1, reverse=bool(reverse))
+    return _prefix_sum_native(x, bool(reverse))
 
 
 def momentum(

@@ -500,3 +500,56 @@ def test_auto_builds_the_native_kernel_only_for_long_schedules(tmp_path):
     assert "short False" in out
     if _native.available():  # a compiler is here: the long schedule built it
         assert "long True" in out
+
+
+@pytest.mark.parametrize("reverse", [False, True], ids=["forward", "reverse"])
+def test_prefix_sum_equals_cumsum_with_its_gradient(reverse: bool) -> None:
+    """``prefix_sum`` (the native loop on CPU in float64, issue 18.4) against numpy's
+    cumsum, jitted, batched under vmap and on a 2-D array, and its VJP (the prefix sum
+    the other way) against jax.grad through ``lax.cumsum``."""
+    from lrlaw.laws.areas import prefix_sum
+
+    rng = np.random.default_rng(3)
+    x = rng.normal(size=20_001)
+
+    def ref(v: np.ndarray) -> np.ndarray:
+        return np.flip(np.cumsum(np.flip(v, -1), -1), -1) if reverse else np.cumsum(v, -1)
+
+    with jax.enable_x64(True):
+        xj = jnp.asarray(x)
+        got = jax.jit(lambda v: prefix_sum(v, reverse))(xj)
+        scale = np.max(np.abs(ref(x)))
+        np.testing.assert_allclose(np.asarray(got), ref(x), rtol=0, atol=1e-14 * scale)
+        batch = np.stack([x, -2 * x, x[::-1]])
+        np.testing.assert_allclose(
+            np.asarray(jax.vmap(lambda v: prefix_sum(v, reverse))(jnp.asarray(batch))),
+            ref(batch), rtol=0, atol=1e-14 * 2 * scale,
+        )  # fmt: skip
+        np.testing.assert_allclose(
+            np.asarray(prefix_sum(jnp.asarray(batch), reverse)), ref(batch),
+            rtol=0, atol=1e-14 * 2 * scale,
+        )  # fmt: skip
+        w = jnp.asarray(rng.normal(size=x.size))
+
+        def loss(f):
+            return lambda v: jnp.sum(w * jnp.sin(1e-2 * f(v)))
+
+        g = jax.grad(loss(lambda v: prefix_sum(v, reverse)))(xj)
+        g_ref = jax.grad(loss(lambda v: jax.lax.cumsum(v, reverse=reverse)))(xj)
+        np.testing.assert_allclose(np.asarray(g), np.asarray(g_ref), rtol=0, atol=1e-12)
+        # float32 (and any other case without the native kernel) is lax.cumsum itself
+        x32 = jnp.asarray(x[:100], jnp.float32)
+        np.testing.assert_array_equal(
+            np.asarray(prefix_sum(x32, reverse)), np.asarray(jax.lax.cumsum(x32, reverse=reverse))
+        )
+        assert prefix_sum(jnp.zeros(0), reverse).shape == (0,)
+
+
+@pytest.mark.skipif(not _native.available(), reason="native kernel not built")
+def test_prefix_sum_runs_the_native_kernel() -> None:
+    """On the CPU in float64 the jitted prefix sum is the FFI call, not XLA's cumsum."""
+    from lrlaw.laws.areas import prefix_sum
+
+    with jax.enable_x64(True):
+        text = jax.jit(prefix_sum).lower(jnp.zeros(1000)).as_text()
+    assert _native.TARGET in text
