@@ -179,6 +179,16 @@ def _set_cli_xla_flags() -> None:
         os.environ["XLA_FLAGS"] = flags
 
 
+def _tune_cli_malloc() -> None:
+    """:func:`lrlaw._malloc.tune_malloc` for the command line's own process (large XLA
+    buffers reused instead of mapped afresh on every call), unless
+    ``LRLAW_NO_MALLOC_TUNING=1``."""
+    if os.environ.get("LRLAW_NO_MALLOC_TUNING", "").strip() in ("", "0"):
+        from lrlaw._malloc import tune_malloc
+
+        tune_malloc()
+
+
 def run() -> None:
     """Console-script entry point (``lrlaw``, ``python cli.py``): :func:`main`, then a
     quick exit.
@@ -192,6 +202,7 @@ def run() -> None:
     (it would be joined).
     """
     _set_cli_xla_flags()
+    _tune_cli_malloc()
     try:
         main()
         code: Any = 0

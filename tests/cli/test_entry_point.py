@@ -118,3 +118,70 @@ def test_the_cli_xla_flags_leave_a_fit_bit_identical(tmp_path: Path) -> None:
         assert got.stdout.split() == list(CLI_XLA_FLAGS)
     else:
         assert got.stdout.strip() == ""
+
+
+_FAULTS = (
+    "import resource, sys\n"
+    "import numpy as np\n"
+    "from lrlaw._malloc import tune_malloc\n"
+    "tuned = tune_malloc() if sys.argv[1] == 'tune' else False\n"
+    "np.ones(6_250_000).sum()  # 50 MB, once, before counting\n"
+    "before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt\n"
+    "for _ in range(5):\n"
+    "    np.ones(6_250_000).sum()\n"
+    "print(tuned, resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before)\n"
+)
+
+
+@pytest.mark.skipif(
+    not sys.platform.startswith("linux")
+    or not (os.confstr("CS_GNU_LIBC_VERSION") or "").startswith("glibc"),
+    reason="glibc's mallopt",
+)
+def test_tune_malloc_reuses_large_buffers_instead_of_faulting_them_in() -> None:
+    """Issue 18.1 (session 16): a 50 MB buffer allocated and freed five times faults its
+    pages in every time with glibc's defaults (a fresh mmap each), and almost never
+    once the thresholds are raised (the freed heap is reused)."""
+    counts = {}
+    for mode in ("default", "tune"):
+        out = subprocess.run(
+            [sys.executable, "-c", _FAULTS, mode],
+            env=dict(os.environ, PYTHONPATH=str(ROOT)),
+            capture_output=True, text=True, check=True,
+        ).stdout.split()  # fmt: skip
+        counts[mode] = (out[0], int(out[1]))
+    assert counts["tune"][0] == "True" and counts["default"][0] == "False"
+    assert counts["default"][1] > 5 * 10  # at least the huge pages of 5 fresh mappings
+    assert counts["tune"][1] < counts["default"][1] / 10
+
+
+_APPLIED = (
+    "import lrlaw.cli as cli, lrlaw._malloc as m\n"
+    "cli.main = lambda: print('applied', m.applied())\n"
+    "cli.run()\n"
+)
+
+
+def test_the_command_line_tunes_malloc_unless_switched_off() -> None:
+    """``lrlaw.cli.run`` applies ``tune_malloc`` in its own process (where glibc has it),
+    and not with ``LRLAW_NO_MALLOC_TUNING=1``; the library alone never does."""
+    from lrlaw._malloc import tune_malloc
+
+    outs = {}
+    for switch in ("", "1"):
+        env = dict(os.environ, PYTHONPATH=str(ROOT), LRLAW_NO_MALLOC_TUNING=switch)
+        proc = subprocess.run(
+            [sys.executable, "-c", _APPLIED], env=env, capture_output=True, text=True
+        )
+        outs[switch] = proc.stdout.strip()
+    library = subprocess.run(
+        [sys.executable, "-c", "import lrlaw, lrlaw._malloc as m; lrlaw.fit; print(m.applied())"],
+        env=dict(os.environ, PYTHONPATH=str(ROOT)), capture_output=True, text=True,
+    ).stdout.strip()  # fmt: skip
+    glibc = sys.platform.startswith("linux") and (
+        os.confstr("CS_GNU_LIBC_VERSION") or ""
+    ).startswith("glibc")
+    assert outs[""] == f"applied {glibc}"
+    assert outs["1"] == "applied False"
+    assert library == "False"
+    assert callable(tune_malloc)
