@@ -467,8 +467,14 @@ def optimize(
             tol,
         )
         loss = final_loss(law, theta, sched.values())
-        best = min(ref_loss, key=lambda k: ref_loss[k])
-        if loss > ref_loss[best]:
+        # references the constraints allow (an optimum above one they forbid is no stall)
+        feasible = {
+            k: v
+            for k, v in ref_loss.items()
+            if _feasible(refs[k].values()[warmup:], final_min, final_max, monotone)
+        }
+        best = min(feasible, key=lambda k: feasible[k]) if feasible else None
+        if best is not None and loss > feasible[best]:
             # L-BFGS found only a stationary valley above a reference schedule (the
             # convex bound's landscape has them; which one a solve ends in can hinge on
             # rounding): solve again from that reference and keep the lower optimum.
@@ -490,6 +496,18 @@ def optimize(
     info["warmup"] = warmup
     info["peak"] = peak
     return OptimizedSchedule(sched, loss, ref_loss["cosine"], ref_loss["wsd"], family, info)
+
+
+def _feasible(tail: np.ndarray, final_min: float, final_max: float | None, monotone: bool) -> bool:
+    """Whether a schedule's LRs after warmup respect the free form's bounds: every one
+    ``>= final_min``, the last ``<= final_max`` and, with ``monotone``, none above the
+    one before (to rounding)."""
+    tail = np.asarray(tail, dtype=np.float64)
+    if tail.size == 0 or not bool(np.all(tail >= final_min)):
+        return False
+    if monotone and not bool(np.all(np.diff(tail) <= 1e-12 * float(np.max(tail)))):
+        return False
+    return final_max is None or float(tail[-1]) <= final_max
 
 
 def _optimize_free(

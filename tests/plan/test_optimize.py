@@ -308,3 +308,32 @@ def test_free_form_restarts_from_a_reference_it_ends_above(monkeypatch) -> None:
     assert res.loss < res.wsd_loss
     assert res.loss == pytest.approx(final_loss(law, theta, res.schedule.values()), rel=1e-12)
     assert "solved again from it" in res.summary()
+
+
+def test_free_form_restarts_only_from_references_the_bounds_allow(monkeypatch) -> None:
+    """With ``final_min`` above both references' last LRs (cosine to peak/10, WSD to 0)
+    neither is a schedule the optimiser may return, so an optimum above them (here by
+    0.056) is no stall and there is no second solve."""
+    from lrlaw.laws import ConvexLaw
+    from lrlaw.plan import optimal
+
+    law, theta = ConvexLaw(), np.array([2.5, 0.02, 50.0])
+    calls = []
+    inner = optimal._optimize_free
+
+    def counted(*args, init=None):
+        calls.append(init)
+        return inner(*args, init=init)
+
+    monkeypatch.setattr(optimal, "_optimize_free", counted)
+    res = optimize(law, 3000, 1e-3, 100, params=theta, iters=3000, final_min=5e-4)
+    assert res.loss > res.cosine_loss  # above a reference, which the bound forbids
+    assert len(calls) == 1 and "first_solve" not in res.info and "restart" not in res.info
+    assert np.min(res.schedule.values()[100:]) >= 5e-4 * (1 - 1e-9)
+    refs = optimal.reference_schedules(3000, 1e-3, 100)
+    assert not optimal._feasible(refs["cosine"].values()[100:], 5e-4, None, True)
+    assert optimal._feasible(refs["cosine"].values()[100:], 0.0, None, True)
+    assert optimal._feasible(refs["wsd"].values()[100:], 0.0, None, True)
+    assert not optimal._feasible(refs["wsd"].values()[100:], 0.0, -1.0, True)
+    assert not optimal._feasible(np.array([1.0, 2.0]), 0.0, None, True)
+    assert optimal._feasible(np.array([1.0, 2.0]), 0.0, None, False)
