@@ -94,6 +94,7 @@ README.
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -122,6 +123,27 @@ def _weighted_quantiles(x: np.ndarray, w: np.ndarray | None, probs: np.ndarray) 
     xs, ws = x[order], np.asarray(w, dtype=np.float64)[order]
     cum = (np.cumsum(ws) - 0.5 * ws) / ws.sum()
     return np.interp(probs, cum, xs)
+
+
+def _quantiles(part: np.ndarray, probs: Sequence[float]) -> np.ndarray:
+    """``np.quantile(part, probs, axis=1)`` (``nanquantile`` where there is a NaN), with
+    infinite values handled: linear interpolation between two infinite order statistics
+    (or a finite one and an infinite one at weight 0) gives ``inf - inf = nan`` and a
+    RuntimeWarning, where the quantile is the lower order statistic (``inf`` when a
+    diverged replicate reaches the band's edge, not a NaN edge)."""
+    nan = np.isnan(part)
+    quantile = np.nanquantile if nan.any() else np.quantile
+    with np.errstate(invalid="ignore"), warnings.catch_warnings():
+        # a step where every replicate is NaN has a NaN edge, said once by the caller
+        warnings.filterwarnings("ignore", "All-NaN slice", RuntimeWarning)
+        q = np.asarray(quantile(part, probs, axis=1))
+        if np.isnan(q).any():
+            bad = np.isnan(q) & ~np.all(nan, axis=1)[None, :]
+            rows = np.flatnonzero(bad.any(axis=0))
+            if rows.size:
+                low = np.asarray(quantile(part[rows], probs, axis=1, method="lower"))
+                q[:, rows] = np.where(bad[:, rows], low, q[:, rows])
+    return q
 
 
 def block_length(residuals: np.ndarray, rule: str = "sokal") -> int:
@@ -461,8 +483,7 @@ class Uncertainty:
                 fac = 1.0 + sizes[None, :] + signs[None, :] * grow[a : a + chunk, None]
                 part = preds.T[a : a + chunk, :, None] * fac[:, None, :]
             part = part.reshape(part.shape[0], -1)
-            quantile = np.nanquantile if np.isnan(part).any() else np.quantile
-            lo[a : a + chunk], hi[a : a + chunk] = quantile(part, probs, axis=1)
+            lo[a : a + chunk], hi[a : a + chunk] = _quantiles(part, probs)
         if center is not None:
             center = np.asarray(center, dtype=np.float64)
             lo, hi = np.minimum(lo, center), np.maximum(hi, center)
@@ -502,12 +523,16 @@ class Uncertainty:
             lo, hi = self.band(p, level)
             lo_a, hi_a = self.band(p[:half], level)
             lo_b, hi_b = self.band(p[half : 2 * half], level)
-            center = np.abs(np.nanmedian(p, axis=0))
-            width = np.maximum(hi - lo, 1e-300)
-            for a, b in ((lo_a, lo_b), (hi_a, hi_b)):
-                se = np.abs(a - b) / 2
-                edges.append(se / center)
-                shares.append(se / width)
+            # inf - inf at steps whose edges are infinite (diverged replicates): NaN,
+            # dropped below with the other non-finite steps
+            with np.errstate(invalid="ignore"), warnings.catch_warnings():
+                warnings.filterwarnings("ignore", "All-NaN slice", RuntimeWarning)
+                center = np.abs(np.nanmedian(p, axis=0))
+                width = np.maximum(hi - lo, 1e-300)
+                for a, b in ((lo_a, lo_b), (hi_a, hi_b)):
+                    se = np.abs(a - b) / 2
+                    edges.append(se / center)
+                    shares.append(se / width)
         if not edges:
             return None
         edge, share = np.concatenate(edges), np.concatenate(shares)

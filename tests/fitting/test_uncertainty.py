@@ -307,3 +307,32 @@ def test_error_quantiles_weigh_each_error_by_the_steps_it_stands_for() -> None:
     assert u.error_weights.shape == u.errors.shape
     back = FitResult.from_json(result.to_json()).uncertainty
     assert np.array_equal(back.error_weights, u.error_weights)
+
+
+def test_band_edges_are_infinite_not_nan_where_replicates_diverge() -> None:
+    """Regression (session 16): where a share of the replicates predicts ``inf`` (a
+    diverged bootstrap refit), numpy's linear interpolation between two infinite order
+    statistics gave ``inf - inf``: a NaN band edge and a RuntimeWarning.  The edge that
+    falls among the infinite replicates is ``inf``; the other stays finite, and a step
+    where every replicate is NaN stays NaN."""
+    import warnings
+
+    from lrlaw.fitting.uncertainty import Uncertainty
+
+    rng = np.random.default_rng(0)
+    preds = 3.0 + 0.01 * rng.standard_normal((20, 4))
+    preds[:5, 1] = np.inf  # a quarter of the replicates diverged at step 1
+    preds[:, 2] = np.inf  # all of them at step 2
+    preds[:, 3] = np.nan
+    unc = Uncertainty(
+        scheme="block", params=np.zeros((20, 4)), converged=1.0, blocks={},
+        errors=0.002 * rng.standard_normal(50), error_source="test", seed=0,
+    )  # fmt: skip
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        lo, hi = unc.band(preds, 0.9)
+    assert np.isfinite(lo[:2]).all() and np.isfinite(hi[0])
+    assert hi[1] == np.inf and lo[2] == hi[2] == np.inf
+    assert np.isnan(lo[3]) and np.isnan(hi[3])
+    finite = unc.band(preds[:, :1], 0.9)
+    np.testing.assert_array_equal([lo[0], hi[0]], [finite[0][0], finite[1][0]])
