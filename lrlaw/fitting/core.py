@@ -32,6 +32,7 @@ is polished.
 
 from __future__ import annotations
 
+import functools
 import itertools
 import json
 import os
@@ -190,11 +191,12 @@ def _residuals_and_jac(
     d_log = xp.where(inside, 1.0 / xp.maximum(pred, eps), 1.0 / eps)
     r = log_obs - log_pred
     a = xp.abs(r)
-    outer = xp.sqrt(xp.maximum(2.0 * thresholds * a - thresholds * thresholds, thresholds**2))
+    t2 = thresholds * thresholds
+    q = 2.0 * thresholds * a - t2  # 2 Huber(r) past the threshold
+    outer = xp.sqrt(xp.maximum(q, t2))
     small = a <= thresholds
     rho = xp.where(small, r, xp.sign(r) * outer)
-    beyond = 2.0 * thresholds * a - thresholds * thresholds > thresholds * thresholds
-    d_rho = xp.where(small, 1.0, xp.where(beyond, thresholds / outer, 0.0))
+    d_rho = xp.where(small, 1.0, xp.where(q > t2, thresholds / outer, 0.0))
     scale = xp.sqrt(weight) / delta
     unit = np.asarray(law.unit or (False,) * len(law.param_names))
     d_theta = xp.where(
@@ -271,10 +273,7 @@ def _levenberg_marquardt(
     dtype = y0.dtype
     eye = jnp.eye(p, dtype=dtype)
 
-    def values(y: jax.Array) -> tuple[jax.Array, jax.Array]:
-        if evaluate is None:
-            return _linearized(residuals, y, args)
-        return evaluate(y, args)
+    values = functools.partial(_linearized, residuals) if evaluate is None else evaluate
 
     def descent(
         y: jax.Array, r: jax.Array, jac: jax.Array, s: jax.Array
@@ -292,7 +291,7 @@ def _levenberg_marquardt(
 
     def body(state):
         y, r, rtr, jac, y_eval, jd2, s, first, _, steps = state
-        r_e, jac_e = values(y_eval)
+        r_e, jac_e = values(y_eval, args)
         diff = y_eval - y
         # the Gauss-Newton prediction |J diff + r|^2 - |r|^2 of the step, from its QR
         predicted = 0.5 * (jd2 - rtr)

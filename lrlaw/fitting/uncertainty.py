@@ -94,8 +94,9 @@ README.
 
 from __future__ import annotations
 
+import contextlib
 import warnings
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -125,6 +126,16 @@ def _weighted_quantiles(x: np.ndarray, w: np.ndarray | None, probs: np.ndarray) 
     return np.interp(probs, cum, xs)
 
 
+@contextlib.contextmanager
+def _quiet_non_finite() -> Iterator[None]:
+    """Within: no RuntimeWarning for ``inf - inf`` or an all-NaN slice, where the band's
+    edges and their Monte-Carlo error are non-finite by design (diverged replicates, or
+    steps where every replicate is NaN)."""
+    with np.errstate(invalid="ignore"), warnings.catch_warnings():
+        warnings.filterwarnings("ignore", "All-NaN slice", RuntimeWarning)
+        yield
+
+
 def _quantiles(part: np.ndarray, probs: Sequence[float]) -> np.ndarray:
     """``np.quantile(part, probs, axis=1)`` (``nanquantile`` where there is a NaN), with
     infinite values handled: linear interpolation between two infinite order statistics
@@ -133,9 +144,7 @@ def _quantiles(part: np.ndarray, probs: Sequence[float]) -> np.ndarray:
     diverged replicate reaches the band's edge, not a NaN edge)."""
     nan = np.isnan(part)
     quantile = np.nanquantile if nan.any() else np.quantile
-    with np.errstate(invalid="ignore"), warnings.catch_warnings():
-        # a step where every replicate is NaN has a NaN edge, said once by the caller
-        warnings.filterwarnings("ignore", "All-NaN slice", RuntimeWarning)
+    with _quiet_non_finite():
         q = np.asarray(quantile(part, probs, axis=1))
         if np.isnan(q).any():
             bad = np.isnan(q) & ~np.all(nan, axis=1)[None, :]
@@ -525,8 +534,7 @@ class Uncertainty:
             lo_b, hi_b = self.band(p[half : 2 * half], level)
             # inf - inf at steps whose edges are infinite (diverged replicates): NaN,
             # dropped below with the other non-finite steps
-            with np.errstate(invalid="ignore"), warnings.catch_warnings():
-                warnings.filterwarnings("ignore", "All-NaN slice", RuntimeWarning)
+            with _quiet_non_finite():
                 center = np.abs(np.nanmedian(p, axis=0))
                 width = np.maximum(hi - lo, 1e-300)
                 for a, b in ((lo_a, lo_b), (hi_a, hi_b)):

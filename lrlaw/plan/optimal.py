@@ -450,45 +450,17 @@ def optimize(
     _check(total, peak, warmup, float(final_min), final_max)
     if family not in FAMILIES:
         raise LrlawError(f"family={family!r} must be one of {', '.join(FAMILIES)}")
-    refs = reference_schedules(total, peak, warmup)
-    ref_loss = {k: final_loss(law, theta, s.values()) for k, s in refs.items()}
+    refs = {k: s.values() for k, s in reference_schedules(total, peak, warmup).items()}
+    ref_loss = {k: final_loss(law, theta, v) for k, v in refs.items()}
     start = time.perf_counter()
     if family == "free":
-        sched, info = _optimize_free(
-            law,
-            theta,
-            total,
-            peak,
-            warmup,
-            monotone,
-            float(final_min),
-            final_max,
-            iters,
-            tol,
+        solve = functools.partial(
+            _optimize_free, law, theta, total, peak, warmup, monotone, float(final_min),
+            final_max, iters, tol,
+        )  # fmt: skip
+        sched, info, loss = _solve_free(
+            solve, law, theta, refs, ref_loss, warmup, monotone, float(final_min), final_max
         )
-        loss = final_loss(law, theta, sched.values())
-        # references the constraints allow (an optimum above one they forbid is no stall)
-        feasible = {
-            k: v
-            for k, v in ref_loss.items()
-            if _feasible(refs[k].values()[warmup:], final_min, final_max, monotone)
-        }
-        best = min(feasible, key=lambda k: feasible[k]) if feasible else None
-        if best is not None and loss > feasible[best]:
-            # L-BFGS found only a stationary valley above a reference schedule (the
-            # convex bound's landscape has them; which one a solve ends in can hinge on
-            # rounding): solve again from that reference and keep the lower optimum.
-            again, info2 = _optimize_free(
-                law, theta, total, peak, warmup, monotone, float(final_min), final_max,
-                iters, tol, init=refs[best].values()[warmup:],
-            )  # fmt: skip
-            loss2 = final_loss(law, theta, again.values())
-            info2["restarted_from"] = best
-            info2["first_solve"] = {"loss": loss, "iters": info["iters"]}
-            if loss2 < loss:
-                sched, info, loss = again, info2, loss2
-            else:
-                info["restart"] = {"from": best, "loss": loss2, "iters": info2["iters"]}
     else:
         sched, info = _optimize_family(law, theta, total, peak, warmup, family, final_min)
         loss = final_loss(law, theta, sched.values())
@@ -496,6 +468,38 @@ def optimize(
     info["warmup"] = warmup
     info["peak"] = peak
     return OptimizedSchedule(sched, loss, ref_loss["cosine"], ref_loss["wsd"], family, info)
+
+
+def _solve_free(
+    solve: Any,
+    law: Law,
+    theta: np.ndarray,
+    refs: dict[str, np.ndarray],
+    ref_loss: dict[str, float],
+    warmup: int,
+    monotone: bool,
+    final_min: float,
+    final_max: float | None,
+) -> tuple[Schedule, dict[str, Any], float]:
+    """``solve()`` (:func:`_optimize_free` with the problem bound), and once more from the
+    best reference schedule the bounds allow (``refs``: per-step LRs) when the first
+    optimum ends above it: L-BFGS found only a stationary valley (the convex bound's
+    landscape has them; which one a solve ends in can hinge on rounding).  The lower
+    optimum is kept, and ``info`` says what happened.  An optimum above a reference the
+    bounds forbid is no stall."""
+    sched, info = solve()
+    loss = final_loss(law, theta, sched.values())
+    allowed = [k for k in refs if _feasible(refs[k][warmup:], final_min, final_max, monotone)]
+    best = min(allowed, key=lambda k: ref_loss[k], default=None)
+    if best is None or loss <= ref_loss[best]:
+        return sched, info, loss
+    again, info2 = solve(init=refs[best][warmup:])
+    loss2 = final_loss(law, theta, again.values())
+    if loss2 < loss:
+        info2 |= {"restarted_from": best, "first_solve": {"loss": loss, "iters": info["iters"]}}
+        return again, info2, loss2
+    info["restart"] = {"from": best, "loss": loss2, "iters": info2["iters"]}
+    return sched, info, loss
 
 
 def _feasible(tail: np.ndarray, final_min: float, final_max: float | None, monotone: bool) -> bool:
